@@ -1,0 +1,71 @@
+/* blas: sgemm wrapper, kernel check and thread pool set-up (see include/blas.h).
+ * The only process-wide state is OpenBLAS's and OpenMP's own. */
+#include "blas.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xmmintrin.h>
+#include <pmmintrin.h>
+
+char *openblas_get_corename(void);
+
+const char *blas_corename(void) { return openblas_get_corename(); }
+
+const char *blas_expected_corename(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2"))
+        return "Haswell";
+    return NULL;
+}
+
+void blas_flush_denormals(void)
+{
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+}
+
+int blas_threads(void) { return omp_get_max_threads(); }
+
+int blas_init(char **argv, int threads)
+{
+    const char *core = blas_corename();
+    const char *want = blas_expected_corename();
+    /* OpenBLAS reads OPENBLAS_CORETYPE when it loads, so the fix is a re-exec.
+     * A value the user (or the machine) already set is respected. */
+    if (want && core && strcmp(core, "Prescott") == 0 && !getenv("OPENBLAS_CORETYPE")) {
+        if (argv && !getenv("SPIKESYNTH_NO_REEXEC")) {
+            setenv("OPENBLAS_CORETYPE", want, 1);
+            setenv("SPIKESYNTH_NO_REEXEC", "1", 1); /* never loop */
+            execv("/proc/self/exe", argv);
+            return err_set("re-exec with OPENBLAS_CORETYPE=%s failed", want);
+        }
+        log_warn("OpenBLAS runs its slow Prescott kernel; set OPENBLAS_CORETYPE=%s", want);
+    }
+    if (threads > 0) {
+        omp_set_num_threads(threads);
+        openblas_set_num_threads(threads);
+    }
+#pragma omp parallel
+    blas_flush_denormals();
+    return 0;
+}
+
+void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc)
+{
+    if (m == 0 || n == 0)
+        return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
+                beta, c, ldc);
+}

@@ -1,0 +1,34 @@
+/* blas: the one door to BLAS, and the process's single pool of threads.
+ *
+ * All matrix products go through blas_sgemm (row-major). OpenBLAS is the
+ * OpenMP build, so its threads and our `#pragma omp` loops share one pool:
+ * two pools on two cores were 2-4x slower. blas_init() must run first thing in
+ * main: it fixes the thread count, flushes denormals to zero in every thread,
+ * and, where Debian's OpenBLAS 0.3.21 mistakes the CPU for "Prescott" (about 4x
+ * slower sgemm), re-executes the program with the right OPENBLAS_CORETYPE. */
+#ifndef SPIKESYNTH_BLAS_H
+#define SPIKESYNTH_BLAS_H
+
+#include <stdbool.h>
+
+/* Call first in main with its argv (needed for the re-exec; may be NULL in
+ * tests, which then only warn). threads <= 0 keeps the default (all cores or
+ * OMP_NUM_THREADS). Returns 0, or -1 with err_msg() set. */
+int blas_init(char **argv, int threads);
+
+/* The OpenBLAS kernel that runs ("Haswell", "SkylakeX", ...). */
+const char *blas_corename(void);
+/* The kernel this CPU should get, or NULL when any will do. */
+const char *blas_expected_corename(void);
+int blas_threads(void);
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major, shapes explicit:
+ * op(A) is m x k, op(B) is k x n, C is m x n; lda/ldb/ldc are row strides. */
+void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc);
+
+/* Flushes denormals to zero in the calling thread (blas_init does all threads). */
+void blas_flush_denormals(void);
+
+#endif

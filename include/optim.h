@@ -1,0 +1,63 @@
+/* optim: the weight update rules, applied at every time step.
+ *
+ * Adam (Kingma & Ba) or plain SGD, with weight decay added to the gradient
+ * (g = dL/dW + wd * W). The paper averages Adam's moments "over time steps per
+ * batch": by default the moments and the step count restart with every batch
+ * (the reading that trains better, see docs/algorithm.md); carry_moments keeps
+ * them across batches instead. The update of one weight is optim_apply(), an
+ * inline function so that layers fuse it into their gradient loops and the
+ * gradient never goes to memory. */
+#ifndef SPIKESYNTH_OPTIM_H
+#define SPIKESYNTH_OPTIM_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { OPTIM_ADAM = 0, OPTIM_SGD = 1 } optim_kind;
+
+typedef struct {
+    optim_kind kind;
+    float lr;
+    float beta1, beta2, eps; /* Adam only */
+    float weight_decay;
+    bool carry_moments;      /* Adam: keep moments and step count across batches */
+} optim_params;
+
+/* The paper's settings: Adam, lr 5e-4, betas 0.9/0.999, eps 1e-8, wd 1e-4. */
+optim_params optim_params_default(void);
+
+/* Adam's moments for n weights, and the step count they belong to. */
+typedef struct {
+    size_t n;
+    float *m, *v;
+    int64_t step;
+    float bias1, bias2; /* 1 - beta^step for the current step */
+} optim_state;
+
+optim_state *optim_state_new(const optim_params *p, size_t n);
+void optim_state_destroy(optim_state **self_p);
+/* Called at the start of a batch: restarts the moments unless carried. */
+void optim_state_begin_batch(optim_state *self, const optim_params *p);
+/* Called once per update step, before the optim_apply calls of that step. */
+void optim_state_begin_step(optim_state *self, const optim_params *p);
+
+/* Updates weight w[i] (state index i) with the raw gradient grad. */
+static inline void optim_apply(const optim_params *p, optim_state *s, size_t i, float *w, float grad)
+{
+    float g = grad + p->weight_decay * *w;
+    if (p->kind == OPTIM_SGD) {
+        *w -= p->lr * g;
+        return;
+    }
+    float m = p->beta1 * s->m[i] + (1.0f - p->beta1) * g;
+    float v = p->beta2 * s->v[i] + (1.0f - p->beta2) * g * g;
+    s->m[i] = m;
+    s->v[i] = v;
+    float mhat = m / s->bias1;
+    float vhat = v / s->bias2;
+    *w -= p->lr * mhat / (sqrtf(vhat) + p->eps);
+}
+
+#endif

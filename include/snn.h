@@ -1,0 +1,55 @@
+/* snn: the paper's two-layer spiking network (input -> hidden -> output),
+ * trained in one process: the MNIST autoencoder (target = its own input
+ * spikes) and the audiocoder (target = an autoencoder's hidden spike map).
+ *
+ * A training step is two halves, each usable on its own so that the stage
+ * programs (ae-encoder holds the hidden layer, ae-decoder the output layer)
+ * run exactly this code across processes:
+ *   snn_output_train: output forward, loss, dL/d(hidden spikes), update;
+ *   snn_hidden_train: surrogate of that gradient, hidden update.
+ * Order within a step: hidden forward, output train, hidden train. */
+#ifndef SPIKESYNTH_SNN_H
+#define SPIKESYNTH_SNN_H
+
+#include "lif_layer.h"
+#include "loss.h"
+
+typedef struct {
+    int n_in, n_hidden, n_out;
+    lif_params lif;
+    optim_params opt;
+    bool mask;        /* the XOR mask of the loss (paper: on) */
+    float init_scale; /* U(-s, s); <= 0: 1/sqrt(fan_in) */
+    uint64_t seed;    /* weight initialisation */
+} snn_config;
+
+/* 784-196-784 with the paper's settings. */
+snn_config snn_config_default(void);
+
+typedef struct {
+    snn_config cfg;
+    lif_layer *hidden, *output;
+    float *dv_out;    /* batch x n_out */
+    float *g_hidden;  /* batch x n_hidden: dL/d(hidden spikes) */
+    float *dv_hidden; /* batch x n_hidden */
+} snn;
+
+snn *snn_new(const snn_config *cfg, int max_batch);
+void snn_destroy(snn **self_p);
+int snn_begin_batch(snn *self, int batch);
+
+/* One training step on input spikes x (batch x n_in) toward target spikes
+ * (batch x n_out); stats may be NULL. */
+int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats);
+/* One inference step: forward only. */
+int snn_infer_step(snn *self, const float *x);
+
+/* The output half of a training step, given the hidden spikes: forward, loss
+ * against target, g_in = dL/d(hidden spikes) with the weights before the
+ * update, then the update. dv is batch x n_out scratch. */
+int snn_output_train(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
+                     float *dv, float *g_in, loss_stats *stats);
+/* The hidden half: dv = g .* sigma'(V - Vth), then the update. */
+int snn_hidden_train(lif_layer *hidden, const float *g, float *dv);
+
+#endif
