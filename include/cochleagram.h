@@ -1,0 +1,27 @@
+/* cochleagram: the fixed-size time-frequency image a front end (cochlea or
+ * melbank) hands to the network, as in the paper: the utterance's frames
+ * divided by their maximum, so values lie in [0, 1], then zero-padded or cut to
+ * a fixed number of frames (the paper: 1500 frames of 39 channels).
+ * Layout in and out: frames x channels, row-major (see include/cochlea.h).
+ * Input values are non-negative (both front ends guarantee it). */
+#ifndef SPIKESYNTH_COCHLEAGRAM_H
+#define SPIKESYNTH_COCHLEAGRAM_H
+
+#include <stddef.h>
+
+#define COCHLEAGRAM_PAPER_FRAMES 1500
+
+/* Divides n_frames x n_channels values in place by their maximum; an all-zero
+ * (silent) image stays zero. Returns the maximum it divided by (0 if none),
+ * or -1 with err_msg() set on a negative or non-finite value. */
+double cochleagram_normalise(float *x, size_t n_frames, int n_channels);
+/* Copies the first min(n_frames, out_frames) frames of x into out, which holds
+ * out_frames x n_channels floats, and zero-fills the rest. */
+void cochleagram_fit(const float *x, size_t n_frames, int n_channels, float *out,
+                     size_t out_frames);
+/* Both: normalises by the maximum over the WHOLE utterance (frames beyond
+ * out_frames included), then fits; x is left untouched. 0 or -1 (err_msg()). */
+int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out,
+                     size_t out_frames);
+
+#endif
