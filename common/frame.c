@@ -164,8 +164,9 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
               pack_kv_str(&pk, "kind", frame_kind_name(self->kind)) ||
               pack_kv_str(&pk, "run", run ? run : "") || pack_kv_str(&pk, "link", link ? link : "") ||
               pack_kv_u32(&pk, "batch_index", self->batch_index) ||
-              pack_kv_u32(&pk, "step", self->step) || pack_kv_u32(&pk, "steps", self->steps) ||
-              pack_kv_u32(&pk, "batch", self->batch) || pack_kv_u32(&pk, "width", self->width);
+              pack_kv_u32(&pk, "step", self->step) || pack_kv_u32(&pk, "steps", hello ? self->hello.shape.steps : self->steps) ||
+              pack_kv_u32(&pk, "batch", hello ? self->hello.shape.batch : self->batch) ||
+              pack_kv_u32(&pk, "width", hello ? self->hello.shape.width : self->width);
     uint32_t n_ids = control ? 0 : self->batch;
     bad = bad || pack_str(&pk, "ids") || msgpack_pack_array(&pk, n_ids);
     for (uint32_t i = 0; i < n_ids && !bad; i++)
@@ -177,7 +178,7 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
         bad = bad || pack_kv_str(&pk, "type", self->hello.type) ||
               pack_kv_str(&pk, "port", self->hello.port) ||
               pack_kv_str(&pk, "end", self->hello.out ? "out" : "in") ||
-              pack_kv_str(&pk, "data", frame_kind_name(self->hello.data));
+              pack_kv_str(&pk, "data", frame_kind_name(self->hello.shape.kind));
     if (control && self->text[0])
         bad = bad || pack_kv_str(&pk, "text", self->text);
     if (bad)
@@ -252,7 +253,7 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
     case F_DATA:
         if (read_enum(r, kind_names, 0, N_KINDS, &e, "data") < 0)
             return -1;
-        f->hello.data = (frame_kind)e;
+        f->hello.shape.kind = (frame_kind)e;
         return 0;
     case F_END: {
         char buf[8];
@@ -296,7 +297,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
 {
     mp_reader r;
     mp_reader_init(&r, header, header_len);
-    uint32_t n, n_ids = 0;
+    uint32_t n = 0, n_ids = 0;
     unsigned seen = 0;
     if (mp_reader_map(&r, &n) < 0)
         return err_wrap("frame header");
@@ -305,8 +306,8 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
     f->run[0] = f->link[0] = f->stage[0] = f->text[0] = '\0';
     f->control = FRAME_NONE;
     for (uint32_t i = 0; i < n; i++) {
-        const char *key;
-        uint32_t klen;
+        const char *key = NULL;
+        uint32_t klen = 0;
         if (mp_reader_str(&r, &key, &klen) < 0)
             return err_wrap("frame header key %u", i);
         int k = -1;
@@ -346,9 +347,12 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
             for (size_t i = 0; i < sizeof hello / sizeof *hello; i++)
                 if (!(seen & 1u << hello[i]))
                     return err_set("HELLO frame: missing field '%s'", field_names[hello[i]]);
-            if (!is_data(f->hello.data) && f->hello.data != FRAME_ANY)
+            if (!is_data(f->hello.shape.kind) && f->hello.shape.kind != FRAME_ANY)
                 return err_set("HELLO frame: data kind '%s' is not a data kind",
-                               frame_kind_name(f->hello.data));
+                               frame_kind_name(f->hello.shape.kind));
+            f->hello.shape.batch = f->batch;
+            f->hello.shape.width = f->width;
+            f->hello.shape.steps = f->steps;
         }
         f->batch = 0;
         return 0;

@@ -123,7 +123,7 @@ int mp_reader_bin(mp_reader *self, const void **data, uint32_t *len)
 int mp_reader_strcpy(mp_reader *self, char *buf, size_t cap)
 {
     const char *s;
-    uint32_t len;
+    uint32_t len = 0;
     const uint8_t *start = self->p;
     if (mp_reader_str(self, &s, &len) < 0)
         return -1;
@@ -179,7 +179,7 @@ int mp_reader_uint(mp_reader *self, uint64_t *value)
 int mp_reader_uint32(mp_reader *self, uint32_t *value)
 {
     const uint8_t *start = self->p;
-    uint64_t v;
+    uint64_t v = 0;
     if (mp_reader_uint(self, &v) < 0)
         return -1;
     if (v > UINT32_MAX) {
@@ -236,7 +236,7 @@ int mp_reader_double(mp_reader *self, double *value)
         self->p += 1 + n;
         return 0;
     }
-    uint64_t u;
+    uint64_t u = 0;
     if (b <= 0x7f || (b >= 0xcc && b <= 0xcf)) {
         if (mp_reader_uint(self, &u) < 0)
             return -1;
@@ -254,7 +254,7 @@ static int skip(mp_reader *self, int depth)
         return -1;
     uint8_t b = *self->p;
     const char *t = type_name(b);
-    uint32_t n;
+    uint32_t n = 0;
     if (!strcmp(t, "map") || !strcmp(t, "array")) {
         int is_map = !strcmp(t, "map");
         if ((is_map ? mp_reader_map(self, &n) : mp_reader_array(self, &n)) < 0)

@@ -20,7 +20,7 @@
 
 #define FRAME_VERSION 1
 #define FRAME_NAME_MAX 64  /* run ids, stage, type and port names: < 64 bytes */
-#define FRAME_LINK_MAX 160 /* "stage.port->stage.port" */
+#define FRAME_LINK_MAX 264 /* "stage.port->stage.port" */
 #define FRAME_TEXT_MAX 256
 #define FRAME_MAX_BATCH (1u << 20)
 #define FRAME_MAX_WIDTH (1u << 26)
@@ -55,13 +55,13 @@ typedef struct {
     uint32_t steps; /* T: frames per batch */
 } frame_shape;
 
-/* The fields of a HELLO beyond its shape (batch, width, steps and hello.data). */
+/* The fields of a HELLO (the sender's instance name is spike_frame.stage). On the
+ * wire its shape is the header's batch, width and steps plus a "data" kind. */
 typedef struct {
-    char stage[FRAME_NAME_MAX]; /* instance name, e.g. "enc" */
-    char type[FRAME_NAME_MAX];  /* program, e.g. "poisson-encoder" */
-    char port[FRAME_NAME_MAX];  /* port name at that stage */
-    bool out;                   /* the sending end of the link */
-    frame_kind data;            /* the data kind the sender declares / receiver expects */
+    char type[FRAME_NAME_MAX]; /* program, e.g. "poisson-encoder" */
+    char port[FRAME_NAME_MAX]; /* port name at that stage */
+    bool out;                  /* the sending end of the link */
+    frame_shape shape;         /* out end: what it sends; in end: what it accepts */
 } frame_hello;
 
 typedef struct spike_frame {

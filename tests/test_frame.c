@@ -127,10 +127,7 @@ static void test_control_round_trip(void **state)
     strcpy(a->hello.type, "poisson-encoder");
     strcpy(a->hello.port, "spikes");
     a->hello.out = true;
-    a->hello.data = FRAME_SPIKES;
-    a->batch = 0;
-    a->width = 784;
-    a->steps = 15;
+    a->hello.shape = (frame_shape){FRAME_SPIKES, 0, 784, 15};
     msgpack_sbuffer hdr;
     msgpack_sbuffer_init(&hdr);
     assert_int_equal(round_trip(a, b, &hdr), 0);
@@ -140,9 +137,11 @@ static void test_control_round_trip(void **state)
     assert_string_equal(b->hello.type, "poisson-encoder");
     assert_string_equal(b->hello.port, "spikes");
     assert_true(b->hello.out);
-    assert_int_equal(b->hello.data, FRAME_SPIKES);
-    assert_int_equal(b->width, 784);
-    assert_int_equal(b->steps, 15);
+    assert_int_equal(b->hello.shape.kind, FRAME_SPIKES);
+    assert_int_equal(b->hello.shape.batch, 0);
+    assert_int_equal(b->hello.shape.width, 784);
+    assert_int_equal(b->hello.shape.steps, 15);
+    assert_int_equal(b->batch, 0);
 
     frame_set_control(a, FRAME_STOP);
     strcpy(a->text, "because");
