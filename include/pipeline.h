@@ -1,0 +1,72 @@
+/* pipeline: a pipeline file (docs/pipelines.md) parsed into stages, links and
+ * variables, and checked against the stage programs' own --describe listings.
+ *
+ *   # train the autoencoder
+ *   var steps = 15
+ *   stage src = frame-source --steps=${steps}
+ *   stage dump = frame-dump --format=json
+ *   src.out -> dump.in
+ *
+ * Loading does the syntax and the ${var} substitution (command-line name=value
+ * overrides win over `var` defaults); checking finds unknown programs, ports and
+ * options, dangling and doubly connected ports, and cycles not closed by a
+ * feedback port. Every error names file:line. Plain structs: the fields are the
+ * interface the runner reads. */
+#ifndef SPIKESYNTH_PIPELINE_H
+#define SPIKESYNTH_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char *name, *value;
+    int line;        /* 0 for built-ins */
+    bool overridden; /* set from the command line */
+} pipeline_var;
+
+typedef struct {
+    char *name;    /* instance name */
+    char *program; /* bin/ program */
+    char **args;   /* after substitution, one argv entry each */
+    size_t n_args;
+    int line;
+    bool source, sink; /* set by pipeline_check: no in-links / no forward out-links */
+} pipeline_stage;
+
+typedef struct {
+    size_t from, to; /* stage indices */
+    char *from_port, *to_port;
+    int line;
+    bool feedback; /* into a feedback port (set by pipeline_check) */
+} pipeline_link;
+
+typedef struct {
+    char *path, *stem;
+    pipeline_var *vars;
+    size_t n_vars;
+    pipeline_stage *stages;
+    size_t n_stages;
+    pipeline_link *links;
+    size_t n_links;
+    char **errors; /* every problem pipeline_check found, "file:line: message" */
+    size_t n_errors;
+} pipeline;
+
+/* Reads and parses path; overrides are "name=value" strings. NULL with err_msg()
+ * ("file:line: ...") on the first syntax or variable error. */
+pipeline *pipeline_load(const char *path, char *const *overrides, size_t n_overrides);
+/* The same from text in memory; path is used in messages and for the stem. */
+pipeline *pipeline_parse(const char *path, const char *text, char *const *overrides,
+                         size_t n_overrides);
+void pipeline_destroy(pipeline **self_p);
+
+/* Checks the graph against `bin_dir/PROGRAM --describe` of each program. Returns
+ * 0, or -1 with every problem in errors[] and the first (plus a count) in err_msg(). */
+int pipeline_check(pipeline *self, const char *bin_dir);
+
+/* The value of a variable, or NULL. */
+const char *pipeline_var_get(const pipeline *self, const char *name);
+/* Index of the stage named name, or -1. */
+long pipeline_stage_find(const pipeline *self, const char *name);
+
+#endif
