@@ -156,6 +156,10 @@ void link_destroy(spike_link **self_p)
     if (!self)
         return;
     if (self->sock) {
+        /* linger only for the END_ACK owed to the sender; after a failure nothing queued
+         * matters, and a dead peer must not hold up the exit */
+        if (!(self->dir == PORT_IN && self->end_received))
+            zmq_setsockopt(self->sock, ZMQ_LINGER, &(int){0}, sizeof(int));
         zmq_socket_monitor(self->sock, NULL, 0);
         zmq_close(self->sock);
     }

@@ -397,6 +397,8 @@ int stage_keepalive(stage *self) { return stage_idle(self); }
 
 int stage_finish(stage *self)
 {
+    if (got_term) /* an abort, not an end: no END, so downstream cannot mistake it for one */
+        return err_set("terminated by a signal");
     for (size_t i = 0; i < self->n_links; i++)
         if (link_dir(self->links[i]) == PORT_OUT && link_send_end(self->links[i]) < 0)
             return -1;

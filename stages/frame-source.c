@@ -96,10 +96,10 @@ int main(int argc, char **argv)
         }
         progress_update(pg, (uint64_t)(b + 1) * shape.steps, (uint64_t)(b + 1) * shape.batch, NAN);
     }
-    if (b < batches)
-        log_info("stopped after %lld of %lld batches", (long long)b, (long long)batches);
     if (stage_finish(st) < 0)
         goto fail;
+    if (b < batches)
+        log_info("stopped after %lld of %lld batches", (long long)b, (long long)batches);
     progress_destroy(&pg);
     frame_destroy(&f);
     stage_destroy(&st);
