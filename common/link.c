@@ -9,6 +9,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@
 #define SLICE_MS 100      /* granularity of waits: idle hook, deadlines */
 #define GONE_GRACE 0.1    /* after a disconnect, seconds to drain what already arrived */
 #define MAX_CONNS 16
+
+/* Only names monitor endpoints: a freed link's inproc name can outlive it briefly,
+ * so a new link at the same address needs a different name. */
+static atomic_uint monitor_seq;
 
 struct spike_link {
     void *sock, *mon;
@@ -131,7 +136,8 @@ spike_link *link_new(void *ctx, const link_identity *id, const char *port, port_
     }
     /* the monitor tells us at once when the peer's connection goes away */
     char mon_ep[64];
-    snprintf(mon_ep, sizeof mon_ep, "inproc://spikesynth-link-monitor-%p", (void *)self);
+    snprintf(mon_ep, sizeof mon_ep, "inproc://spikesynth-link-monitor-%u",
+             atomic_fetch_add(&monitor_seq, 1));
     if (zmq_socket_monitor(self->sock, mon_ep,
                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ||
         !(self->mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(self->mon, mon_ep)) {

@@ -179,7 +179,8 @@ static void test_no_peer(void **state)
     link_destroy(&in);
     /* a bad endpoint fails at once, naming it */
     assert_null(link_new(ctx, &B, "spikes", PORT_IN, "bogus://x", &(frame_shape){0}, &cfg));
-    assert_non_null(strstr(err_msg(), "cannot bind bogus://x"));
+    if (!strstr(err_msg(), "cannot bind bogus://x"))
+        fail_msg("%s", err_msg());
     /* an out-port must declare its whole shape */
     assert_null(link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_SPIKES, 0, 4, 1}, &cfg));
     assert_non_null(strstr(err_msg(), "must declare a full shape"));
