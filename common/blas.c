@@ -35,7 +35,7 @@ void blas_flush_denormals(void)
 
 int blas_threads(void) { return omp_get_max_threads(); }
 
-int blas_init(char **argv, int threads)
+int blas_select_kernel(char **argv)
 {
     const char *core = blas_corename();
     const char *want = blas_expected_corename();
@@ -50,6 +50,13 @@ int blas_init(char **argv, int threads)
         }
         log_warn("OpenBLAS runs its slow Prescott kernel; set OPENBLAS_CORETYPE=%s", want);
     }
+    return 0;
+}
+
+int blas_init(char **argv, int threads)
+{
+    if (blas_select_kernel(argv) != 0)
+        return -1;
     if (threads > 0) {
         omp_set_num_threads(threads);
         openblas_set_num_threads(threads);

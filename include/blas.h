@@ -16,6 +16,10 @@
  * OMP_NUM_THREADS). Returns 0, or -1 with err_msg() set. */
 int blas_init(char **argv, int threads);
 
+/* Only the kernel check and re-exec of blas_init, without starting threads
+ * (for a parent process that forks workers). */
+int blas_select_kernel(char **argv);
+
 /* The OpenBLAS kernel that runs ("Haswell", "SkylakeX", ...). */
 const char *blas_corename(void);
 /* The kernel this CPU should get, or NULL when any will do. */

@@ -4,9 +4,9 @@
  * (g = dL/dW + wd * W). The paper averages Adam's moments "over time steps per
  * batch": by default the moments and the step count restart with every batch
  * (the reading that trains better, see docs/algorithm.md); carry_moments keeps
- * them across batches instead. The update of one weight is optim_apply(), an
- * inline function so that layers fuse it into their gradient loops and the
- * gradient never goes to memory. */
+ * them across batches instead. The update is optim_apply(), inline so that
+ * layers fuse it into their gradient loops chunk by chunk and the gradient
+ * never goes to memory. */
 #ifndef SPIKESYNTH_OPTIM_H
 #define SPIKESYNTH_OPTIM_H
 
@@ -43,21 +43,28 @@ void optim_state_begin_batch(optim_state *self, const optim_params *p);
 /* Called once per update step, before the optim_apply calls of that step. */
 void optim_state_begin_step(optim_state *self, const optim_params *p);
 
-/* Updates weight w[i] (state index i) with the raw gradient grad. */
-static inline void optim_apply(const optim_params *p, optim_state *s, size_t i, float *w, float grad)
+/* Updates n consecutive weights w[0..n) (state index i0..i0+n) with their raw
+ * gradients; written so that the compiler vectorises it. */
+static inline void optim_apply(const optim_params *p, optim_state *s, size_t i0,
+                                     float *restrict w, const float *restrict grad, int n)
 {
-    float g = grad + p->weight_decay * *w;
+    const float wd = p->weight_decay, lr = p->lr;
     if (p->kind == OPTIM_SGD) {
-        *w -= p->lr * g;
+        for (int k = 0; k < n; k++)
+            w[k] -= lr * (grad[k] + wd * w[k]);
         return;
     }
-    float m = p->beta1 * s->m[i] + (1.0f - p->beta1) * g;
-    float v = p->beta2 * s->v[i] + (1.0f - p->beta2) * g * g;
-    s->m[i] = m;
-    s->v[i] = v;
-    float mhat = m / s->bias1;
-    float vhat = v / s->bias2;
-    *w -= p->lr * mhat / (sqrtf(vhat) + p->eps);
+    const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2, bias1 = s->bias1, bias2 = s->bias2;
+    float *restrict ms = s->m + i0, *restrict vs = s->v + i0;
+    for (int k = 0; k < n; k++) {
+        float g = grad[k] + wd * w[k];
+        float m = b1 * ms[k] + c1 * g;
+        float v = b2 * vs[k] + c2 * g * g;
+        ms[k] = m;
+        vs[k] = v;
+        w[k] -= lr * (m / bias1) / (sqrtf(v / bias2) + eps);
+    }
 }
 
 #endif

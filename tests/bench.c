@@ -1,0 +1,261 @@
+/* bench: training throughput of the fast path against the naive oracle.
+ *
+ * Each (case, implementation) runs in a forked child so its peak resident
+ * memory is its own; the parent never starts the OpenMP pool (it would not
+ * survive the fork). Prints a table on stdout and writes a JSON list to --out.
+ * Input: MNIST training images from --data (default data/) when present, else
+ * synthetic digit-like images with MNIST's sparsity (about 19% of pixels on).
+ * The naive oracle is timed over a few steps and extrapolated (it needs
+ * batch x n_out x n_in traces per layer: minutes per batch at the larger size). */
+#include "blas.h"
+#include "dataset.h"
+#include "err.h"
+#include "log.h"
+#include "oracle.h"
+#include "poisson.h"
+#include "rng.h"
+#include "snn.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *name;
+    int n_hidden, steps, batch;
+    int fast_batches;  /* timed batches of the fast path */
+    int naive_steps;   /* timed steps of the oracle */
+} bench_case;
+
+static const bench_case cases[] = {
+    {"784-196-784 T=15 B=100", 196, 15, 100, 30, 6},
+    {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2},
+};
+
+typedef struct {
+    double samples_per_s, seconds, peak_rss_mib, base_rss_mib;
+    int steps_timed;
+    char input[16];
+} bench_result;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double rss_mib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            kib = atof(line + strlen(field) + 1);
+    if (f)
+        fclose(f);
+    return kib / 1024.0;
+}
+
+/* n images of 784 pixels: a few random strokes, like a digit's ink budget */
+static float *synthetic_images(int n)
+{
+    float *img = calloc((size_t)n * 784, sizeof *img);
+    for (int i = 0; i < n; i++) {
+        float u[64];
+        rng_fill_uniform(2024, 77, (uint32_t)i, 0, u, 64);
+        for (int s = 0; s < 6; s++) {
+            float x = 6 + 16 * u[s * 4], y = 6 + 16 * u[s * 4 + 1];
+            float dx = u[s * 4 + 2] - 0.5f, dy = u[s * 4 + 3] - 0.5f;
+            for (int k = 0; k < 12; k++) {
+                int px = (int)(x + dx * k), py = (int)(y + dy * k * 2);
+                for (int ox = -1; ox <= 1; ox++)
+                    for (int oy = -1; oy <= 0; oy++) {
+                        int cx = px + ox, cy = py + oy;
+                        if (cx >= 0 && cx < 28 && cy >= 0 && cy < 28)
+                            img[(size_t)i * 784 + cy * 28 + cx] = ox == 0 ? 1.0f : 0.6f;
+                    }
+            }
+        }
+    }
+    return img;
+}
+
+static int run_case(const bench_case *c, bool naive, const char *data_dir, bench_result *r)
+{
+    int n_images = c->batch * (naive ? 1 : c->fast_batches + 1);
+    dataset *ds = dataset_load_images(data_dir, "mnist", "train", (size_t)n_images);
+    const float *images;
+    float *synthetic = NULL;
+    if (ds && ds->n == (size_t)n_images) {
+        images = ds->images;
+        strcpy(r->input, "mnist");
+    } else {
+        images = synthetic = synthetic_images(n_images);
+        strcpy(r->input, "synthetic");
+    }
+    r->base_rss_mib = rss_mib("VmRSS:");
+
+    snn_config cfg = snn_config_default();
+    cfg.n_hidden = c->n_hidden;
+    snn *net = snn_new(&cfg, c->batch);
+    if (!net)
+        return -1;
+    float *x = malloc(sizeof(float) * c->batch * 784);
+    uint32_t *ids = malloc(sizeof(uint32_t) * c->batch);
+    poisson_params pp = {.seed = 1, .r_max = 1.0f};
+    oracle *ref = NULL;
+    if (naive) {
+        oracle_config oc = {.n_in = 784, .n_h = c->n_hidden, .n_out = 784, .batch = c->batch,
+                            .leak = 0.1f, .vth = 1.0f, .mask = true, .lr = 5e-4f, .beta1 = 0.9f,
+                            .beta2 = 0.999f, .eps = 1e-8f, .wd = 1e-4f};
+        ref = oracle_new(&oc, net->hidden->w, net->output->w);
+    }
+    double t0 = 0;
+    int steps = 0;
+    int batches = naive ? 1 : c->fast_batches + 1; /* the fast path's first batch warms up */
+    for (int bi = 0; bi < batches; bi++) {
+        const float *pix = images + (size_t)bi * c->batch * 784;
+        for (int b = 0; b < c->batch; b++)
+            ids[b] = (uint32_t)(bi * c->batch + b);
+        if (naive)
+            oracle_begin_batch(ref);
+        else
+            snn_begin_batch(net, c->batch);
+        if (bi == (naive ? 0 : 1))
+            t0 = now();
+        for (int t = 0; t < c->steps; t++) {
+            if (naive && t == c->naive_steps)
+                break;
+            poisson_encode(&pp, pix, ids, c->batch, 784, t, x);
+            if (naive)
+                oracle_step(ref, x, x);
+            else
+                snn_train_step(net, x, x, NULL);
+            if (bi >= (naive ? 0 : 1))
+                steps++;
+        }
+    }
+    r->seconds = now() - t0;
+    r->steps_timed = steps;
+    /* samples per second: a sample is T steps of one image */
+    r->samples_per_s = (double)steps / c->steps * c->batch / r->seconds;
+    r->peak_rss_mib = rss_mib("VmHWM:");
+    oracle_destroy(&ref);
+    snn_destroy(&net);
+    free(x);
+    free(ids);
+    free(synthetic);
+    dataset_destroy(&ds);
+    return 0;
+}
+
+/* Runs one case in a child; the result comes back through a pipe. */
+static int run_isolated(const bench_case *c, bool naive, const char *data_dir, bench_result *r)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return err_set("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        bench_result res = {0};
+        /* the thread pool starts here, after fork: libgomp does not survive a fork */
+        int rc = blas_init(NULL, 0);
+        if (rc == 0)
+            rc = run_case(c, naive, data_dir, &res);
+        if (rc == 0 && write(fd[1], &res, sizeof res) != (ssize_t)sizeof res)
+            rc = -1;
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], r, sizeof *r);
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return err_set("bench case %s (%s) failed", c->name, naive ? "naive" : "fast");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    log_set_name("bench");
+    const char *out = "out/bench/bench.json", *data_dir = "data";
+    bool skip_naive = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data_dir = argv[++i];
+        else if (strcmp(argv[i], "--no-naive") == 0)
+            skip_naive = true;
+        else {
+            fprintf(stderr, "usage: bench [--out FILE] [--data DIR] [--no-naive]\n");
+            return 2;
+        }
+    }
+    if (blas_select_kernel(argv) != 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
+    printf("OpenBLAS kernel: %s (expected for this CPU: %s), threads: %d\n\n", blas_corename(),
+           blas_expected_corename() ? blas_expected_corename() : "any", blas_threads());
+    printf("%-26s %-6s %-9s %12s %10s %14s %10s\n", "case", "impl", "input", "samples/s",
+           "peak MiB", "beyond data", "s/epoch");
+    char json[8192];
+    size_t len = 0;
+    len += snprintf(json + len, sizeof json - len, "[\n");
+    int first = 1;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        for (int naive = 0; naive <= 1; naive++) {
+            if (naive && skip_naive)
+                continue;
+            bench_result r;
+            if (run_isolated(&cases[ci], naive, data_dir, &r) != 0) {
+                log_error("%s", err_msg());
+                return 1;
+            }
+            printf("%-26s %-6s %-9s %12.1f %10.1f %14.1f %10.1f\n", cases[ci].name,
+                   naive ? "naive" : "fast", r.input, r.samples_per_s, r.peak_rss_mib,
+                   r.peak_rss_mib - r.base_rss_mib, 60000.0 / r.samples_per_s);
+            fflush(stdout);
+            len += snprintf(json + len, sizeof json - len,
+                            "%s  {\"case\": \"%s\", \"impl\": \"%s\", \"input\": \"%s\", "
+                            "\"samples_per_s\": %.2f, \"peak_rss_mib\": %.1f, "
+                            "\"rss_beyond_data_mib\": %.1f, \"steps_timed\": %d, \"seconds\": %.3f, "
+                            "\"kernel\": \"%s\", \"threads\": %d}",
+                            first ? "" : ",\n", cases[ci].name, naive ? "naive" : "fast", r.input,
+                            r.samples_per_s, r.peak_rss_mib, r.peak_rss_mib - r.base_rss_mib,
+                            r.steps_timed, r.seconds, blas_corename(), blas_threads());
+            first = 0;
+        }
+    }
+    len += snprintf(json + len, sizeof json - len, "\n]\n");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+        if (system(cmd) != 0)
+            return 1;
+    }
+    FILE *f = fopen(out, "w");
+    if (!f || fwrite(json, 1, len, f) != len || fclose(f) != 0) {
+        log_error("%s: cannot write", out);
+        return 1;
+    }
+    printf("\nwrote %s\n", out);
+    return 0;
+}
