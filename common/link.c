@@ -121,16 +121,16 @@ spike_link *link_new(void *ctx, const link_identity *id, const char *port, port_
         err_set("link %s: cannot create socket: %s", self->name, zmq_strerror(errno));
         goto err;
     }
-    int hwm = self->cfg.queue, linger = self->cfg.linger_ms, hb = self->cfg.heartbeat_ms;
-    int hb_timeout = self->cfg.timeout_ms > 3 * hb ? self->cfg.timeout_ms : 3 * hb;
+    /* No ZMTP heartbeats (ZMQ_HEARTBEAT_IVL): in libzmq 4.3 they drop healthy connections
+     * whose receive queue is full (the engine stops reading, so misses the PINGs) and can
+     * then abort on an assertion (libzmq issues 3937, 4364). Our own HEARTBEAT frames and
+     * the silence timeout cover a peer that vanishes without closing its sockets. */
+    int hwm = self->cfg.queue, linger = self->cfg.linger_ms;
     int64_t max = self->cfg.max_frame;
     if (zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) ||
-        zmq_setsockopt(self->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) ||
-        zmq_setsockopt(self->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) ||
-        zmq_setsockopt(self->sock, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout)) {
+        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &max, sizeof max)) {
         err_set("link %s: socket options: %s", self->name, zmq_strerror(errno));
         goto err;
     }
@@ -349,12 +349,21 @@ static int send_parts(spike_link *self, const msgpack_sbuffer *hdr, const void *
             return err_set("link %s: send: %s", self->name, zmq_strerror(errno));
         if (!wait)
             return 0;
+        /* a receiver that heartbeats is alive and busy elsewhere: keep waiting for it */
+        spike_frame *c = self->ctl;
+        while (try_recv(self, c) == 1)
+            if (c->kind == FRAME_CONTROL && c->control == FRAME_HEARTBEAT)
+                deadline = now_s() + self->cfg.timeout_ms / 1000.0;
         drain_monitor(self);
         if (self->peer_gone)
             return gone_error(self);
-        int r = wait_for(self, ZMQ_POLLOUT, deadline);
+        /* short waits, so heartbeats from the receiver are seen as they come */
+        double slice = now_s() + SLICE_MS / 1000.0;
+        int r = wait_for(self, ZMQ_POLLOUT, slice < deadline ? slice : deadline);
         if (r < 0)
             return -1;
+        if (r == 0 && now_s() < deadline && !self->peer_gone)
+            continue;
         if (r == 0) {
             if (self->peer_gone)
                 return gone_error(self);
@@ -528,14 +537,18 @@ int link_send(spike_link *self, const spike_frame *f)
         return err_set("link %s: cannot send a %s frame of %ux%u on a link of %s %ux%u", self->name,
                        frame_kind_name(f->kind), f->batch, f->width, frame_kind_name(self->shape.kind),
                        self->shape.batch, self->shape.width);
+    frame_seq before = self->seq_out; /* a frame that was not sent does not count */
     if (frame_seq_check(&self->seq_out, f) < 0)
         return err_wrap("link %s: sending", self->name);
-    if (frame_encode(f, self->run, self->name, &self->hdr) < 0)
-        return err_wrap("link %s", self->name);
     const void *payload;
     size_t len;
     frame_payload(f, &payload, &len);
-    return send_parts(self, &self->hdr, payload, len, true) < 0 ? -1 : 0;
+    if (frame_encode(f, self->run, self->name, &self->hdr) < 0 ||
+        send_parts(self, &self->hdr, payload, len, true) < 0) {
+        self->seq_out = before;
+        return -1;
+    }
+    return 0;
 }
 
 int link_send_end(spike_link *self)
@@ -586,7 +599,8 @@ int link_wait_end_ack(spike_link *self)
 
 int link_heartbeat(spike_link *self)
 {
-    if (!self->handshaken || self->dir != PORT_OUT || self->end_sent || self->peer_gone)
+    /* both ways: an out end waiting on a full queue also wants to know its receiver lives */
+    if (!self->handshaken || self->end_sent || self->end_received || self->peer_gone)
         return 0;
     if (now_s() - self->last_sent < self->cfg.heartbeat_ms / 1000.0)
         return 0;

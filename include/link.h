@@ -14,10 +14,11 @@
  * link_destroy (bounded linger).
  *
  * Liveness: a socket monitor reports the peer's disconnection at once (a crash or
- * kill closes its sockets); ZMTP heartbeats drop connections to vanished hosts; and
- * a wait on a live but silent peer ends after timeout_ms. Waiting stages send
- * HEARTBEAT frames on their out-links (via the idle hook) so a peer waiting on
- * them knows they are alive. Every failure is an err_msg() naming the link. */
+ * kill closes its sockets); a wait on a peer that sends nothing — hung, or on a
+ * host that vanished — ends after timeout_ms. Waiting stages send
+ * HEARTBEAT frames on all their links (via the idle hook) so a peer waiting on
+ * them — for a frame, or for room in a full queue — knows they are alive. Every
+ * failure is an err_msg() naming the link. */
 #ifndef SPIKESYNTH_LINK_H
 #define SPIKESYNTH_LINK_H
 
@@ -40,7 +41,7 @@ typedef struct {
 typedef struct {
     int timeout_ms;         /* longest silence of a live peer we wait on */
     int connect_timeout_ms; /* longest wait for the peer's HELLO; 0 = forever */
-    int heartbeat_ms;       /* HELLO-to-END heartbeat interval on idle out-links */
+    int heartbeat_ms;       /* HEARTBEAT interval on idle links while the stage waits */
     int linger_ms;          /* bound on unsent data at close */
     int queue;              /* frames queued each way before the sender waits */
     int64_t max_frame;      /* ZMQ_MAXMSGSIZE: largest message part accepted */
@@ -80,7 +81,7 @@ int link_send_end(spike_link *self);
 int link_wait_end_ack(spike_link *self);
 /* 1: a data frame in f; 0: END (and on every later call); -1: error. */
 int link_recv(spike_link *self, spike_frame *f);
-/* Sends a HEARTBEAT on an out-link if it has been idle for heartbeat_ms. */
+/* Sends a HEARTBEAT (either direction) if nothing was sent for heartbeat_ms. */
 int link_heartbeat(spike_link *self);
 
 /* The frame about to be received is ready without waiting (poll helper). */

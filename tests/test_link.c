@@ -187,6 +187,57 @@ static void test_no_peer(void **state)
     zmq_ctx_term(ctx);
 }
 
+/* The out end's idle hook plays the receiver being alive but busy elsewhere. */
+typedef struct {
+    spike_link *in;
+    int calls;
+} busy_receiver;
+
+static int receiver_heartbeats(void *arg)
+{
+    busy_receiver *b = arg;
+    link_heartbeat(b->in);
+    if (++b->calls >= 15) /* about 1.5 s, three times the timeout */
+        return err_set("enough");
+    return 0;
+}
+
+static void test_full_queue_live_receiver(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    link_config cfg = quick();
+    cfg.timeout_ms = 500;
+    cfg.queue = 2;
+    frame_shape shape = {FRAME_VALUES, 1, 50000, 1}; /* 200 kB frames fill the kernel buffers fast */
+    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &shape, &cfg);
+    spike_link *both[] = {in, out};
+    assert_int_equal(link_handshake(both, 2), 0);
+    busy_receiver b = {in, 0};
+    link_set_idle(out, receiver_heartbeats, &b);
+    spike_frame *f = link_frame_new(out);
+    int rc = 0;
+    double t0 = now_s();
+    for (uint32_t i = 0; i < 100 && rc == 0; i++) {
+        f->batch_index = i;
+        rc = link_send(out, f);
+    }
+    /* the wait outlived the timeout because the receiver kept saying it was alive */
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err_msg(), "enough"));
+    assert_true(now_s() - t0 > 1.0);
+    /* without heartbeats the same wait times out */
+    link_set_idle(out, NULL, NULL);
+    assert_int_equal(link_send(out, f), -1);
+    if (!strstr(err_msg(), "has not taken a frame for 0.5 s"))
+        fail_msg("%s", err_msg());
+    frame_destroy(&f);
+    link_destroy(&in);
+    link_destroy(&out);
+    zmq_ctx_term(ctx);
+}
+
 /* Child process: the out end, which sends `frames` frames and then either dies
  * (SIGKILL, sockets closed by the kernel) or stays alive but silent. */
 static pid_t spawn_sender(int frames, bool die)
@@ -354,6 +405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_death, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_live_receiver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_checks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
