@@ -54,7 +54,6 @@ void optim_state_begin_batch(optim_state *self, const optim_params *p)
 void optim_state_begin_step(optim_state *self, const optim_params *p)
 {
     self->step++;
-    /* computed in double, rounded once: the oracle does the same */
-    self->bias1 = (float)(1.0 - pow(p->beta1, (double)self->step));
-    self->bias2 = (float)(1.0 - pow(p->beta2, (double)self->step));
+    self->inv_bias1 = (float)(1.0 / (1.0 - pow(p->beta1, (double)self->step)));
+    self->inv_bias2 = (float)(1.0 / (1.0 - pow(p->beta2, (double)self->step)));
 }

@@ -4,8 +4,11 @@
  * OpenMP build, so its threads and our `#pragma omp` loops share one pool:
  * two pools on two cores were 2-4x slower. blas_init() must run first thing in
  * main: it fixes the thread count, flushes denormals to zero in every thread,
- * and, where Debian's OpenBLAS 0.3.21 mistakes the CPU for "Prescott" (about 4x
- * slower sgemm), re-executes the program with the right OPENBLAS_CORETYPE. */
+ * and, where OpenBLAS runs a kernel older than the CPU supports (Debian's
+ * 0.3.21 takes some virtual CPUs for "Prescott": about 4x slower sgemm; an
+ * inherited OPENBLAS_CORETYPE=Haswell on AVX-512: 1.6x), re-executes the
+ * program with the right OPENBLAS_CORETYPE. SPIKESYNTH_CORETYPE=keep turns
+ * that off; SPIKESYNTH_CORETYPE=NAME asks for kernel NAME. */
 #ifndef SPIKESYNTH_BLAS_H
 #define SPIKESYNTH_BLAS_H
 

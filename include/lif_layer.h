@@ -5,14 +5,15 @@
  * layer takes an input frame of batch x n_in and produces the membrane
  * potential (before reset) and spikes, both batch x n_out.
  *
- * One time step is forward() then, when training, backward(). The trace of
- * synapse (m, j) in sample b is the input j filtered by (1 - leak) since
- * neuron m last reset. All neurons of a sample that last reset at the same step
- * share one filtered input vector, so the layer keeps one "trace row" per
- * (sample, reset step) that some neuron still uses, never the batch x n_out x
- * n_in tensor of the naive form; the values are the naive recurrence's, bit for
- * bit. The gradient of each weight is accumulated in registers and fed straight
- * to the optimiser (optim_apply): weights are updated at every step. */
+ * One time step is forward(), then, when training, input_grad() for the layer
+ * below and update(). The trace of synapse (m, j) in sample b is input j
+ * filtered by (1 - leak) since neuron m last reset. All neurons of a sample
+ * that last reset at the same step share that vector, so the layer keeps one
+ * "trace row" per (sample, reset step) still in use, never the batch x n_out
+ * x n_in tensor of the naive form, and touches a row only where the gradient
+ * needs it (see the fields below). The gradient of each weight is summed over
+ * samples in order and fed straight to the optimiser (optim_apply): weights
+ * are updated at every step. */
 #ifndef SPIKESYNTH_LIF_LAYER_H
 #define SPIKESYNTH_LIF_LAYER_H
 
@@ -50,15 +51,36 @@ struct lif_layer {
     float *z;            /* batch x n_out: W x input of this step */
     int step;            /* steps taken in this batch */
     optim_state *optim;
-    /* trace rows of n_in floats in pool[0 .. rows); row_of[b*n_out+m] is the
-     * row neuron m of sample b uses; refs[r] counts its users (0 = free, and
-     * then listed in free_rows); row_sample[r] is the sample it filters */
-    float *pool;
-    int pool_cap, rows, n_free;
-    int *row_of, *refs, *row_sample, *free_rows;
-    /* scratch for the gradient: per-neuron lists of (coefficient, trace row) */
-    int *nz_start, *nz_cursor, *nz_row;
-    float *nz_coef;
+    /* Traces. hist[b] (double, n_chunks*16 per sample) is sample b's input
+     * filtered by (1 - leak) since the batch began, H_b[t]. A trace row r
+     * belongs to sample row_sample[r] and the neurons that last reset at step
+     * row_start[r]; it stores the snapshot H_b[row_start - 1], so the trace of
+     * its neurons is e[t] = H_b[t] - (1 - leak)^(t - row_start + 1) snapshot,
+     * evaluated in double (exact to float rounding) only where the gradient
+     * needs it: no per-step pass over the rows. Snapshots are chunk-major
+     * (column j of row r at pool[((j/16)*pool_cap + r)*16 + j%16]).
+     * Sample b owns rows b*rps .. b*rps+rps-1 (used[b] of them so far; freed
+     * ones listed in free_rows[b*rps ..], n_free[b] of them); rps doubles when
+     * a sample needs more. row_of[b*n_out+m] is the row neuron m of sample b
+     * uses; refs[r] counts its users.
+     * The authors' shared trace is H_b itself (decay scaled by the fraction
+     * of neurons that did not spike), with one row per sample. */
+    double *hist, *pool;
+    double *decay_pow;   /* decay_pow[d] = (1 - leak)^d, d < decay_pow_len */
+    int decay_pow_len;
+    int n_chunks, rps, pool_cap;
+    int *n_free, *used;
+    int *row_of, *refs, *row_start, *free_rows;
+    /* Gradient scratch: the rows with nonzero dv, in sample order
+     * (grad_rows[0..n_grad_rows)), and for each its neurons and dv values
+     * (member_m/member_dv[member_start[i] .. member_start[i+1])) */
+    int n_grad_rows;
+    int *grad_rows, *member_start, *member_m, *row_cursor;
+    float *member_dv;
+    int n_mblocks;       /* blocks of neurons per gradient pass */
+    int *member_split;   /* per grad row: where each neuron block's members start */
+    float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
+    float *acc;          /* per thread: one block of neurons x 16 accumulators */
 };
 
 /* NULL with err_msg() set on bad shapes or no memory. */

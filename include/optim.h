@@ -33,7 +33,7 @@ typedef struct {
     size_t n;
     float *m, *v;
     int64_t step;
-    float bias1, bias2; /* 1 - beta^step for the current step */
+    float inv_bias1, inv_bias2; /* 1 / (1 - beta^step) for the current step */
 } optim_state;
 
 optim_state *optim_state_new(const optim_params *p, size_t n);
@@ -55,7 +55,7 @@ static inline void optim_apply(const optim_params *p, optim_state *s, size_t i0,
         return;
     }
     const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
-    const float c1 = 1.0f - b1, c2 = 1.0f - b2, bias1 = s->bias1, bias2 = s->bias2;
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2, ib1 = s->inv_bias1, ib2 = s->inv_bias2;
     float *restrict ms = s->m + i0, *restrict vs = s->v + i0;
     for (int k = 0; k < n; k++) {
         float g = grad[k] + wd * w[k];
@@ -63,7 +63,8 @@ static inline void optim_apply(const optim_params *p, optim_state *s, size_t i0,
         float v = b2 * vs[k] + c2 * g * g;
         ms[k] = m;
         vs[k] = v;
-        w[k] -= lr * (m / bias1) / (sqrtf(v / bias2) + eps);
+        /* bias corrections as products: one division per weight, not three */
+        w[k] -= lr * (m * ib1) / (sqrtf(v * ib2) + eps);
     }
 }
 
