@@ -34,6 +34,7 @@ TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_*.c))
 BENCH     := $(BUILD)/tests/bench
 
+.SECONDARY:
 .PHONY: all deps deps-check test-plain-san test test-plain test-sanitize bench data run clean
 all: deps-check $(LIB) $(BINS)
 
