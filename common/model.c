@@ -247,3 +247,39 @@ void model_destroy(model **self_p)
     free(m);
     *self_p = NULL;
 }
+
+lif_layer *model_layer_open(const model_layer_spec *spec)
+{
+    if (!spec->path || !*spec->path) {
+        lif_layer *l = lif_layer_new(spec->n_in, spec->n_out, spec->max_batch, &spec->lif, &spec->opt);
+        if (l)
+            lif_layer_init_uniform(l, spec->seed, spec->layer_id, spec->init_scale);
+        return l;
+    }
+    model *m = model_load(spec->path);
+    if (!m)
+        return NULL;
+    lif_layer *l = NULL;
+    if (model_expect(m, spec->path, spec->kind, spec->n_in, spec->n_out) == 0 &&
+        (l = lif_layer_new(m->n_in, m->n_out, spec->max_batch, &spec->lif, &spec->opt)) != NULL)
+        model_to_layer(m, l);
+    model_destroy(&m);
+    return l;
+}
+
+int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path)
+{
+    model *m = model_from_layer(layer, kind);
+    if (!m)
+        return -1;
+    m->steps = info->steps;
+    m->r_max = info->r_max;
+    m->mask = info->mask;
+    m->seed = info->seed;
+    m->epochs = info->epochs;
+    m->batches = info->batches;
+    m->samples = info->samples;
+    int rc = model_save(m, path);
+    model_destroy(&m);
+    return rc;
+}

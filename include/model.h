@@ -49,4 +49,22 @@ int model_expect(const model *self, const char *path, const char *kind, int n_in
 int model_to_layer(const model *self, lif_layer *layer);
 void model_destroy(model **self_p);
 
+/* What a stage needs to create its layer: a fresh one (path NULL or ""), with
+ * W ~ U(-init_scale, init_scale) from (seed, layer_id), or one loaded from
+ * path, checked for kind and shape (n_in <= 0: take the file's). NULL with
+ * err_msg() naming the file on any fault. */
+typedef struct {
+    const char *path, *kind;
+    int n_in, n_out, max_batch;
+    lif_params lif;
+    optim_params opt;
+    uint64_t seed;
+    uint32_t layer_id;
+    float init_scale;
+} model_layer_spec;
+lif_layer *model_layer_open(const model_layer_spec *spec);
+/* Saves a layer with its encoding settings and progress (m's fields other than
+ * kind, shapes, settings and weights, which come from the layer). */
+int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path);
+
 #endif

@@ -1,0 +1,150 @@
+/* ae-encoder: the autoencoder's hidden layer (W1: inputs -> hidden LIF neurons).
+ *
+ * Inference: each input spike frame in, the hidden spike frame of the same
+ * step out. Training (when the feedback port `grad` is linked, from
+ * ae-decoder): after sending step t it waits for dL/d(hidden spikes) of step t,
+ * applies the surrogate and updates W1, so both layers move in lock-step; the
+ * batch and step of every error frame must be the ones just sent. This is
+ * snn_train_step of the library, split across two processes. */
+#include "blas.h"
+#include "err.h"
+#include "log.h"
+#include "model.h"
+#include "stage.h"
+#include "train_options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const option_spec opts[] = {
+    {"hidden", OPT_INT, "196", "hidden neurons (ignored with --model)"},
+    {"model", OPT_STRING, "", "load W1 from this ae-encoder model (default: fresh weights)"},
+    {"save", OPT_STRING, "", "write the trained W1 here at the end"},
+    TRAIN_OPTION_SPECS,
+    {NULL, 0, NULL, NULL},
+};
+static const port_spec ports[] = {
+    {"spikes", PORT_IN, 0, "input spikes, batch x inputs, T frames per batch"},
+    {"grad", PORT_IN, PORT_OPTIONAL | PORT_FEEDBACK, "training: dL/d(hidden spikes) from ae-decoder"},
+    {"hidden", PORT_OUT, 0, "hidden spikes, batch x hidden, T frames per batch"},
+    {NULL, 0, 0, NULL},
+};
+static const stage_def def = {"ae-encoder", "The spiking autoencoder's hidden layer (W1).", opts, ports};
+
+/* The error frame must answer the spike frame just sent. */
+static int check_answer(const spike_frame *sent, const spike_frame *got, const char *link)
+{
+    if (got->batch_index != sent->batch_index || got->step != sent->step || got->batch != sent->batch)
+        return err_set("%s: error frame for batch %u step %u (%u rows), expected batch %u step %u "
+                       "(%u rows)", link, got->batch_index, got->step, got->batch,
+                       sent->batch_index, sent->step, sent->batch);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    stage *st = NULL;
+    lif_layer *layer = NULL;
+    spike_frame *x = NULL, *h = NULL, *g = NULL;
+    float *input = NULL, *dv = NULL;
+    int rc = stage_new(&st, &def, argc, argv, stdout);
+    if (rc != 0)
+        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
+    const options *o = stage_options(st);
+    model_layer_spec spec = {.path = options_str(o, "model"), .kind = "ae-encoder",
+                             .n_out = (int)options_int(o, "hidden"), .seed = stage_seed(st),
+                             .layer_id = 1, .init_scale = (float)options_float(o, "init-scale")};
+    if (blas_init(argv, (int)options_int(o, "threads")) != 0 ||
+        train_options_read(o, &spec.lif, &spec.opt) != 0)
+        goto fail;
+    const bool training = stage_has_port(st, "grad");
+    /* the input's shape first: the decoder learns ours from it, and only then
+     * opens the error link back to us */
+    spike_link *in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
+    if (!in || stage_handshake(st) < 0)
+        goto fail;
+    const frame_shape *xs = link_shape(in);
+    spec.n_in = (int)xs->width;
+    spec.max_batch = (int)xs->batch;
+    if (*spec.path)
+        spec.n_out = 0; /* the file's */
+    if (!(layer = model_layer_open(&spec)))
+        goto fail;
+    frame_shape hs = {FRAME_SPIKES, xs->batch, (uint32_t)layer->n_out, xs->steps};
+    spike_link *out = stage_out(st, "hidden", &hs);
+    spike_link *grad = training ? stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch,
+                                                                         hs.width, hs.steps}) : NULL;
+    if (!out || (training && !grad) || stage_ready(st) < 0 || !(x = link_frame_new(in)) || !(h = frame_new(&hs)) ||
+        (training && !(g = link_frame_new(grad))) ||
+        !(input = malloc((size_t)xs->batch * xs->width * sizeof *input)) ||
+        !(dv = malloc((size_t)xs->batch * layer->n_out * sizeof *dv)))
+        goto fail;
+    log_info("%s W1 %d -> %d%s", training ? "training" : "running", layer->n_in, layer->n_out,
+             *spec.path ? " from the model file" : "");
+
+    model info = {.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
+    while ((rc = link_recv(in, x)) == 1) {
+        if (x->step == 0 && lif_layer_begin_batch(layer, (int)x->batch) < 0)
+            goto fail;
+        frame_unpack_f32(x, input);
+        if (lif_layer_forward(layer, input) < 0 || frame_pack_f32(h, layer->spikes, x->batch) < 0)
+            goto fail;
+        h->batch_index = x->batch_index;
+        h->step = x->step;
+        h->steps = x->steps;
+        memcpy(h->ids, x->ids, x->batch * sizeof *x->ids);
+        if (link_send(out, h) < 0)
+            goto fail;
+        if (training) {
+            if ((rc = link_recv(grad, g)) != 1) {
+                if (rc == 0)
+                    err_set("%s: ended before the last step", link_name(grad));
+                goto fail;
+            }
+            if (check_answer(h, g, link_name(grad)) < 0)
+                goto fail;
+            lif_layer_surrogate(layer, g->values, dv);
+            if (lif_layer_update(layer, dv) < 0)
+                goto fail;
+        }
+        if (x->step + 1 == x->steps) {
+            info.batches++;
+            info.samples += x->batch;
+        }
+    }
+    if (rc < 0)
+        goto fail;
+    /* END downstream first: the decoder ends the error stream only after it */
+    if (link_send_end(out) < 0)
+        goto fail;
+    if (training && (rc = link_recv(grad, g)) != 0) {
+        if (rc == 1)
+            err_set("%s: an error frame after the last step", link_name(grad));
+        goto fail;
+    }
+    if (training && *options_str(o, "save")) {
+        if (model_layer_save(layer, "ae-encoder", &info, options_str(o, "save")) < 0)
+            goto fail;
+        log_info("saved W1 to %s (%lld samples)", options_str(o, "save"), (long long)info.samples);
+    }
+    if (stage_finish(st) < 0)
+        goto fail;
+    free(input);
+    free(dv);
+    frame_destroy(&x);
+    frame_destroy(&h);
+    frame_destroy(&g);
+    lif_layer_destroy(&layer);
+    stage_destroy(&st);
+    return 0;
+fail:
+    log_error("%s", err_msg());
+    free(input);
+    free(dv);
+    frame_destroy(&x);
+    frame_destroy(&h);
+    frame_destroy(&g);
+    lif_layer_destroy(&layer);
+    stage_destroy(&st);
+    return 1;
+}
