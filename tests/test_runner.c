@@ -9,26 +9,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
+#include "process.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static char dir[64], pipe_path[128], out_dir[128], err_path[128];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int setup(void **state)
 {
@@ -62,116 +53,23 @@ static void write_pipe(const char *relay_args, const char *source_args)
     fclose(f);
 }
 
-/* Starts bin/spikesynth with args; its stderr goes to err_path, stdout to /dev/null. */
+/* Starts bin/spikesynth CMD on the test's pipe file and out dir, with one
+ * optional variable; stderr goes to err_path. */
 static pid_t start(const char *cmd, const char *var)
 {
-    char out_var[160];
-    snprintf(out_var, sizeof out_var, "out=%s", out_dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), n = open("/dev/null", O_RDWR);
-        dup2(e, STDERR_FILENO);
-        dup2(n, STDOUT_FILENO);
-        dup2(n, STDIN_FILENO);
-        if (var)
-            execl("bin/spikesynth", "spikesynth", cmd, pipe_path, out_var, var, (char *)NULL);
-        else
-            execl("bin/spikesynth", "spikesynth", cmd, pipe_path, out_var, (char *)NULL);
-        _exit(126);
-    }
-    return pid;
-}
-
-/* Waits up to limit seconds; returns the exit status (-1: still running, then killed). */
-static int finish(pid_t pid, double limit, double *took)
-{
-    double t0 = now_s();
-    int status;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_s() - t0 > limit) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        usleep(10 * 1000);
-    }
-    if (took)
-        *took = now_s() - t0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static char *slurp(const char *path)
-{
-    static char buf[65536];
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-    return buf;
-}
-
-/* The children of pid (from /proc), with their process group. */
-typedef struct {
-    pid_t pid, pgid;
-    char comm[32];
-} proc;
-
-static size_t children(pid_t parent, proc *out, size_t cap)
-{
-    size_t n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < cap) {
-        char path[300], line[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(line, sizeof line, f)) {
-            char *open_paren = strchr(line, '('), *close_paren = strrchr(line, ')');
-            int ppid = 0, pgrp = 0;
-            char st;
-            if (open_paren && close_paren &&
-                sscanf(close_paren + 2, "%c %d %d", &st, &ppid, &pgrp) == 3 && ppid == parent && st != 'Z') {
-                out[n].pid = atoi(e->d_name);
-                out[n].pgid = pgrp;
-                snprintf(out[n].comm, sizeof out[n].comm, "%.*s", (int)(close_paren - open_paren - 1),
-                         open_paren + 1);
-                n++;
-            }
-        }
-        fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return n;
+    const char *vars[] = {var, NULL};
+    return proc_run_start(cmd, pipe_path, out_dir, err_path, vars);
 }
 
 /* Waits until the runner has its three stages and they have run a while. */
-static size_t stages_of(pid_t runner, proc *ps)
+static size_t stages_of(pid_t runner, proc_info *ps)
 {
-    double t0 = now_s();
-    size_t n = 0;
-    while ((n = children(runner, ps, 8)) < 3 && now_s() - t0 < 5)
-        usleep(20 * 1000);
-    assert_int_equal(n, 3);
+    assert_int_equal(proc_wait_children(runner, 3, ps, 8, 5), 3);
     usleep(600 * 1000); /* past READY/GO: frames are flowing */
+    /* listed again: the first list may show a child between fork and exec */
+    size_t n = proc_children(runner, ps, 8);
+    assert_int_equal(n, 3);
     return n;
-}
-
-static void assert_all_gone(const proc *ps, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        errno = 0;
-        if (kill(ps[i].pid, 0) == 0 || errno != ESRCH)
-            fail_msg("stage %s (pid %d) is still there", ps[i].comm, (int)ps[i].pid);
-    }
-    if (n && killpg(ps[0].pgid, 0) == 0)
-        fail_msg("process group %d still has members", (int)ps[0].pgid);
 }
 
 static void test_runs_to_completion(void **state)
@@ -179,18 +77,18 @@ static void test_runs_to_completion(void **state)
     (void)state;
     write_pipe("", "");
     double took;
-    int rc = finish(start("run", "batches=7"), 10, &took);
+    int rc = proc_finish(start("run", "batches=7"), 10, &took);
     if (rc != 0)
-        fail_msg("exit %d: %s", rc, slurp(err_path));
+        fail_msg("exit %d: %s", rc, proc_slurp(err_path));
     char path[256];
     snprintf(path, sizeof path, "%s/run.json", out_dir);
-    char *json = slurp(path);
+    char *json = proc_slurp(path);
     assert_non_null(strstr(json, "\"status\": \"ok\""));
     assert_non_null(strstr(json, "\"name\": \"relay\""));
     snprintf(path, sizeof path, "%s/logs/sink.log", out_dir);
     /* the override reached the source: 7 batches of 3 steps */
-    assert_non_null(strstr(slurp(path), "21 frames, 7 batches"));
-    assert_non_null(strstr(slurp(err_path), "done: 3 stages finished"));
+    assert_non_null(strstr(proc_slurp(path), "21 frames, 7 batches"));
+    assert_non_null(strstr(proc_slurp(err_path), "done: 3 stages finished"));
 }
 
 static void test_killed_stage(void **state)
@@ -198,23 +96,20 @@ static void test_killed_stage(void **state)
     (void)state;
     write_pipe("", "--batches=100000 --delay-ms=2");
     pid_t runner = start("run", NULL);
-    proc ps[8];
+    proc_info ps[8];
     size_t n = stages_of(runner, ps);
-    pid_t relay = 0;
-    for (size_t i = 0; i < n && i < 8; i++)
-        if (!strcmp(ps[i].comm, "frame-relay"))
-            relay = ps[i].pid;
+    pid_t relay = proc_find(ps, n, "frame-relay");
     assert_true(relay > 0);
     assert_int_not_equal(ps[0].pgid, getpgrp()); /* stages have a group of their own */
     kill(relay, SIGKILL);
     double took;
-    int rc = finish(runner, 8, &took);
+    int rc = proc_finish(runner, 8, &took);
     assert_int_equal(rc, 1);
     assert_true(took < 5.0);
-    char *err = slurp(err_path);
+    const char *err = proc_slurp(err_path);
     if (!strstr(err, "error: stage relay (frame-relay) killed by signal 9"))
         fail_msg("stderr: %s", err);
-    assert_all_gone(ps, n);
+    proc_assert_all_gone(ps, n);
 }
 
 static void test_failing_stage(void **state)
@@ -222,16 +117,16 @@ static void test_failing_stage(void **state)
     (void)state;
     write_pipe("--fail-after=10", "--batches=100000 --delay-ms=1");
     double took;
-    int rc = finish(start("run", NULL), 8, &took);
+    int rc = proc_finish(start("run", NULL), 8, &took);
     assert_int_equal(rc, 1);
     assert_true(took < 5.0);
-    char *err = slurp(err_path);
+    const char *err = proc_slurp(err_path);
     if (!strstr(err, "error: stage relay (frame-relay) exited with status 1: relay: error: failing "
                      "on purpose after 10 frames"))
         fail_msg("stderr: %s", err);
     char path[256];
     snprintf(path, sizeof path, "%s/logs/relay.log", out_dir);
-    assert_non_null(strstr(slurp(path), "failing on purpose"));
+    assert_non_null(strstr(proc_slurp(path), "failing on purpose"));
 }
 
 static void test_interrupt_drains(void **state)
@@ -239,20 +134,20 @@ static void test_interrupt_drains(void **state)
     (void)state;
     write_pipe("", "--batches=100000 --delay-ms=2");
     pid_t runner = start("run", NULL);
-    proc ps[8];
+    proc_info ps[8];
     size_t n = stages_of(runner, ps);
     kill(runner, SIGINT);
     double took;
-    int rc = finish(runner, 8, &took);
+    int rc = proc_finish(runner, 8, &took);
     assert_int_equal(rc, 130);
     assert_true(took < 5.0);
-    char *err = slurp(err_path);
+    const char *err = proc_slurp(err_path);
     if (!strstr(err, "interrupted; drained and stopped cleanly"))
         fail_msg("stderr: %s", err);
     char path[256];
     snprintf(path, sizeof path, "%s/run.json", out_dir);
-    assert_non_null(strstr(slurp(path), "\"status\": \"interrupted\""));
-    assert_all_gone(ps, n);
+    assert_non_null(strstr(proc_slurp(path), "\"status\": \"interrupted\""));
+    proc_assert_all_gone(ps, n);
 }
 
 static void test_killed_runner(void **state)
@@ -262,13 +157,13 @@ static void test_killed_runner(void **state)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     write_pipe("", "--batches=100000 --delay-ms=2");
     pid_t runner = start("run", NULL);
-    proc ps[8];
+    proc_info ps[8];
     size_t n = stages_of(runner, ps);
     kill(runner, SIGKILL);
     waitpid(runner, NULL, 0);
-    double t0 = now_s();
+    double t0 = proc_now();
     size_t reaped = 0;
-    while (reaped < n && now_s() - t0 < 5) {
+    while (reaped < n && proc_now() - t0 < 5) {
         pid_t p = waitpid(-1, NULL, WNOHANG);
         if (p > 0)
             reaped++;
@@ -277,7 +172,7 @@ static void test_killed_runner(void **state)
     }
     prctl(PR_SET_CHILD_SUBREAPER, 0);
     assert_int_equal(reaped, n);
-    assert_all_gone(ps, n);
+    proc_assert_all_gone(ps, n);
 }
 
 static void test_check(void **state)
@@ -286,17 +181,17 @@ static void test_check(void **state)
     FILE *f = fopen(pipe_path, "w");
     fprintf(f, "stage src = frame-source\nstage sink = frame-dump --formt=json\nsrc.out -> sink.out\n");
     fclose(f);
-    int rc = finish(start("check", NULL), 5, NULL);
+    int rc = proc_finish(start("check", NULL), 5, NULL);
     assert_int_equal(rc, 2);
-    char *err = slurp(err_path);
+    const char *err = proc_slurp(err_path);
     if (!strstr(err, "chain.pipe:2: stage sink: frame-dump has no option --formt") ||
         !strstr(err, "chain.pipe:3: sink (frame-dump) has no in-port 'out'") ||
         !strstr(err, "chain.pipe:2: stage sink: in-port 'in' is not linked"))
         fail_msg("stderr: %s", err);
     write_pipe("", "");
-    assert_int_equal(finish(start("check", NULL), 5, NULL), 0);
-    assert_int_equal(finish(start("check", "nosuch=1"), 5, NULL), 2);
-    assert_non_null(strstr(slurp(err_path), "unknown variable 'nosuch' given on the command line"));
+    assert_int_equal(proc_finish(start("check", NULL), 5, NULL), 0);
+    assert_int_equal(proc_finish(start("check", "nosuch=1"), 5, NULL), 2);
+    assert_non_null(strstr(proc_slurp(err_path), "unknown variable 'nosuch' given on the command line"));
 }
 
 int main(void)

@@ -1,0 +1,594 @@
+/* test_ae_pipeline: the MNIST autoencoder pipelines end to end, on a small
+ * synthetic MNIST written by the test (run from the repo root, after make):
+ *  - train-ae-mnist.pipe gives weights bit-identical to the same training in
+ *    one process (snn_train_step on the same Poisson spikes), and they moved;
+ *  - eval-ae-mnist.pipe writes finite metrics for every test image and a PNG;
+ *  - SIGKILL of any stage of either pipeline makes the runner fail within 5 s
+ *    naming it, with no process left behind;
+ *  - ae-encoder run by hand rejects an out-of-order frame and a frame of another
+ *    width than its HELLO (stage level: the link checks themselves are in
+ *    test_link and test_frame).
+ * SPIKESYNTH_QUICK (the sanitizer run) trains on fewer images. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "blas.h"
+#include "dataset.h"
+#include "err.h"
+#include "frame.h"
+#include "idx.h"
+#include "link.h"
+#include "model.h"
+#include "poisson.h"
+#include "process.h"
+#include "snn.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define SIDE 28
+#define PIXELS (SIDE * SIDE)
+#define N_TEST 60
+#define N_LONG 10000 /* test images of the data set that the evaluator's kill runs on */
+#define HIDDEN 32
+#define BATCH 50
+#define STEPS 15
+#define SEED 7
+
+static char dir[64];
+static int n_train = 200;
+static pid_t live = 0; /* a child still to be killed if an assertion ends the test */
+
+/* ---- fixture: a synthetic MNIST ------------------------------------------------ */
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+static float uniform(uint32_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(lcg(s) & 0xffff) / 65535.0f;
+}
+
+/* A pen stroke from (x0, y0) to (x1, y1): full ink within r of the segment,
+ * fading to 0 one pixel further out, as MNIST's anti-aliased edges. */
+static void stroke(uint8_t *img, float x0, float y0, float x1, float y1, float r)
+{
+    float dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++) {
+            float t = len2 > 0 ? ((x - x0) * dx + (y - y0) * dy) / len2 : 0;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            float ex = x - (x0 + t * dx), ey = y - (y0 + t * dy), d = sqrtf(ex * ex + ey * ey);
+            float ink = d <= r ? 1.0f : d < r + 1 ? r + 1 - d : 0.0f;
+            uint8_t v = (uint8_t)lrintf(255.0f * ink);
+            if (v > img[y * SIDE + x])
+                img[y * SIDE + x] = v;
+        }
+}
+
+/* Image i of a split: its class's three strokes (a fixed template per class),
+ * jittered, plus strokes until about 20% of the pixels have ink. */
+static void draw_digit(uint8_t *img, uint32_t i, uint32_t split_seed, uint8_t *label)
+{
+    memset(img, 0, PIXELS);
+    *label = (uint8_t)(i % 10);
+    uint32_t s = split_seed * 7919u + i * 104729u + 1, c = *label * 2654435761u + 17;
+    for (int k = 0; k < 3; k++) {
+        float x0 = uniform(&c, 6, 21), y0 = uniform(&c, 5, 22), x1 = uniform(&c, 6, 21),
+              y1 = uniform(&c, 5, 22);
+        stroke(img, x0 + uniform(&s, -2, 2), y0 + uniform(&s, -2, 2), x1 + uniform(&s, -2, 2),
+               y1 + uniform(&s, -2, 2), uniform(&s, 0.8f, 1.4f));
+    }
+    for (int k = 0; k < 8; k++) {
+        size_t on = 0;
+        for (size_t p = 0; p < PIXELS; p++)
+            on += img[p] > 0;
+        if (on >= PIXELS / 5)
+            break;
+        stroke(img, uniform(&s, 5, 22), uniform(&s, 5, 22), uniform(&s, 5, 22), uniform(&s, 5, 22),
+               uniform(&s, 0.8f, 1.4f));
+    }
+}
+
+static void write_split(const char *data_dir, const char *prefix, uint32_t n, uint32_t period,
+                        uint32_t split_seed)
+{
+    uint8_t *images = malloc((size_t)n * PIXELS), *labels = malloc(n);
+    assert_non_null(images);
+    assert_non_null(labels);
+    for (uint32_t i = 0; i < n; i++)
+        draw_digit(images + (size_t)i * PIXELS, i % period, split_seed, &labels[i]);
+    char path[512];
+    snprintf(path, sizeof path, "%s/mnist/%s-images-idx3-ubyte", data_dir, prefix);
+    if (idx_write(path, 3, (uint32_t[]){n, SIDE, SIDE}, images) < 0)
+        fail_msg("%s", err_msg());
+    snprintf(path, sizeof path, "%s/mnist/%s-labels-idx1-ubyte", data_dir, prefix);
+    if (idx_write(path, 1, (uint32_t[]){n}, labels) < 0)
+        fail_msg("%s", err_msg());
+    free(images);
+    free(labels);
+}
+
+static void make_data_dir(const char *data_dir, uint32_t n_test)
+{
+    char path[512];
+    mkdir(data_dir, 0755);
+    snprintf(path, sizeof path, "%s/mnist", data_dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    write_split(data_dir, "train", (uint32_t)n_train, (uint32_t)n_train, 1);
+    /* the long set repeats 200 drawings: only its length matters */
+    write_split(data_dir, "t10k", n_test, n_test < 200 ? n_test : 200, 2);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (getenv("SPIKESYNTH_QUICK"))
+        n_train = 100;
+    snprintf(dir, sizeof dir, "/tmp/test_ae_pipeline-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int reap_leftover(void **state)
+{
+    (void)state;
+    if (live > 0) {
+        kill(live, SIGKILL);
+        waitpid(live, NULL, 0);
+        live = 0;
+    }
+    return 0;
+}
+
+static void path_in(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+/* The fixture (DIR/data: n_train + 60 images; DIR/long: 10000 test images), once. */
+static void ensure_data(void)
+{
+    static bool made;
+    if (made)
+        return;
+    char path[256];
+    path_in(path, sizeof path, "data");
+    make_data_dir(path, N_TEST);
+    path_in(path, sizeof path, "long");
+    make_data_dir(path, N_LONG);
+    made = true;
+}
+
+/* Runs a pipeline to completion (up to limit seconds); fails with its stderr. */
+static void run_ok(const char *pipe, const char *const *vars, const char *tag, double limit)
+{
+    char out[256], err[256];
+    snprintf(out, sizeof out, "%s/%s", dir, tag);
+    snprintf(err, sizeof err, "%s/%s.stderr", dir, tag);
+    double took;
+    live = proc_run_start("run", pipe, out, err, vars);
+    int rc = proc_finish(live, limit, &took);
+    live = 0;
+    if (rc != 0)
+        fail_msg("%s: exit %d after %.1f s: %s", pipe, rc, took, proc_slurp(err));
+}
+
+static char var_data[300], var_model[300], var_limit[64];
+
+/* train-ae-mnist on the fixture, once: DIR/ae-encoder.ssm, DIR/ae-decoder.ssm. */
+static void ensure_trained(void)
+{
+    static bool trained;
+    ensure_data();
+    if (trained)
+        return;
+    snprintf(var_data, sizeof var_data, "data=%s/data", dir);
+    snprintf(var_model, sizeof var_model, "model=%s/ae", dir);
+    snprintf(var_limit, sizeof var_limit, "train_limit=%d", n_train);
+    const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=7", var_model, "-q", NULL};
+    run_ok("pipelines/train-ae-mnist.pipe", vars, "train", 30);
+    trained = true;
+}
+
+static void test_fixture_loads(void **state)
+{
+    (void)state;
+    ensure_data();
+    char path[256];
+    path_in(path, sizeof path, "data");
+    dataset *tr = dataset_load_images(path, "mnist", "train", 0);
+    dataset *te = dataset_load_images(path, "mnist", "test", 0);
+    if (!tr || !te)
+        fail_msg("%s", err_msg());
+    assert_int_equal(tr->n, (size_t)n_train);
+    assert_int_equal(te->n, N_TEST);
+    assert_int_equal(tr->n_pixels, PIXELS);
+    size_t on = 0, grey = 0, n = tr->n * PIXELS;
+    for (size_t i = 0; i < n; i++) {
+        on += tr->images[i] > 0;
+        grey += tr->images[i] > 0 && tr->images[i] < 1;
+    }
+    double frac = (double)on / (double)n;
+    if (frac < 0.15 || frac > 0.3)
+        fail_msg("%.3f of the pixels have ink, expected about 0.2", frac);
+    assert_true(grey > 0);
+    assert_int_equal(tr->labels[13], 3);
+    /* distinct images */
+    assert_memory_not_equal(tr->images, tr->images + PIXELS, PIXELS * sizeof(float));
+    dataset_destroy(&tr);
+    dataset_destroy(&te);
+}
+
+/* ---- b. the pipeline trains exactly as one process does ------------------------- */
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - (double)b[i]));
+    return m;
+}
+
+static model *load_layer(const char *name, const char *kind, int n_in, int n_out)
+{
+    char path[256];
+    path_in(path, sizeof path, name);
+    model *m = model_load(path);
+    if (!m || model_expect(m, path, kind, n_in, n_out) < 0)
+        fail_msg("%s", err_msg());
+    return m;
+}
+
+static void expect_same(const char *what, const float *pipeline, const float *one, const float *init,
+                        size_t n)
+{
+    if (memcmp(pipeline, one, n * sizeof *one) != 0)
+        fail_msg("%s: the pipeline's weights differ from one process's: max |diff| %g", what,
+                 max_diff(pipeline, one, n));
+    double moved = max_diff(pipeline, init, n);
+    if (!(moved > 1e-5))
+        fail_msg("%s: training did not move the weights (max change %g)", what, moved);
+}
+
+static void test_train_matches_one_process(void **state)
+{
+    (void)state;
+    ensure_trained();
+    char path[256];
+    path_in(path, sizeof path, "data");
+    dataset *ds = dataset_load_images(path, "mnist", "train", (size_t)n_train);
+    if (!ds)
+        fail_msg("%s", err_msg());
+    snn_config cfg = snn_config_default();
+    cfg.n_hidden = HIDDEN;
+    cfg.seed = SEED;
+    snn *net = snn_new(&cfg, BATCH);
+    assert_non_null(net);
+    size_t n1 = (size_t)HIDDEN * PIXELS, n2 = (size_t)PIXELS * HIDDEN;
+    float *w1 = malloc(n1 * sizeof(float)), *w2 = malloc(n2 * sizeof(float));
+    float *x = malloc((size_t)BATCH * PIXELS * sizeof(float));
+    assert_non_null(w1);
+    assert_non_null(w2);
+    assert_non_null(x);
+    memcpy(w1, net->hidden->w, n1 * sizeof(float));
+    memcpy(w2, net->output->w, n2 * sizeof(float));
+    /* as image-source (train split, epoch 0: id = image index) and poisson-encoder */
+    poisson_params pp = {.seed = SEED, .r_max = 1};
+    uint32_t ids[BATCH];
+    int batches = 0;
+    for (size_t start = 0; start < ds->n; start += BATCH, batches++) {
+        int rows = ds->n - start < BATCH ? (int)(ds->n - start) : BATCH;
+        for (int r = 0; r < rows; r++)
+            ids[r] = (uint32_t)(start + (size_t)r);
+        assert_int_equal(snn_begin_batch(net, rows), 0);
+        for (int t = 0; t < STEPS; t++) {
+            poisson_encode(&pp, ds->images + start * PIXELS, ids, rows, PIXELS, t, x);
+            assert_int_equal(snn_train_step(net, x, x, NULL), 0);
+        }
+    }
+    model *enc = load_layer("ae-encoder.ssm", "ae-encoder", PIXELS, HIDDEN);
+    model *dec = load_layer("ae-decoder.ssm", "ae-decoder", HIDDEN, PIXELS);
+    assert_int_equal(enc->samples, n_train);
+    assert_int_equal(enc->batches, batches);
+    assert_int_equal(dec->samples, n_train);
+    assert_int_equal(enc->steps, STEPS);
+    assert_int_equal(enc->seed, SEED);
+    expect_same("W1 (ae-encoder.ssm)", enc->w, net->hidden->w, w1, n1);
+    expect_same("W2 (ae-decoder.ssm)", dec->w, net->output->w, w2, n2);
+    model_destroy(&enc);
+    model_destroy(&dec);
+    free(w1);
+    free(w2);
+    free(x);
+    snn_destroy(&net);
+    dataset_destroy(&ds);
+}
+
+/* ---- c. evaluation ----------------------------------------------------------- */
+
+/* The number after "key": in a flat JSON object; fails when missing or not finite. */
+static double json_number(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    if (!p)
+        fail_msg("metrics.json has no key %s: %s", key, json);
+    char *end;
+    double v = strtod(p + strlen(pat), &end);
+    if (end == p + strlen(pat) || !isfinite(v))
+        fail_msg("metrics.json: %s is not a finite number: %s", key, json);
+    return v;
+}
+
+static void test_eval(void **state)
+{
+    (void)state;
+    ensure_trained();
+    const char *vars[] = {var_data, "test_limit=60", "batch=25", "seed=7", var_model, "-q", NULL};
+    run_ok("pipelines/eval-ae-mnist.pipe", vars, "eval", 30);
+    char path[256];
+    path_in(path, sizeof path, "eval/metrics.json");
+    const char *json = proc_slurp(path);
+    const char *keys[] = {"mse", "spike_mse", "pearson_r", "pixel_mse", "n_samples"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        json_number(json, keys[i]);
+    assert_int_equal((int)json_number(json, "n_samples"), N_TEST);
+    double r = json_number(json, "pearson_r");
+    assert_true(r >= -1 && r <= 1);
+    assert_true(json_number(json, "mse") >= 0);
+    path_in(path, sizeof path, "eval/grid.png");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("no %s", path);
+    unsigned char sig[8] = {0};
+    size_t got = fread(sig, 1, sizeof sig, f);
+    fclose(f);
+    assert_int_equal(got, 8);
+    assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
+}
+
+/* ---- d. a killed stage ------------------------------------------------------- */
+
+typedef struct {
+    const char *name, *program; /* instance in the pipeline file, program */
+    bool eval;                  /* in eval-ae-mnist.pipe, else train-ae-mnist.pipe */
+} kill_case;
+
+/* Waits until path contains needle (up to limit seconds). */
+static bool wait_for_text(const char *path, const char *needle, double limit)
+{
+    double t0 = proc_now();
+    while (proc_now() - t0 < limit) {
+        if (strstr(proc_slurp(path), needle))
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+/* Starts a run of minutes (50 epochs, or 10000 test images), kills stage k once
+ * frames flow, and checks how the runner ends. */
+static void killed_stage(const kill_case *k)
+{
+    ensure_trained();
+    char out[256], err[256], var_out_data[300], var_tmp_model[300], enc_log[300], expect[256];
+    snprintf(out, sizeof out, "%s/kill-%s", dir, k->name);
+    snprintf(err, sizeof err, "%s/kill-%s.stderr", dir, k->name);
+    snprintf(enc_log, sizeof enc_log, "%s/logs/enc.log", out);
+    snprintf(var_out_data, sizeof var_out_data, "data=%s/%s", dir, k->eval ? "long" : "data");
+    /* a training run that did finish would not overwrite the evaluator's model */
+    snprintf(var_tmp_model, sizeof var_tmp_model, "model=%s/kill-%s/ae", dir, k->name);
+    const char *train_vars[] = {var_out_data, var_limit, "epochs=50", "batch=50", "hidden=32",
+                                "seed=7", var_tmp_model, "-q", NULL};
+    const char *eval_vars[] = {var_out_data, "seed=7", var_model, "-q", NULL};
+    size_t want = k->eval ? 5 : 4;
+    live = proc_run_start("run", k->eval ? "pipelines/eval-ae-mnist.pipe" : "pipelines/train-ae-mnist.pipe",
+                          out, err, k->eval ? eval_vars : train_vars);
+    proc_info ps[8];
+    size_t n = proc_wait_children(live, want, ps, 8, 5);
+    if (n != want)
+        fail_msg("%zu of %zu stages started: %s", n, want, proc_slurp(err));
+    /* the encoder logs its layer after GO: frames are flowing then */
+    if (!wait_for_text(enc_log, " W1 ", 10))
+        fail_msg("the run did not start: %s", proc_slurp(err));
+    usleep(150 * 1000);
+    /* listed again: the first list may show a child between fork and exec */
+    n = proc_children(live, ps, 8);
+    pid_t victim = proc_find(ps, n, k->program);
+    if (n != want || victim <= 0)
+        fail_msg("%zu stages, none of them %s: %s", n, k->program, proc_slurp(err));
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    double took;
+    int rc = proc_finish(live, 8, &took);
+    live = 0;
+    const char *msg = proc_slurp(err);
+    if (rc != 1 || took >= 5.0)
+        fail_msg("runner exit %d after %.2f s (expected 1 within 5 s): %s", rc, took, msg);
+    snprintf(expect, sizeof expect, "error: stage %s (%s) killed by signal 9", k->name, k->program);
+    if (!strstr(msg, expect))
+        fail_msg("'%s' not in stderr: %s", expect, msg);
+    proc_assert_all_gone(ps, n);
+}
+
+static void test_killed_image_source(void **state)
+{
+    (void)state;
+    killed_stage(&(kill_case){"src", "image-source", false});
+}
+
+static void test_killed_poisson_encoder(void **state)
+{
+    (void)state;
+    killed_stage(&(kill_case){"poisson", "poisson-encoder", false});
+}
+
+static void test_killed_ae_encoder(void **state)
+{
+    (void)state;
+    killed_stage(&(kill_case){"enc", "ae-encoder", false});
+}
+
+static void test_killed_ae_decoder(void **state)
+{
+    (void)state;
+    killed_stage(&(kill_case){"dec", "ae-decoder", false});
+}
+
+static void test_killed_evaluator(void **state)
+{
+    (void)state;
+    killed_stage(&(kill_case){"eval", "evaluator", true});
+}
+
+/* ---- e. ae-encoder by hand: bad frames from a hand-driven sender ---------------- */
+
+/* The upstream end as a raw DEALER: link_send would refuse to send what we test. */
+typedef struct {
+    void *sock;
+    msgpack_sbuffer hdr;
+} raw_peer;
+
+static void raw_send(raw_peer *p, const spike_frame *f, const char *link, const void *payload,
+                     size_t len)
+{
+    if (frame_encode(f, "", link, &p->hdr) < 0)
+        fail_msg("%s", err_msg());
+    assert_true(zmq_send(p->sock, p->hdr.data, p->hdr.size, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(p->sock, payload, len, 0) >= 0);
+}
+
+/* A frame of 2 rows of `width` spikes, batch 0 step `step` of 3. */
+static spike_frame *raw_data(uint32_t step, uint32_t width)
+{
+    spike_frame *f = frame_new(&(frame_shape){FRAME_SPIKES, 2, width, 3});
+    assert_non_null(f);
+    f->batch = 2;
+    f->width = width;
+    f->steps = 3;
+    f->batch_index = 0;
+    f->step = step;
+    f->ids[0] = 10;
+    f->ids[1] = 11;
+    return f;
+}
+
+/* Starts ae-encoder on ipc endpoints of its own, sends it a good step 0 (and
+ * sees its hidden frame), then the bad frame (step, width); the stage must exit
+ * 1 with needle in its stderr. */
+static void encoder_rejects(const char *tag, uint32_t step, uint32_t width, const char *needle)
+{
+    char in_ep[200], out_ep[200], in_arg[220], out_arg[220], err[256];
+    snprintf(in_ep, sizeof in_ep, "ipc://%s/%s.in", dir, tag);
+    snprintf(out_ep, sizeof out_ep, "ipc://%s/%s.out", dir, tag);
+    snprintf(in_arg, sizeof in_arg, "spikes=%s", in_ep);
+    snprintf(out_arg, sizeof out_arg, "hidden=%s", out_ep);
+    snprintf(err, sizeof err, "%s/%s.stderr", dir, tag);
+    const char *argv[] = {"bin/ae-encoder", "--name=enc", "--in", in_arg, "--out", out_arg,
+                          "--hidden=8", "--threads=1", "--connect-timeout=10", NULL};
+    live = proc_spawn(argv, err);
+
+    void *ctx = zmq_ctx_new();
+    link_config cfg;
+    link_config_default(&cfg);
+    cfg.connect_timeout_ms = 10000;
+    cfg.timeout_ms = 5000;
+    raw_peer p = {zmq_socket(ctx, ZMQ_DEALER), {0}};
+    msgpack_sbuffer_init(&p.hdr);
+    zmq_setsockopt(p.sock, ZMQ_LINGER, &(int){0}, sizeof(int));
+    assert_int_equal(zmq_connect(p.sock, in_ep), 0);
+    spike_frame *hello = frame_new(&(frame_shape){FRAME_CONTROL, 0, 0, 0});
+    frame_set_control(hello, FRAME_HELLO);
+    strcpy(hello->stage, "raw");
+    strcpy(hello->hello.type, "hand");
+    strcpy(hello->hello.port, "out");
+    hello->hello.out = true;
+    hello->hello.shape = (frame_shape){FRAME_SPIKES, 2, 16, 3};
+    raw_send(&p, hello, "", NULL, 0);
+    /* the encoder opens its out-link once its input is agreed */
+    spike_link *hid = link_new(ctx, &(link_identity){"sink", "test", ""}, "in", PORT_IN, out_ep,
+                               &(frame_shape){FRAME_SPIKES, 2, 8, 3}, &cfg);
+    if (!hid || link_handshake(&hid, 1) < 0)
+        fail_msg("%s; encoder: %s", err_msg(), proc_slurp(err));
+    assert_string_equal(link_name(hid), "enc.hidden->sink.in");
+    spike_frame *h = link_frame_new(hid);
+    uint8_t bits[2 * 3] = {0xff, 0x0f, 0xf0, 0xff, 0x5a, 0xa5};
+
+    spike_frame *good = raw_data(0, 16), *bad = raw_data(step, width);
+    raw_send(&p, good, "raw.out->enc.spikes", bits, 2 * 2);
+    if (link_recv(hid, h) != 1)
+        fail_msg("%s; encoder: %s", err_msg(), proc_slurp(err));
+    assert_int_equal(h->step, 0);
+    assert_int_equal(h->ids[1], 11);
+
+    raw_send(&p, bad, "raw.out->enc.spikes", bits, 2 * frame_row_bytes(width));
+    int rc = proc_finish(live, 5, NULL);
+    live = 0;
+    const char *msg = proc_slurp(err);
+    if (rc != 1 || !strstr(msg, needle))
+        fail_msg("ae-encoder exit %d, expected 1 with '%s': %s", rc, needle, msg);
+
+    frame_destroy(&h);
+    link_destroy(&hid);
+    frame_destroy(&hello);
+    frame_destroy(&good);
+    frame_destroy(&bad);
+    msgpack_sbuffer_destroy(&p.hdr);
+    zmq_close(p.sock);
+    zmq_ctx_term(ctx);
+}
+
+static void test_encoder_out_of_order(void **state)
+{
+    (void)state;
+    encoder_rejects("order", 2, 16,
+                    "enc: error: link raw.out->enc.spikes: out of order: expected batch 0 step 1 "
+                    "of 3, received batch 0 step 2 (frames missing)");
+}
+
+static void test_encoder_wrong_width(void **state)
+{
+    (void)state;
+    encoder_rejects("width", 1, 24, "link raw.out->enc.spikes: frame header: width 24, the link "
+                                    "carries width 16");
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    blas_init(argv, 0); /* the kernel and denormal mode the stages run with */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixture_loads),
+        cmocka_unit_test_teardown(test_train_matches_one_process, reap_leftover),
+        cmocka_unit_test_teardown(test_eval, reap_leftover),
+        cmocka_unit_test_teardown(test_killed_image_source, reap_leftover),
+        cmocka_unit_test_teardown(test_killed_poisson_encoder, reap_leftover),
+        cmocka_unit_test_teardown(test_killed_ae_encoder, reap_leftover),
+        cmocka_unit_test_teardown(test_killed_ae_decoder, reap_leftover),
+        cmocka_unit_test_teardown(test_killed_evaluator, reap_leftover),
+        cmocka_unit_test_teardown(test_encoder_out_of_order, reap_leftover),
+        cmocka_unit_test_teardown(test_encoder_wrong_width, reap_leftover),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
