@@ -1,0 +1,676 @@
+/* spectrogram: a source that turns recordings into fixed-size cochleagrams (Lyon's
+ * passive ear, or log-mel) normalised to [0, 1] per utterance, as the paper's
+ * audiocoder input (docs/frontend.md).
+ *
+ * Files (--input FILE, DIR or @LIST): one VALUES frame per batch of utterances,
+ * steps = 1; sample id = the file's index in the sorted, filtered list. A live
+ * stream (--input - or a FIFO): utterances cut by silence, each sent as soon as
+ * it ends in a frame of batch 1; ids count utterances from 0.
+ *
+ * Row layout: frames x channels, frame-major (value t * channels + c; channel 0
+ * is the highest frequency), i.e. the row-major image flattened. --manifest
+ * names every id before its frame is sent; --png draws each image. */
+#include "audio.h"
+#include "audio_list.h"
+#include "cochlea.h"
+#include "cochleagram.h"
+#include "err.h"
+#include "image_grid.h"
+#include "log.h"
+#include "manifest.h"
+#include "melbank.h"
+#include "pcm_reader.h"
+#include "progress.h"
+#include "segmenter.h"
+#include "stage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <omp.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const option_spec opts[] = {
+    {"input", OPT_LIST, NULL,
+     "audio file, directory (its *.wav, by name), @LIST (a path per line), or - (stdin) or a "
+     "FIFO: a live stream cut at silences (repeatable, except a stream)"},
+    {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test"},
+    {"limit", OPT_INT, "0", "use the first N files after --split (0: all)"},
+    {"skip-bad", OPT_BOOL, NULL, "report each bad file on stderr and go on (default: stop at the first)"},
+    {"max-seconds", OPT_FLOAT, "60", "longest accepted recording, in seconds"},
+    {"front-end", OPT_STRING, "cochlea", "cochlea (Lyon's passive ear) or mel (log-mel filterbank)"},
+    {"rate", OPT_FLOAT, "12500", "resample to HZ before the front end (0: the input's rate; 12.5 kHz gives the paper's 39 channels)"},
+    {"decimation", OPT_INT, "10", "input samples per frame (cochlea decimation, mel hop)"},
+    {"frames", OPT_INT, "1000", "frames per utterance, zero-padded or cut (the paper: 1500)"},
+    {"ear-q", OPT_FLOAT, "8", "cochlea: Q of each stage"},
+    {"step", OPT_FLOAT, "0.5", "cochlea: channel spacing in bandwidths"},
+    {"mels", OPT_INT, "39", "mel: number of bands"},
+    {"batch", OPT_INT, "50", "utterances per frame (files; a stream sends each alone)"},
+    {"threads", OPT_INT, "1", "files processed in parallel"},
+    {"manifest", OPT_STRING, "", "write the CSV id,path,label here (atomically) before any frame"},
+    {"png", OPT_STRING, "", "also draw each image the stage sends as DIR/NAME.png (time across, channel 0 = highest frequency on top)"},
+    {"pcm", OPT_STRING, "s16", "stream: raw sample format, s16 or f32 (a WAV header overrides the three pcm options)"},
+    {"pcm-rate", OPT_FLOAT, "16000", "stream: raw sample rate in Hz"},
+    {"channels", OPT_INT, "1", "stream: raw channels (averaged)"},
+    {"threshold-db", OPT_FLOAT, "15", "stream: speech is this far above the noise floor (10th percentile of the 10 ms levels of the last 5 s)"},
+    {"min-level-dbfs", OPT_FLOAT, "-50", "stream: and above this absolute level (dB RMS re full scale)"},
+    {"min-silence-ms", OPT_FLOAT, "300", "stream: silence that ends an utterance"},
+    {"min-utterance-ms", OPT_FLOAT, "100", "stream: utterances loud for less are dropped (clicks)"},
+    {"max-utterance-ms", OPT_FLOAT, "2000", "stream: longer utterances are cut"},
+    {NULL, 0, NULL, NULL},
+};
+static const port_spec ports[] = {
+    {"values", PORT_OUT, PORT_OPTIONAL,
+     "batch x (frames*channels) floats in [0,1], frame-major: value t*channels+c; steps 1; "
+     "unlinked, the stage only writes --png/--manifest"},
+    {"copy", PORT_OUT, PORT_OPTIONAL, "the same frames"},
+    {NULL, 0, 0, NULL},
+};
+static const stage_def def = {
+    "spectrogram",
+    "Turns recordings (files, directories, lists, or a live stream cut at silences) into "
+    "cochleagrams normalised to [0,1], one row per utterance.",
+    opts, ports};
+
+/* ---- the front end: one per worker thread ------------------------------------- */
+
+typedef struct {
+    cochlea *c;
+    melbank *m;
+    float *t; /* channels x frames, for the PNG */
+} front;
+
+static int front_init(front *fe, const options *o, double fs)
+{
+    if (!strcmp(options_str(o, "front-end"), "mel")) {
+        melbank_params p = melbank_params_default();
+        p.n_mels = (int)options_int(o, "mels");
+        p.hop = (int)options_int(o, "decimation");
+        return (fe->m = melbank_new(fs, &p)) ? 0 : -1;
+    }
+    cochlea_params p = cochlea_params_default();
+    p.ear_q = options_float(o, "ear-q");
+    p.step = options_float(o, "step");
+    p.decimation = (int)options_int(o, "decimation");
+    return (fe->c = cochlea_new(fs, &p)) ? 0 : -1;
+}
+
+static int front_channels(const front *fe)
+{
+    return fe->c ? cochlea_n_channels(fe->c) : melbank_n_channels(fe->m);
+}
+
+static void front_free(front *fe)
+{
+    cochlea_destroy(&fe->c);
+    melbank_destroy(&fe->m);
+    free(fe->t);
+    fe->t = NULL;
+}
+
+/* One utterance from silence: the image of out_frames x channels in img;
+ * *n_frames is the utterance's own length. */
+static int front_image(front *fe, const float *x, size_t n, float *img, size_t out_frames,
+                       size_t *n_frames)
+{
+    const float *fr;
+    int rc;
+    if (fe->c) {
+        cochlea_reset(fe->c);
+        rc = cochlea_process(fe->c, x, n, &fr, n_frames);
+    } else {
+        melbank_reset(fe->m);
+        rc = melbank_process(fe->m, x, n, &fr, n_frames);
+    }
+    if (rc < 0 || cochleagram_make(fr, *n_frames, front_channels(fe), img, out_frames) < 0)
+        return -1;
+    return 0;
+}
+
+/* The image as a heat map: time across, channel 0 (highest frequency) on top. */
+static int front_png(front *fe, const char *path, const float *img, size_t frames)
+{
+    size_t ch = (size_t)front_channels(fe);
+    if (!fe->t && !(fe->t = malloc(frames * ch * sizeof *fe->t)))
+        return err_set("%s: out of memory", path);
+    for (size_t t = 0; t < frames; t++)
+        for (size_t c = 0; c < ch; c++)
+            fe->t[c * frames + t] = img[t * ch + c];
+    return image_grid_write_heatmap(path, fe->t, ch, frames, 1, 4, 0);
+}
+
+/* ---- what both modes share ----------------------------------------------------- */
+
+typedef struct {
+    stage *st;
+    const options *o;
+    spike_link *out, *copy;
+    spike_frame *f;
+    front *fronts;
+    int n_fronts, channels;
+    double fs;
+    size_t frames;
+    uint32_t batch_index;
+    const char *png_dir, *manifest_path;
+    manifest *man;
+    progress *pg;
+    uint64_t sent, cut, skipped;
+    double audio_s;
+} run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int send_frame(run *r, uint32_t rows)
+{
+    spike_frame *f = r->f;
+    f->kind = FRAME_VALUES;
+    f->batch = rows;
+    f->batch_index = r->batch_index++;
+    f->step = 0;
+    f->steps = 1;
+    if ((r->out && link_send(r->out, f) < 0) || (r->copy && link_send(r->copy, f) < 0))
+        return -1;
+    r->sent += rows;
+    return 0;
+}
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        return err_set("--png %s: not a directory", dir);
+    }
+    return err_set("--png %s: cannot create: %s", dir, strerror(errno));
+}
+
+/* Opens the links (batch rows of frames x channels) and reports ready. */
+static int open_links(run *r, uint32_t batch)
+{
+    size_t width = r->frames * (size_t)r->channels;
+    if (width > FRAME_MAX_WIDTH)
+        return err_set("--frames %zu x %d channels = %zu values per row: more than %u", r->frames,
+                       r->channels, width, FRAME_MAX_WIDTH);
+    if ((double)batch * (double)width * 4 + 4096 > (double)options_int(r->o, "max-frame"))
+        return err_set("a frame of %u x %zu floats exceeds --max-frame: lower --batch", batch, width);
+    frame_shape shape = {FRAME_VALUES, batch, (uint32_t)width, 1};
+    if (stage_has_port(r->st, "values") && !(r->out = stage_out(r->st, "values", &shape)))
+        return -1;
+    if (stage_has_port(r->st, "copy") && !(r->copy = stage_out(r->st, "copy", &shape)))
+        return -1;
+    if (!r->out && !r->copy && !*r->png_dir && !*r->manifest_path)
+        return err_set("nothing to do: link the values port, or give --png or --manifest");
+    if (*r->png_dir && make_dir(r->png_dir) < 0)
+        return -1;
+    if (!(r->f = frame_new(&shape)))
+        return err_set("out of memory for a frame of %u x %zu", batch, width);
+    return 0;
+}
+
+static int init_fronts(run *r, int n)
+{
+    if (!(r->fronts = calloc((size_t)n, sizeof *r->fronts)))
+        return err_set("out of memory");
+    r->n_fronts = n;
+    for (int i = 0; i < n; i++)
+        if (front_init(&r->fronts[i], r->o, r->fs) < 0)
+            return -1;
+    r->channels = front_channels(&r->fronts[0]);
+    log_info("%s front end at %g Hz: %d channels x %zu frames (%.2f s), decimation %lld",
+             options_str(r->o, "front-end"), r->fs, r->channels, r->frames,
+             (double)r->frames * (double)options_int(r->o, "decimation") / r->fs,
+             (long long)options_int(r->o, "decimation"));
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------------- */
+
+typedef struct {
+    int ok;
+    char *err;
+    size_t n_frames;
+    double seconds;
+} slot;
+
+/* PNG names: the input's stem; a stem that occurs twice gets "-ID" appended. */
+typedef struct {
+    char *stem;
+    size_t id;
+} stem_id;
+
+static int cmp_stem(const void *a, const void *b)
+{
+    return strcmp(((const stem_id *)a)->stem, ((const stem_id *)b)->stem);
+}
+
+static char **png_names(const audio_list *list)
+{
+    size_t n = list->n;
+    char **names = calloc(n, sizeof *names);
+    stem_id *st = calloc(n, sizeof *st);
+    int rc = names && st ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char s[256];
+        manifest_stem(list->paths[i], s, sizeof s);
+        st[i].id = i;
+        if (!(st[i].stem = strdup(s)))
+            rc = -1;
+    }
+    if (rc == 0)
+        qsort(st, n, sizeof *st, cmp_stem);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool dup = (i > 0 && !strcmp(st[i].stem, st[i - 1].stem)) ||
+                   (i + 1 < n && !strcmp(st[i].stem, st[i + 1].stem));
+        char s[300];
+        snprintf(s, sizeof s, dup ? "%s-%zu" : "%s", st[i].stem, st[i].id);
+        if (!(names[st[i].id] = strdup(s)))
+            rc = -1;
+    }
+    for (size_t i = 0; st && i < n; i++)
+        free(st[i].stem);
+    free(st);
+    if (rc) {
+        for (size_t i = 0; names && i < n; i++)
+            free(names[i]);
+        free(names);
+        err_set("out of memory");
+        return NULL;
+    }
+    return names;
+}
+
+/* The rate of the first file that opens (--rate 0). */
+static int probe_rate(const audio_list *list, bool skip_bad, double *fs)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        SF_INFO info = {0};
+        SNDFILE *sf = sf_open(list->paths[i], SFM_READ, &info);
+        if (sf) {
+            sf_close(sf);
+            if (info.samplerate > 0) {
+                *fs = info.samplerate;
+                return 0;
+            }
+        }
+        if (!skip_bad)
+            return err_set("audio %s: cannot open: %s", list->paths[i], sf_strerror(NULL));
+    }
+    return err_set("none of the %zu files opens as audio", list->n);
+}
+
+/* Reads file `path` into row of the frame; the result in *s. Thread-safe. */
+static void do_file(run *r, front *fe, const char *path, const char *png_name, float *row, slot *s)
+{
+    audio_opts ao = {.target_fs = r->fs, .max_seconds = options_float(r->o, "max-seconds")};
+    int D = (int)options_int(r->o, "decimation");
+    struct stat st;
+    *s = (slot){0};
+    audio *a = NULL;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+        err_set("audio %s: empty file (0 bytes)", path);
+        goto bad;
+    }
+    if (!(a = audio_read(path, &ao)))
+        goto bad;
+    s->seconds = (double)a->n / a->fs;
+    if (a->n < (size_t)D) {
+        err_set("audio %s: %zu samples at %g Hz, shorter than one frame (%d samples)", path, a->n,
+                a->fs, D);
+        goto bad;
+    }
+    if (front_image(fe, a->samples, a->n, row, r->frames, &s->n_frames) < 0) {
+        err_wrap("audio %s", path);
+        goto bad;
+    }
+    if (*r->png_dir) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s.png", r->png_dir, png_name);
+        if (front_png(fe, p, row, r->frames) < 0)
+            goto bad_keep; /* a PNG that cannot be written is a failure of the run, not of the file */
+    }
+    audio_destroy(&a);
+    s->ok = 1;
+    return;
+bad:
+    audio_destroy(&a);
+    s->err = strdup(err_msg());
+    return;
+bad_keep:
+    audio_destroy(&a);
+    s->ok = -1;
+    s->err = strdup(err_msg());
+}
+
+static int run_files(run *r, audio_list *list)
+{
+    const options *o = r->o;
+    bool skip_bad = options_bool(o, "skip-bad");
+    int threads = (int)options_int(o, "threads");
+    uint32_t batch = (uint32_t)options_int(o, "batch");
+    char **names = NULL;
+    slot *slots = NULL;
+    int rc = -1;
+    r->fs = options_float(o, "rate");
+    if (r->fs <= 0 && probe_rate(list, skip_bad, &r->fs) < 0)
+        return -1;
+    if (init_fronts(r, threads) < 0)
+        return -1;
+    if (*r->manifest_path) {
+        if (!(r->man = manifest_new()))
+            return -1;
+        for (size_t i = 0; i < list->n; i++)
+            if (manifest_add(r->man, (uint32_t)i, list->paths[i], audio_list_label(list->paths[i])) < 0)
+                return -1;
+        if (manifest_write(r->man, r->manifest_path) < 0)
+            return -1;
+        log_info("manifest of %zu files in %s", list->n, r->manifest_path);
+    }
+    if (open_links(r, batch) < 0 || (*r->png_dir && !(names = png_names(list))) ||
+        !(slots = calloc(batch, sizeof *slots)) || !(r->pg = progress_new(list->n, 0)) ||
+        stage_ready(r->st) < 0)
+        goto out;
+    size_t width = r->frames * (size_t)r->channels, next = 0;
+    double t0 = now_s();
+    while (next < list->n && !stage_stopping(r->st)) {
+        uint32_t filled = 0;
+        while (filled < batch && next < list->n) {
+            /* a few files per thread at a time, then heartbeats: a slow chunk never
+             * looks like a dead stage to its peers */
+            size_t k = batch - filled, cap = (size_t)threads * 4;
+            if (k > cap)
+                k = cap;
+            if (k > list->n - next)
+                k = list->n - next;
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+            for (size_t j = 0; j < k; j++) {
+                front *fe = &r->fronts[omp_get_thread_num()];
+                do_file(r, fe, list->paths[next + j], names ? names[next + j] : NULL,
+                        r->f->values + (filled + j) * width, &slots[j]);
+            }
+            size_t base = filled;
+            for (size_t j = 0; j < k; j++) {
+                slot *s = &slots[j];
+                const char *msg = s->err ? s->err : "out of memory";
+                if (s->ok < 0 || (!s->ok && !skip_bad)) {
+                    err_set("%s", msg);
+                    for (size_t m = j; m < k; m++)
+                        free(slots[m].err);
+                    goto out;
+                }
+                if (!s->ok) {
+                    log_warn("skipping: %s", msg);
+                    r->skipped++;
+                } else {
+                    if (base + j != filled) /* a bad file left a hole: good rows move up */
+                        memmove(r->f->values + (size_t)filled * width,
+                                r->f->values + (base + j) * width, width * sizeof(float));
+                    r->f->ids[filled] = (uint32_t)(next + j);
+                    filled++;
+                    r->audio_s += s->seconds;
+                    r->cut += s->n_frames > r->frames;
+                }
+                free(s->err);
+                s->err = NULL;
+            }
+            next += k;
+            progress_update(r->pg, r->batch_index, next, NAN);
+            if (stage_keepalive(r->st) < 0)
+                goto out;
+        }
+        if (filled && send_frame(r, filled) < 0)
+            goto out;
+    }
+    double dt = now_s() - t0;
+    progress_finish(r->pg);
+    if (r->skipped)
+        log_warn("skipped %llu bad file(s) of %zu", (unsigned long long)r->skipped, list->n);
+    if (next < list->n)
+        log_info("stopped after %zu of %zu files", next, list->n);
+    log_info("%llu utterances in %u frames, %.1f s of audio in %.2f s (%.0fx real time), %llu cut "
+             "to %zu frames",
+             (unsigned long long)r->sent, r->batch_index, r->audio_s, dt,
+             dt > 0 ? r->audio_s / dt : 0.0, (unsigned long long)r->cut, r->frames);
+    if (r->sent == 0) {
+        err_set("no usable audio among %zu file(s)", list->n);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; names && i < list->n; i++)
+        free(names[i]);
+    free(names);
+    free(slots);
+    return rc;
+}
+
+/* ---- a live stream ------------------------------------------------------------- */
+
+typedef struct {
+    run *r;
+    uint32_t n; /* utterances so far: the next id */
+} stream_ctx;
+
+static int on_utterance(void *arg, const float *x, size_t n, double start_s, double end_s)
+{
+    stream_ctx *c = arg;
+    run *r = c->r;
+    uint32_t id = c->n++;
+    char name[96], path[128];
+    snprintf(name, sizeof name, "utt%06u_%lldms-%lldms", id, llround(start_s * 1000),
+             llround(end_s * 1000));
+    snprintf(path, sizeof path, "stdin/%s", name);
+    log_info("utterance %u: %.3f-%.3f s (%.3f s)", id, start_s, end_s, end_s - start_s);
+    size_t nf;
+    if (front_image(&r->fronts[0], x, n, r->f->values, r->frames, &nf) < 0)
+        return err_wrap("utterance %u", id);
+    r->cut += nf > r->frames;
+    r->audio_s += end_s - start_s;
+    if (r->man && (manifest_add(r->man, id, path, -1) < 0 ||
+                   manifest_write(r->man, r->manifest_path) < 0))
+        return -1;
+    if (*r->png_dir) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s.png", r->png_dir, name);
+        if (front_png(&r->fronts[0], p, r->f->values, r->frames) < 0)
+            return -1;
+    }
+    r->f->ids[0] = id;
+    if (send_frame(r, 1) < 0)
+        return -1;
+    progress_update(r->pg, id + 1, r->sent, NAN);
+    return 0;
+}
+
+static int run_stream(run *r, const char *input)
+{
+    const options *o = r->o;
+    int fd = 0, rc = -1;
+    const char *name = "standard input";
+    pcm_reader *pr = NULL;
+    audio_stream *as = NULL;
+    segmenter *sg = NULL;
+    pcm_format raw = {AUDIO_S16, options_float(o, "pcm-rate"), (int)options_int(o, "channels")};
+    if (!strcmp(options_str(o, "pcm"), "f32"))
+        raw.format = AUDIO_F32;
+    else if (strcmp(options_str(o, "pcm"), "s16"))
+        return err_set("--pcm %s: use s16 or f32", options_str(o, "pcm"));
+    if (strcmp(input, "-")) { /* a FIFO or a device: blocks until a writer opens it */
+        name = input;
+        if ((fd = open(input, O_RDONLY | O_CLOEXEC)) < 0)
+            return err_set("input %s: cannot open: %s", input, strerror(errno));
+    }
+    if (!(pr = pcm_reader_new(fd, &raw, name)))
+        goto out;
+    int s;
+    while ((s = pcm_reader_start(pr, 100)) == 0)
+        if (stage_keepalive(r->st) < 0)
+            goto out;
+    if (s < 0)
+        goto out;
+    const pcm_format *in = pcm_reader_format(pr);
+    r->fs = options_float(o, "rate") > 0 ? options_float(o, "rate") : in->fs;
+    log_info("%s: %s, %g Hz, %d channel(s)%s", name, pcm_reader_is_wav(pr) ? "WAV" : "raw PCM",
+             in->fs, in->channels, in->format == AUDIO_S16 ? ", 16-bit" : ", float");
+    segmenter_params sp = segmenter_params_default();
+    sp.threshold_db = options_float(o, "threshold-db");
+    sp.min_level_dbfs = options_float(o, "min-level-dbfs");
+    sp.min_silence_ms = options_float(o, "min-silence-ms");
+    sp.min_utterance_ms = options_float(o, "min-utterance-ms");
+    sp.max_utterance_ms = options_float(o, "max-utterance-ms");
+    if (init_fronts(r, 1) < 0 ||
+        !(as = audio_stream_new(in->fs, in->channels, in->format, r->fs, AUDIO_QUALITY_MEDIUM, name)) ||
+        !(sg = segmenter_new(r->fs, &sp)))
+        goto out;
+    if (*r->manifest_path && (!(r->man = manifest_new()) || manifest_write(r->man, r->manifest_path) < 0))
+        goto out;
+    if (open_links(r, 1) < 0 || !(r->pg = progress_new(0, 0)) || stage_ready(r->st) < 0)
+        goto out;
+    stream_ctx ctx = {r, 0};
+    double t0 = now_s();
+    for (;;) {
+        const void *data;
+        size_t n, n_out;
+        const float *x;
+        int got = pcm_reader_read(pr, 100, &data, &n);
+        if (got < 0)
+            goto out;
+        bool last = got == 0 || stage_stopping(r->st);
+        if (audio_stream_push(as, got ? data : NULL, got ? n : 0, last, &x, &n_out) < 0 ||
+            segmenter_push(sg, x, n_out, on_utterance, &ctx) < 0)
+            goto out;
+        if (last)
+            break;
+        if (stage_keepalive(r->st) < 0)
+            goto out;
+    }
+    double stream_s = (double)segmenter_position(sg) / r->fs;
+    if (segmenter_flush(sg, on_utterance, &ctx) < 0)
+        goto out;
+    double dt = now_s() - t0;
+    progress_finish(r->pg);
+    log_info("%u utterance(s), %.1f s of speech in %.1f s of stream, %.2f s wall clock, %llu cut "
+             "to %zu frames", ctx.n, r->audio_s, stream_s, dt, (unsigned long long)r->cut, r->frames);
+    if (ctx.n == 0)
+        log_warn("%s: no utterance found (see --threshold-db, --min-level-dbfs)", name);
+    rc = 0;
+out:
+    segmenter_destroy(&sg);
+    audio_stream_destroy(&as);
+    pcm_reader_destroy(&pr);
+    if (fd > 0)
+        close(fd);
+    return rc;
+}
+
+/* ---- main ---------------------------------------------------------------------- */
+
+static int check_options(const options *o)
+{
+    const char *fe = options_str(o, "front-end");
+    if (strcmp(fe, "cochlea") && strcmp(fe, "mel"))
+        return err_set("--front-end %s: use cochlea or mel", fe);
+    if (options_int(o, "batch") < 1 || options_int(o, "batch") > FRAME_MAX_BATCH)
+        return err_set("--batch must be in 1..%u", FRAME_MAX_BATCH);
+    if (options_int(o, "frames") < 1 || options_int(o, "frames") > 10000000)
+        return err_set("--frames must be in 1..10000000");
+    if (options_int(o, "decimation") < 1 || options_int(o, "decimation") > 100000)
+        return err_set("--decimation must be in 1..100000");
+    if (options_int(o, "threads") < 1 || options_int(o, "threads") > 256)
+        return err_set("--threads must be in 1..256");
+    if (options_int(o, "limit") < 0)
+        return err_set("--limit must not be negative");
+    if (options_float(o, "rate") < 0)
+        return err_set("--rate must not be negative (0: the input's rate)");
+    if (options_count(o, "input") == 0)
+        return err_set("no --input: give a file, a directory, @LIST or -");
+    return 0;
+}
+
+static bool is_stream(const char *input)
+{
+    struct stat st;
+    if (!strcmp(input, "-"))
+        return true;
+    return input[0] != '@' && stat(input, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
+}
+
+int main(int argc, char **argv)
+{
+    stage *st = NULL;
+    audio_list *list = NULL;
+    run r = {0};
+    int rc = stage_new(&st, &def, argc, argv, stdout);
+    if (rc != 0)
+        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
+    const options *o = stage_options(st);
+    r.st = st;
+    r.o = o;
+    r.frames = (size_t)options_int(o, "frames");
+    r.png_dir = options_str(o, "png");
+    r.manifest_path = options_str(o, "manifest");
+    if (check_options(o) < 0)
+        goto fail;
+    size_t n_in = options_count(o, "input");
+    const char *first = options_item(o, "input", 0);
+    if (is_stream(first)) {
+        if (n_in > 1) {
+            err_set("--input %s is a stream: it cannot be combined with other inputs", first);
+            goto fail;
+        }
+        if (run_stream(&r, first) < 0)
+            goto fail;
+    } else {
+        audio_list_split split;
+        if (!(list = audio_list_new()) ||
+            audio_list_split_parse(options_str(o, "split"), &split) < 0)
+            goto fail;
+        for (size_t i = 0; i < n_in; i++) {
+            const char *in = options_item(o, "input", i);
+            if (is_stream(in)) {
+                err_set("--input %s is a stream: it cannot be combined with other inputs", in);
+                goto fail;
+            }
+            if (audio_list_add(list, in) < 0)
+                goto fail;
+        }
+        size_t found = list->n;
+        if (audio_list_filter(list, split, (size_t)options_int(o, "limit")) < 0)
+            goto fail;
+        if (list->n == 0) {
+            err_set("no file left of %zu after --split %s", found, options_str(o, "split"));
+            goto fail;
+        }
+        log_info("%zu file(s) (%zu found, split %s)", list->n, found, options_str(o, "split"));
+        if (run_files(&r, list) < 0)
+            goto fail;
+    }
+    if (stage_finish(st) < 0)
+        goto fail;
+    rc = 0;
+    goto out;
+fail:
+    log_error("%s", err_msg());
+    rc = 1;
+out:
+    for (int i = 0; i < r.n_fronts; i++)
+        front_free(&r.fronts[i]);
+    free(r.fronts);
+    manifest_destroy(&r.man);
+    progress_destroy(&r.pg);
+    frame_destroy(&r.f);
+    audio_list_destroy(&list);
+    stage_destroy(&st);
+    return rc;
+}
