@@ -582,8 +582,11 @@ int link_wait_end_ack(spike_link *self)
             self->end_acked = true;
             return 0;
         }
-        if (r == 1)
-            continue; /* nothing else is expected back; ignore */
+        if (r == 1) {
+            /* a heartbeat: the receiver lives and is still draining our frames */
+            deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+            continue;
+        }
         r = wait_for(self, ZMQ_POLLIN, deadline);
         if (r < 0)
             return -1;

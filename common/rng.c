@@ -36,3 +36,14 @@ void rng_fill_uniform(uint64_t key, uint32_t a, uint32_t b, uint32_t c, float *o
             out[i + k] = rng_unit(r.v[k]);
     }
 }
+
+void rng_shuffle(uint64_t seed, uint32_t pass, uint32_t *order, size_t n)
+{
+    for (size_t i = n > 0 ? n - 1 : 0; i > 0; i--) {
+        rng_block r = rng_philox(seed, (rng_block){{RNG_STREAM_SHUFFLE, pass, (uint32_t)i, 0}});
+        size_t j = (size_t)(((uint64_t)r.v[0] * (i + 1)) >> 32);
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}

@@ -7,6 +7,7 @@
 #ifndef SPIKESYNTH_RNG_H
 #define SPIKESYNTH_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct { uint32_t v[4]; } rng_block;
@@ -19,6 +20,10 @@ static inline float rng_unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 1677
 
 /* Fills out[0..n) with uniform [0,1) floats for counter (a, b, c, i/4). */
 void rng_fill_uniform(uint64_t key, uint32_t a, uint32_t b, uint32_t c, float *out, int n);
+
+/* Puts order[0..n) in a random order that depends on (seed, pass) only
+ * (Fisher-Yates with counter (RNG_STREAM_SHUFFLE, pass, i, 0)). */
+void rng_shuffle(uint64_t seed, uint32_t pass, uint32_t *order, size_t n);
 
 /* Named streams keep the uses of one seed apart. */
 enum rng_stream {

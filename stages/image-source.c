@@ -25,7 +25,7 @@ static const option_spec opts[] = {
     {"limit", OPT_INT, "0", "use the first N images (0: all)"},
     {"epochs", OPT_INT, "1", "passes over the images"},
     {"batch", OPT_INT, "100", "images per frame"},
-    {"shuffle", OPT_BOOL, "false", "visit the images in a seeded random order each epoch"},
+    {"shuffle", OPT_BOOL, "false", "visit the images in a random order drawn from (seed, epoch)"},
     {NULL, 0, NULL, NULL},
 };
 static const port_spec ports[] = {
@@ -35,18 +35,6 @@ static const port_spec ports[] = {
 };
 static const stage_def def = {"image-source", "Emits an image data set as batches of pixel frames.",
                               opts, ports};
-
-/* Fisher-Yates with counter-based draws: the order depends on (seed, epoch) only. */
-static void shuffle(uint32_t *order, size_t n, uint64_t seed, uint32_t epoch)
-{
-    for (size_t i = n - 1; i > 0; i--) {
-        rng_block r = rng_philox(seed, (rng_block){{RNG_STREAM_SHUFFLE, epoch, (uint32_t)i, 0}});
-        size_t j = (size_t)(((uint64_t)r.v[0] * (i + 1)) >> 32);
-        uint32_t t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -85,7 +73,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < ds->n; i++)
             order[i] = (uint32_t)i;
         if (options_bool(o, "shuffle"))
-            shuffle(order, ds->n, stage_seed(st), (uint32_t)e);
+            rng_shuffle(stage_seed(st), (uint32_t)e, order, ds->n);
         for (size_t start = 0; start < ds->n && !stage_stopping(st); start += (size_t)batch) {
             size_t rows = ds->n - start < (size_t)batch ? ds->n - start : (size_t)batch;
             f->kind = FRAME_VALUES;

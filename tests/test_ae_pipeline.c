@@ -24,6 +24,7 @@
 #include "model.h"
 #include "poisson.h"
 #include "process.h"
+#include "rng.h"
 #include "snn.h"
 
 #include <math.h>
@@ -293,17 +294,28 @@ static void test_train_matches_one_process(void **state)
     assert_non_null(x);
     memcpy(w1, net->hidden->w, n1 * sizeof(float));
     memcpy(w2, net->output->w, n2 * sizeof(float));
-    /* as image-source (train split, epoch 0: id = image index) and poisson-encoder */
+    /* as image-source (train split, epoch 0, shuffled by (seed, epoch): id = image
+     * index) and poisson-encoder */
     poisson_params pp = {.seed = SEED, .r_max = 1};
     uint32_t ids[BATCH];
+    uint32_t *order = malloc(ds->n * sizeof *order);
+    float *pixels = malloc((size_t)BATCH * PIXELS * sizeof(float));
+    assert_non_null(order);
+    assert_non_null(pixels);
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = (uint32_t)i;
+    rng_shuffle(SEED, 0, order, ds->n);
     int batches = 0;
     for (size_t start = 0; start < ds->n; start += BATCH, batches++) {
         int rows = ds->n - start < BATCH ? (int)(ds->n - start) : BATCH;
-        for (int r = 0; r < rows; r++)
-            ids[r] = (uint32_t)(start + (size_t)r);
+        for (int r = 0; r < rows; r++) {
+            ids[r] = order[start + (size_t)r];
+            memcpy(pixels + (size_t)r * PIXELS, ds->images + (size_t)ids[r] * PIXELS,
+                   PIXELS * sizeof(float));
+        }
         assert_int_equal(snn_begin_batch(net, rows), 0);
         for (int t = 0; t < STEPS; t++) {
-            poisson_encode(&pp, ds->images + start * PIXELS, ids, rows, PIXELS, t, x);
+            poisson_encode(&pp, pixels, ids, rows, PIXELS, t, x);
             assert_int_equal(snn_train_step(net, x, x, NULL), 0);
         }
     }
@@ -318,6 +330,8 @@ static void test_train_matches_one_process(void **state)
     expect_same("W2 (ae-decoder.ssm)", dec->w, net->output->w, w2, n2);
     model_destroy(&enc);
     model_destroy(&dec);
+    free(order);
+    free(pixels);
     free(w1);
     free(w2);
     free(x);
