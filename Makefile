@@ -36,7 +36,7 @@ SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_
 BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
-.PHONY: all deps deps-check test-plain-san test test-plain test-sanitize bench data run clean
+.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench data run clean
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
@@ -82,6 +82,9 @@ $(BENCH): $(BUILD)/tests/bench.o $(SUPPORT_OBJ) $(LIB)
 
 data:
 	scripts/fetch-data --dir $(DATA)
+
+run: all
+	DATA=$(DATA) scripts/run-main
 
 clean:
 	rm -rf build build-san bin

@@ -85,6 +85,14 @@ int json_out_write(json_out *self, const char *path)
     return rc;
 }
 
+int json_out_print(json_out *self, FILE *out)
+{
+    append(self, self->fields ? "\n}\n" : "{}\n");
+    int rc = self->bad || fwrite(self->buf, 1, self->len, out) != self->len ? err_set("cannot print JSON") : 0;
+    json_out_free(self);
+    return rc;
+}
+
 void json_out_free(json_out *self)
 {
     free(self->buf);

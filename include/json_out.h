@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
     char *buf;
@@ -21,6 +22,8 @@ void json_out_str(json_out *self, const char *key, const char *value);
 /* Closes the object, writes it to path (temporary name, then rename) and
  * frees the buffer. 0, or -1 with err_msg(). */
 int json_out_write(json_out *self, const char *path);
+/* Closes the object, prints it to out and frees the buffer. */
+int json_out_print(json_out *self, FILE *out);
 /* Frees without writing. */
 void json_out_free(json_out *self);
 

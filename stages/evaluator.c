@@ -5,7 +5,7 @@
  * (`input`, for Spike-MSE); every frame must name the same samples. At the end
  * it writes metrics.json (mse, spike_mse, pearson_r, pixel_mse, firing rates,
  * n_samples: include/metrics.h) and a PNG grid of the first images above their
- * reconstructions (output spike counts). */
+ * reconstructions (output spike counts, each scaled by its largest count). */
 #include "err.h"
 #include "image_grid.h"
 #include "json_out.h"
@@ -124,8 +124,13 @@ int main(int argc, char **argv)
             goto fail;
         for (size_t i = 0; i < img->batch && in_grid < grid_max; i++, in_grid++) {
             memcpy(grid_in + in_grid * n_pix, img->values + i * n_pix, n_pix * sizeof(float));
-            for (size_t j = 0; j < n_pix; j++) /* counts scaled to [0, 1] for display */
-                grid_out[in_grid * n_pix + j] = out_counts[i * n_pix + j] / (float)os->steps;
+            /* each reconstruction scaled by its own brightest pixel: the scores
+             * (z-scored) judge shape, not brightness, and so does the eye here */
+            float peak = 0;
+            for (size_t j = 0; j < n_pix; j++)
+                peak = fmaxf(peak, out_counts[i * n_pix + j]);
+            for (size_t j = 0; j < n_pix; j++)
+                grid_out[in_grid * n_pix + j] = peak > 0 ? out_counts[i * n_pix + j] / peak : 0;
         }
         progress_update(pg, img->batch_index + 1, acc.n_samples, NAN);
     }
