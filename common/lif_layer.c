@@ -117,11 +117,12 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
     self->row_of = calloc(bo, sizeof *self->row_of);
     self->member_m = calloc(bo, sizeof *self->member_m);
     self->member_dv = calloc(bo, sizeof *self->member_dv);
+    self->chunk_live = calloc((size_t)self->n_chunks, 1);
     self->hist = aligned_alloc(64, (size_t)max_batch * self->n_chunks * CHUNK * sizeof(double));
     self->acc = aligned_alloc(64, (size_t)omp_get_max_threads() * MBLOCK * CHUNK * sizeof(float));
     self->optim = optim_state_new(opt, (size_t)n_out * n_in);
     if (!self->w || !self->v || !self->spikes || !self->membrane || !self->z || !self->row_of ||
-        !self->member_m || !self->member_dv || !self->hist || !self->acc || !self->optim)
+        !self->member_m || !self->member_dv || !self->chunk_live || !self->hist || !self->acc || !self->optim)
         goto oom;
     self->n_free = calloc((size_t)max_batch, sizeof *self->n_free);
     self->used = calloc((size_t)max_batch, sizeof *self->used);
@@ -150,6 +151,7 @@ void lif_layer_destroy(lif_layer **self_p)
     free(self->row_of);
     free(self->pool);
     free(self->hist);
+    free(self->chunk_live);
     free(self->decay_pow);
     free(self->refs);
     free(self->n_free);
@@ -224,6 +226,7 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
     memset(self->spikes, 0, bo * sizeof(float));
     memset(self->v, 0, bo * sizeof(float));
     memset(self->hist, 0, (size_t)batch * self->n_chunks * CHUNK * sizeof(double));
+    memset(self->chunk_live, 0, (size_t)self->n_chunks);
     memset(self->n_free, 0, (size_t)self->max_batch * sizeof *self->n_free);
     memset(self->used, 0, (size_t)self->max_batch * sizeof *self->used);
     for (int b = 0; b < batch; b++) {
@@ -278,6 +281,14 @@ static void hist_update(lif_layer *self, const float *input)
         const float *x = input + (size_t)b * n_in;
         for (int j = 0; j < n_in; j++)
             h[j] = decay * h[j] + x[j];
+    }
+    /* chunks where some sample had input since the batch began: elsewhere every
+     * trace, and so the gradient, is exactly zero (MNIST's border, padding) */
+    for (int b = 0; b < self->batch; b++) {
+        const float *x = input + (size_t)b * n_in;
+        for (int j = 0; j < n_in; j++)
+            if (x[j] != 0.0f)
+                self->chunk_live[j / CHUNK] = 1;
     }
 }
 
@@ -398,7 +409,7 @@ static inline vec16 trace_eval(const lif_layer *self, int r, int c)
  * sample order) are added into acc, which stays in L1. */
 static void grad_chunk_update(lif_layer *self, int c, vec16 *acc, vec16 *traces)
 {
-    const int n_rows = self->n_grad_rows, nmb = self->n_mblocks;
+    const int n_rows = self->chunk_live[c] ? self->n_grad_rows : 0, nmb = self->n_mblocks;
     for (int i = 0; i < n_rows; i++)
         traces[i] = trace_eval(self, self->grad_rows[i], c);
     const int n_in = self->n_in, j0 = c * CHUNK;

@@ -66,6 +66,7 @@ struct lif_layer {
      * The authors' shared trace is H_b itself (decay scaled by the fraction
      * of neurons that did not spike), with one row per sample. */
     double *hist, *pool;
+    uint8_t *chunk_live; /* per 16-input chunk: some input there was nonzero this batch */
     double *decay_pow;   /* decay_pow[d] = (1 - leak)^d, d < decay_pow_len */
     int decay_pow_len;
     int n_chunks, rps, pool_cap;

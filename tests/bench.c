@@ -187,6 +187,60 @@ static int run_isolated(const bench_case *c, bool naive, const char *data_dir, b
     return 0;
 }
 
+static void row(char *json, size_t *len, size_t cap, int *first, const char *name, const char *impl,
+                const bench_result *r)
+{
+    printf("%-26s %-8s %-9s %12.1f %10.1f %14.1f %10.1f\n", name, impl, r->input, r->samples_per_s,
+           r->peak_rss_mib, r->peak_rss_mib - r->base_rss_mib, 60000.0 / r->samples_per_s);
+    fflush(stdout);
+    *len += snprintf(json + *len, cap - *len,
+                     "%s  {\"case\": \"%s\", \"impl\": \"%s\", \"input\": \"%s\", "
+                     "\"samples_per_s\": %.2f, \"peak_rss_mib\": %.1f, "
+                     "\"rss_beyond_data_mib\": %.1f, \"steps_timed\": %d, \"seconds\": %.3f, "
+                     "\"kernel\": \"%s\", \"threads\": %d}",
+                     *first ? "" : ",\n", name, impl, r->input, r->samples_per_s, r->peak_rss_mib,
+                     r->peak_rss_mib - r->base_rss_mib, r->steps_timed, r->seconds, blas_corename(),
+                     blas_threads());
+    *first = 0;
+}
+
+/* The same training as a pipeline of processes (pipelines/train-ae-mnist.pipe,
+ * file order as run_case reads it); its decoder's metrics give the rate, and the
+ * largest stage's peak RSS comes from the runner's waited-for children. */
+static int run_pipeline(const char *data_dir, int n_images, bench_result *r)
+{
+    char data[600], limit[64];
+    snprintf(data, sizeof data, "data=%s", data_dir);
+    snprintf(limit, sizeof limit, "train_limit=%d", n_images);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("bin/spikesynth", "spikesynth", "run", "pipelines/train-ae-mnist.pipe", "-q", data,
+              limit, "shuffle=false", "model=out/bench/pipeline/ae", "out=out/bench/pipeline",
+              (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+        return err_set("bin/spikesynth run pipelines/train-ae-mnist.pipe failed (logs in out/bench/pipeline/logs)");
+    FILE *f = fopen("out/bench/pipeline/metrics.json", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        sscanf(line, " \"samples_per_s\": %lf", &r->samples_per_s);
+        sscanf(line, " \"train_seconds\": %lf", &r->seconds);
+    }
+    if (f)
+        fclose(f);
+    struct rusage children;
+    getrusage(RUSAGE_CHILDREN, &children);
+    r->peak_rss_mib = children.ru_maxrss / 1024.0;
+    r->base_rss_mib = 0;
+    r->steps_timed = n_images / 100 * 15;
+    strcpy(r->input, "mnist");
+    return r->samples_per_s > 0 ? 0 : err_set("out/bench/pipeline/metrics.json: no samples_per_s");
+}
+
 int main(int argc, char **argv)
 {
     log_set_name("bench");
@@ -210,7 +264,7 @@ int main(int argc, char **argv)
     }
     printf("OpenBLAS kernel: %s (expected for this CPU: %s), threads: %d\n\n", blas_corename(),
            blas_expected_corename() ? blas_expected_corename() : "any", blas_threads());
-    printf("%-26s %-6s %-9s %12s %10s %14s %10s\n", "case", "impl", "input", "samples/s",
+    printf("%-26s %-8s %-9s %12s %10s %14s %10s\n", "case", "impl", "input", "samples/s",
            "peak MiB", "beyond data", "s/epoch");
     char json[8192];
     size_t len = 0;
@@ -225,20 +279,23 @@ int main(int argc, char **argv)
                 log_error("%s", err_msg());
                 return 1;
             }
-            printf("%-26s %-6s %-9s %12.1f %10.1f %14.1f %10.1f\n", cases[ci].name,
-                   naive ? "naive" : "fast", r.input, r.samples_per_s, r.peak_rss_mib,
-                   r.peak_rss_mib - r.base_rss_mib, 60000.0 / r.samples_per_s);
-            fflush(stdout);
-            len += snprintf(json + len, sizeof json - len,
-                            "%s  {\"case\": \"%s\", \"impl\": \"%s\", \"input\": \"%s\", "
-                            "\"samples_per_s\": %.2f, \"peak_rss_mib\": %.1f, "
-                            "\"rss_beyond_data_mib\": %.1f, \"steps_timed\": %d, \"seconds\": %.3f, "
-                            "\"kernel\": \"%s\", \"threads\": %d}",
-                            first ? "" : ",\n", cases[ci].name, naive ? "naive" : "fast", r.input,
-                            r.samples_per_s, r.peak_rss_mib, r.peak_rss_mib - r.base_rss_mib,
-                            r.steps_timed, r.seconds, blas_corename(), blas_threads());
-            first = 0;
+            row(json, &len, sizeof json, &first, cases[ci].name, naive ? "naive" : "fast", &r);
         }
+    }
+    /* one process against the pipeline, same images, same code */
+    enum { COMPARE_IMAGES = 10000 };
+    bench_case one = cases[0];
+    one.fast_batches = COMPARE_IMAGES / one.batch - 1; /* + the warm-up batch */
+    bench_result r1, r2;
+    if (access("data/mnist", F_OK) == 0 || strcmp(data_dir, "data") != 0) {
+        if (run_isolated(&one, false, data_dir, &r1) != 0 || run_pipeline(data_dir, COMPARE_IMAGES, &r2) != 0) {
+            log_error("%s", err_msg());
+            return 1;
+        }
+        row(json, &len, sizeof json, &first, "784-196-784 T=15 B=100", "process", &r1);
+        row(json, &len, sizeof json, &first, "784-196-784 T=15 B=100", "pipeline", &r2);
+        printf("\npipeline / one process, same 10,000 MNIST images: %.2f x the time\n",
+               r1.samples_per_s / r2.samples_per_s);
     }
     len += snprintf(json + len, sizeof json - len, "\n]\n");
     char dir[512];
