@@ -522,12 +522,15 @@ static int supervise(run *r)
         const child *c = &r->c[failed];
         char how[128];
         describe_exit(c, how, sizeof how);
+        /* its last error line; a stage killed without one gets its last line,
+         * marked as such, so an info line is not mistaken for the error */
         const char *last = c->last_error[0] ? c->last_error : c->last_line;
+        const char *sep = c->last_error[0] ? ": " : c->last_line[0] ? " (its last line: " : "";
         if (reason[0])
             say(r, 0, "error: %s; %s", reason, logs);
         else
-            say(r, 0, "error: stage %s (%s) %s%s%s; %s", c->ps->name, c->ps->program, how,
-                last[0] ? ": " : "", last, logs);
+            say(r, 0, "error: stage %s (%s) %s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
+                last, c->last_error[0] || !c->last_line[0] ? "" : ")", logs);
         write_summary(r, "failed");
         return RUNNER_FAILED;
     }
