@@ -284,6 +284,7 @@ static void test_train_matches_one_process(void **state)
     snn_config cfg = snn_config_default();
     cfg.n_hidden = HIDDEN;
     cfg.seed = SEED;
+    cfg.init_scale = 0.1f; /* train-ae-mnist.pipe's init_scale */
     snn *net = snn_new(&cfg, BATCH);
     assert_non_null(net);
     size_t n1 = (size_t)HIDDEN * PIXELS, n2 = (size_t)PIXELS * HIDDEN;
