@@ -60,7 +60,7 @@ int snn_begin_batch(snn *self, int batch)
     return 0;
 }
 
-int snn_output_train(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
+int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
                      float *dv, float *g_in, loss_stats *stats)
 {
     if (lif_layer_forward(out, hidden_spikes) != 0)
@@ -68,7 +68,7 @@ int snn_output_train(lif_layer *out, const float *hidden_spikes, const float *ta
     loss_membrane(out->v, out->spikes, target, out->batch, out->n_out, out->lif.threshold, mask,
                   dv, stats);
     lif_layer_input_grad(out, dv, g_in);
-    return lif_layer_update(out, dv);
+    return 0;
 }
 
 int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)
@@ -81,10 +81,11 @@ int snn_train_step(snn *self, const float *x, const float *target, loss_stats *s
 {
     if (lif_layer_forward(self->hidden, x) != 0)
         return -1;
-    if (snn_output_train(self->output, self->hidden->spikes, target, self->cfg.mask, self->dv_out,
-                         self->g_hidden, stats) != 0)
+    if (snn_output_error(self->output, self->hidden->spikes, target, self->cfg.mask, self->dv_out,
+                         self->g_hidden, stats) != 0 ||
+        snn_hidden_train(self->hidden, self->g_hidden, self->dv_hidden) != 0)
         return -1;
-    return snn_hidden_train(self->hidden, self->g_hidden, self->dv_hidden);
+    return lif_layer_update(self->output, self->dv_out);
 }
 
 int snn_infer_step(snn *self, const float *x)

@@ -2,12 +2,15 @@
  * trained in one process: the MNIST autoencoder (target = its own input
  * spikes) and the audiocoder (target = an autoencoder's hidden spike map).
  *
- * A training step is two halves, each usable on its own so that the stage
+ * A training step is made of pieces usable on their own, so that the stage
  * programs (ae-encoder holds the hidden layer, ae-decoder the output layer)
  * run exactly this code across processes:
- *   snn_output_train: output forward, loss, dL/d(hidden spikes), update;
- *   snn_hidden_train: surrogate of that gradient, hidden update.
- * Order within a step: hidden forward, output train, hidden train. */
+ *   lif_layer_forward(hidden)
+ *   snn_output_error:  output forward, loss, dL/d(hidden spikes)
+ *   snn_hidden_train:  surrogate of that gradient, hidden update
+ *   lif_layer_update(output)
+ * The two updates are independent (the error below was taken with W2 before
+ * its update), so a pipeline runs them at the same time in two processes. */
 #ifndef SPIKESYNTH_SNN_H
 #define SPIKESYNTH_SNN_H
 
@@ -44,10 +47,10 @@ int snn_train_step(snn *self, const float *x, const float *target, loss_stats *s
 /* One inference step: forward only. */
 int snn_infer_step(snn *self, const float *x);
 
-/* The output half of a training step, given the hidden spikes: forward, loss
- * against target, g_in = dL/d(hidden spikes) with the weights before the
- * update, then the update. dv is batch x n_out scratch. */
-int snn_output_train(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
+/* The output layer's part before its update, given the hidden spikes:
+ * forward, loss against target (dv = dL/dV, batch x n_out), and g_in =
+ * dL/d(hidden spikes) (batch x n_hidden). lif_layer_update(out, dv) follows. */
+int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
                      float *dv, float *g_in, loss_stats *stats);
 /* The hidden half: dv = g .* sigma'(V - Vth), then the update. */
 int snn_hidden_train(lif_layer *hidden, const float *g, float *dv);

@@ -5,8 +5,8 @@
  * `spikes`). Training (when `target` is linked): the masked membrane loss of
  * the output against the target spike frame of the same step (the
  * autoencoder's own input spikes), dL/d(hidden spikes) back to ae-encoder on
- * `grad` (computed with W2 before its update), then the update of W2: the
- * output half of snn_train_step. With --metrics it writes the training
+ * `grad` (computed with W2 before its update), then the update of W2, which
+ * runs while the encoder updates W1: the output half of snn_train_step. With --metrics it writes the training
  * figures (loss, masked fraction, rates, time, samples/s) as JSON. */
 #include "blas.h"
 #include "err.h"
@@ -162,8 +162,9 @@ int main(int argc, char **argv)
             gf->step = h->step;
             gf->steps = h->steps;
             memcpy(gf->ids, h->ids, h->batch * sizeof *h->ids);
-            if (snn_output_train(layer, hidden, target, mask, dv, gf->values, &ls) < 0 ||
-                link_send(grad, gf) < 0)
+            /* the error goes back first: the encoder's update runs while ours does */
+            if (snn_output_error(layer, hidden, target, mask, dv, gf->values, &ls) < 0 ||
+                link_send(grad, gf) < 0 || lif_layer_update(layer, dv) < 0)
                 goto fail;
         } else if (lif_layer_forward(layer, hidden) < 0) {
             goto fail;

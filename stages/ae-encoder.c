@@ -129,16 +129,12 @@ int main(int argc, char **argv)
     }
     if (stage_finish(st) < 0)
         goto fail;
-    free(input);
-    free(dv);
-    frame_destroy(&x);
-    frame_destroy(&h);
-    frame_destroy(&g);
-    lif_layer_destroy(&layer);
-    stage_destroy(&st);
-    return 0;
+    rc = 0;
+    goto done;
 fail:
     log_error("%s", err_msg());
+    rc = 1;
+done:
     free(input);
     free(dv);
     frame_destroy(&x);
@@ -146,5 +142,5 @@ fail:
     frame_destroy(&g);
     lif_layer_destroy(&layer);
     stage_destroy(&st);
-    return 1;
+    return rc;
 }
