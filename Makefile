@@ -51,8 +51,10 @@ $(BUILD)/tests/%.o: tests/%.c $(wildcard include/*.h tests/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
+# linked under a temporary name, then renamed: a stage that is running keeps
+# its old file instead of crashing on a half-written one
 bin/%: stages/%.c $(LIB) $(wildcard include/*.h) | bin
-	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
 $(BUILD)/common $(BUILD)/tests bin:
