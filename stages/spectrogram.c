@@ -9,7 +9,14 @@
  *
  * Row layout: frames x channels, frame-major (value t * channels + c; channel 0
  * is the highest frequency), i.e. the row-major image flattened. --manifest
- * names every id before its frame is sent; --png draws each image. */
+ * names every id before its frame is sent; --png draws each image.
+ *
+ * Epochs (files only): --epochs N sends the list N times, --shuffle in an order
+ * drawn from (seed, epoch) (rng_shuffle); ids stay the file index, so a sink
+ * can look each one up (the audiocoder's targets). With N > 1 the images of the
+ * first epoch are kept in memory (2,400 FSDD train files x 39,000 floats is
+ * 374 MB) and later epochs are sent from there; when they would take more than
+ * --cache-mb every epoch recomputes them (about 7 s per epoch of FSDD). */
 #include "audio.h"
 #include "audio_list.h"
 #include "cochlea.h"
@@ -21,6 +28,7 @@
 #include "melbank.h"
 #include "pcm_reader.h"
 #include "progress.h"
+#include "rng.h"
 #include "segmenter.h"
 #include "stage.h"
 
@@ -40,7 +48,8 @@ static const option_spec opts[] = {
     {"input", OPT_LIST, NULL,
      "audio file, directory (its *.wav, by name), @LIST (a path per line), or - (stdin) or a "
      "FIFO: a live stream cut at silences (repeatable, except a stream)"},
-    {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test"},
+    {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test; auto: "
+     "test when the list holds FSDD names of both splits, else all"},
     {"limit", OPT_INT, "0", "use the first N files after --split (0: all)"},
     {"skip-bad", OPT_BOOL, NULL, "report each bad file on stderr and go on (default: stop at the first)"},
     {"max-seconds", OPT_FLOAT, "60", "longest accepted recording, in seconds"},
@@ -53,6 +62,9 @@ static const option_spec opts[] = {
     {"mels", OPT_INT, "39", "mel: number of bands"},
     {"batch", OPT_INT, "50", "utterances per frame (files; a stream sends each alone)"},
     {"threads", OPT_INT, "1", "files processed in parallel"},
+    {"epochs", OPT_INT, "1", "files: passes over the list (ids stay the file index)"},
+    {"shuffle", OPT_BOOL, "false", "files: each epoch in a random order drawn from (seed, epoch)"},
+    {"cache-mb", OPT_INT, "2048", "epochs > 1: keep the first epoch's images in memory up to this size (else recompute)"},
     {"manifest", OPT_STRING, "", "write the CSV id,path,label here (atomically) before any frame"},
     {"png", OPT_STRING, "", "also draw each image the stage sends as DIR/NAME.png (time across, channel 0 = highest frequency on top)"},
     {"pcm", OPT_STRING, "s16", "stream: raw sample format, s16 or f32 (a WAV header overrides the three pcm options)"},
@@ -361,6 +373,9 @@ static int run_files(run *r, audio_list *list)
     uint32_t batch = (uint32_t)options_int(o, "batch");
     char **names = NULL;
     slot *slots = NULL;
+    uint32_t *order = NULL;
+    float *cache = NULL;  /* epochs > 1: n x width images of the first epoch */
+    uint8_t *good = NULL; /* ... and which files made one */
     int rc = -1;
     r->fs = options_float(o, "rate");
     if (r->fs <= 0 && probe_rate(list, skip_bad, &r->fs) < 0)
@@ -378,66 +393,118 @@ static int run_files(run *r, audio_list *list)
         log_info("manifest of %zu files in %s", list->n, r->manifest_path);
     }
     if (open_links(r, batch) < 0 || (*r->png_dir && !(names = png_names(list))) ||
-        !(slots = calloc(batch, sizeof *slots)) || !(r->pg = progress_new(list->n, 0)) ||
+        !(slots = calloc(batch, sizeof *slots)) ||
+        !(r->pg = progress_new((uint64_t)options_int(o, "epochs") * list->n, 0)) ||
         stage_ready(r->st) < 0)
         goto out;
-    size_t width = r->frames * (size_t)r->channels, next = 0;
-    double t0 = now_s();
-    while (next < list->n && !stage_stopping(r->st)) {
-        uint32_t filled = 0;
-        while (filled < batch && next < list->n) {
-            /* a few files per thread at a time, then heartbeats: a slow chunk never
-             * looks like a dead stage to its peers */
-            size_t k = batch - filled, cap = (size_t)threads * 4;
-            if (k > cap)
-                k = cap;
-            if (k > list->n - next)
-                k = list->n - next;
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-            for (size_t j = 0; j < k; j++) {
-                front *fe = &r->fronts[omp_get_thread_num()];
-                do_file(r, fe, list->paths[next + j], names ? names[next + j] : NULL,
-                        r->f->values + (filled + j) * width, &slots[j]);
-            }
-            size_t base = filled;
-            for (size_t j = 0; j < k; j++) {
-                slot *s = &slots[j];
-                const char *msg = s->err ? s->err : "out of memory";
-                if (s->ok < 0 || (!s->ok && !skip_bad)) {
-                    err_set("%s", msg);
-                    for (size_t m = j; m < k; m++)
-                        free(slots[m].err);
-                    goto out;
-                }
-                if (!s->ok) {
-                    log_warn("skipping: %s", msg);
-                    r->skipped++;
-                } else {
-                    if (base + j != filled) /* a bad file left a hole: good rows move up */
-                        memmove(r->f->values + (size_t)filled * width,
-                                r->f->values + (base + j) * width, width * sizeof(float));
-                    r->f->ids[filled] = (uint32_t)(next + j);
-                    filled++;
-                    r->audio_s += s->seconds;
-                    r->cut += s->n_frames > r->frames;
-                }
-                free(s->err);
-                s->err = NULL;
-            }
-            next += k;
-            progress_update(r->pg, r->batch_index, next, NAN);
-            if (stage_keepalive(r->st) < 0)
-                goto out;
+    const size_t width = r->frames * (size_t)r->channels, n = list->n;
+    const int64_t epochs = options_int(o, "epochs");
+    const bool shuffle = options_bool(o, "shuffle");
+    size_t next = 0;
+    if (!(order = malloc(n * sizeof *order)))
+        goto oom;
+    if (epochs > 1) {
+        double mb = (double)n * (double)width * sizeof(float) / (1 << 20);
+        if (mb <= (double)options_int(o, "cache-mb")) {
+            if (!(cache = malloc(n * width * sizeof *cache)) || !(good = calloc(n, 1)))
+                goto oom;
+            log_info("%lld epochs%s: the first one's images kept in memory (%.1f MB)",
+                     (long long)epochs, shuffle ? ", shuffled" : "", mb);
+        } else {
+            log_info("%lld epochs%s: images recomputed every epoch (%.1f MB > --cache-mb)",
+                     (long long)epochs, shuffle ? ", shuffled" : "", mb);
         }
-        if (filled && send_frame(r, filled) < 0)
-            goto out;
+    }
+    double t0 = now_s();
+    for (int64_t e = 0; e < epochs && !stage_stopping(r->st); e++) {
+        for (size_t i = 0; i < n; i++)
+            order[i] = (uint32_t)i;
+        if (shuffle)
+            rng_shuffle(stage_seed(r->st), (uint32_t)e, order, n);
+        for (next = 0; next < n && !stage_stopping(r->st);) {
+            uint32_t filled = 0;
+            while (filled < batch && next < n) {
+                if (e > 0 && cache) { /* from memory: files known bad are left out again */
+                    for (; filled < batch && next < n; next++) {
+                        uint32_t id = order[next];
+                        if (!good[id])
+                            continue;
+                        memcpy(r->f->values + (size_t)filled * width, cache + (size_t)id * width,
+                               width * sizeof *cache);
+                        r->f->ids[filled++] = id;
+                    }
+                    break;
+                }
+                /* a few files per thread at a time, then heartbeats: a slow chunk never
+                 * looks like a dead stage to its peers */
+                size_t k = batch - filled, cap = (size_t)threads * 4;
+                if (k > cap)
+                    k = cap;
+                if (k > n - next)
+                    k = n - next;
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+                for (size_t j = 0; j < k; j++) {
+                    front *fe = &r->fronts[omp_get_thread_num()];
+                    uint32_t id = order[next + j];
+                    do_file(r, fe, list->paths[id], names && e == 0 ? names[id] : NULL,
+                            r->f->values + (filled + j) * width, &slots[j]);
+                }
+                size_t base = filled;
+                for (size_t j = 0; j < k; j++) {
+                    slot *s = &slots[j];
+                    const char *msg = s->err ? s->err : "out of memory";
+                    if (s->ok < 0 || (!s->ok && !skip_bad)) {
+                        err_set("%s", msg);
+                        for (size_t m = j; m < k; m++)
+                            free(slots[m].err);
+                        goto out;
+                    }
+                    if (!s->ok) {
+                        if (e == 0) {
+                            log_warn("skipping: %s", msg);
+                            r->skipped++;
+                        }
+                    } else {
+                        if (base + j != filled) /* a bad file left a hole: good rows move up */
+                            memmove(r->f->values + (size_t)filled * width,
+                                    r->f->values + (base + j) * width, width * sizeof(float));
+                        uint32_t id = order[next + j];
+                        r->f->ids[filled] = id;
+                        if (cache) {
+                            memcpy(cache + (size_t)id * width, r->f->values + (size_t)filled * width,
+                                   width * sizeof *cache);
+                            good[id] = 1;
+                        }
+                        filled++;
+                        if (e == 0) {
+                            r->audio_s += s->seconds;
+                            r->cut += s->n_frames > r->frames;
+                        }
+                    }
+                    free(s->err);
+                    s->err = NULL;
+                }
+                next += k;
+                progress_update(r->pg, r->batch_index, (uint64_t)e * n + next, NAN);
+                if (stage_keepalive(r->st) < 0)
+                    goto out;
+            }
+            if (filled && send_frame(r, filled) < 0)
+                goto out;
+            if (e > 0 && cache) {
+                progress_update(r->pg, r->batch_index, (uint64_t)e * n + next, NAN);
+                if (stage_keepalive(r->st) < 0)
+                    goto out;
+            }
+        }
     }
     double dt = now_s() - t0;
     progress_finish(r->pg);
     if (r->skipped)
         log_warn("skipped %llu bad file(s) of %zu", (unsigned long long)r->skipped, list->n);
-    if (next < list->n)
-        log_info("stopped after %zu of %zu files", next, list->n);
+    if (next < list->n || r->sent < (uint64_t)epochs * (list->n - r->skipped))
+        log_info("stopped after %llu utterances (%zu of %zu files of the last epoch)",
+                 (unsigned long long)r->sent, next, list->n);
     log_info("%llu utterances in %u frames, %.1f s of audio in %.2f s (%.0fx real time), %llu cut "
              "to %zu frames",
              (unsigned long long)r->sent, r->batch_index, r->audio_s, dt,
@@ -447,11 +514,17 @@ static int run_files(run *r, audio_list *list)
         goto out;
     }
     rc = 0;
+    goto out;
+oom:
+    err_set("out of memory for %zu images of %zu values", list->n, r->frames * (size_t)r->channels);
 out:
     for (size_t i = 0; names && i < list->n; i++)
         free(names[i]);
     free(names);
     free(slots);
+    free(order);
+    free(cache);
+    free(good);
     return rc;
 }
 
@@ -591,11 +664,30 @@ static int check_options(const options *o)
         return err_set("--threads must be in 1..256");
     if (options_int(o, "limit") < 0)
         return err_set("--limit must not be negative");
+    if (options_int(o, "epochs") < 1 || options_int(o, "epochs") > 1000000)
+        return err_set("--epochs must be in 1..1000000");
+    if (options_int(o, "cache-mb") < 0)
+        return err_set("--cache-mb must not be negative");
     if (options_float(o, "rate") < 0)
         return err_set("--rate must not be negative (0: the input's rate)");
     if (options_count(o, "input") == 0)
         return err_set("no --input: give a file, a directory, @LIST or -");
     return 0;
+}
+
+/* --split auto (for pipelines that take any input but default to FSDD's test
+ * split): a list of FSDD names holding both splits, i.e. the data set or a
+ * part of it, is cut to its test split; any other list is taken whole. */
+static audio_list_split auto_test_split(const audio_list *list)
+{
+    bool test = false, train = false;
+    for (size_t i = 0; i < list->n; i++) {
+        int index;
+        if (!audio_list_fsdd_name(list->paths[i], NULL, &index))
+            return AUDIO_LIST_ALL;
+        *(index <= AUDIO_LIST_TEST_INDEX_MAX ? &test : &train) = true;
+    }
+    return test && train ? AUDIO_LIST_TEST : AUDIO_LIST_ALL;
 }
 
 static bool is_stream(const char *input)
@@ -629,12 +721,17 @@ int main(int argc, char **argv)
             err_set("--input %s is a stream: it cannot be combined with other inputs", first);
             goto fail;
         }
+        if (options_int(o, "epochs") != 1 || options_bool(o, "shuffle")) {
+            err_set("--input %s is a stream: --epochs and --shuffle need files", first);
+            goto fail;
+        }
         if (run_stream(&r, first) < 0)
             goto fail;
     } else {
-        audio_list_split split;
+        audio_list_split split = AUDIO_LIST_ALL;
+        const bool auto_split = !strcmp(options_str(o, "split"), "auto");
         if (!(list = audio_list_new()) ||
-            audio_list_split_parse(options_str(o, "split"), &split) < 0)
+            (!auto_split && audio_list_split_parse(options_str(o, "split"), &split) < 0))
             goto fail;
         for (size_t i = 0; i < n_in; i++) {
             const char *in = options_item(o, "input", i);
@@ -646,6 +743,8 @@ int main(int argc, char **argv)
                 goto fail;
         }
         size_t found = list->n;
+        if (auto_split)
+            split = auto_test_split(list);
         if (audio_list_filter(list, split, (size_t)options_int(o, "limit")) < 0)
             goto fail;
         if (list->n == 0) {

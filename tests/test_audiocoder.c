@@ -1,0 +1,368 @@
+/* test_audiocoder: audio-to-image synthesis end to end on a tiny fixture (run
+ * from the repo root, after make): short tone WAVs with FSDD names, a maps file
+ * made with spike_maps_add/save, a random ae-decoder model and a small fake
+ * MNIST (two images per digit), with H = 16, T = 10 and a 32 x 20 front end:
+ *  - spectrogram --epochs 3 --shuffle sends every id once per epoch, in a new
+ *    order each epoch, with the same values as the first (cached) epoch;
+ *  - train-audiocoder.pipe writes both model files (kinds, shapes, samples of
+ *    two epochs) and metrics.json with the training figures;
+ *  - audio2image.pipe writes a PNG per test input named after it, grid.png,
+ *    samples.csv and metrics.json with the scores; a lone non-FSDD WAV gets its
+ *    PNG and no metrics;
+ *  - a maps file missing a training id, and one of the wrong width, fail with
+ *    an error naming the id / the widths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "idx.h"
+#include "lif_layer.h"
+#include "model.h"
+#include "process.h"
+#include "spike_maps.h"
+
+#include <math.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FS 8000
+#define N_TRAIN 8 /* index 5 and 6 of digits 0-3 */
+#define N_TEST 4  /* index 0 of digits 0-3 */
+#define H 16
+#define STEPS 10
+#define TH 3
+
+static char dir[64];
+static pid_t live = 0;
+
+static const char *at(const char *name)
+{
+    static char p[16][300];
+    static int k;
+    k = (k + 1) % 16;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+/* ---- fixtures ------------------------------------------------------------------ */
+
+/* 0.2 s: a tone whose pitch tells the digit, its amplitude the take. */
+static void write_tone(const char *path, int digit, int take)
+{
+    float x[FS / 5];
+    for (int i = 0; i < FS / 5; i++)
+        x[i] = (float)((0.2 + 0.05 * take) * sin(2 * M_PI * (300.0 + 400.0 * digit) * i / FS));
+    SF_INFO info = {.samplerate = FS, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    assert_non_null(sf);
+    assert_int_equal(sf_writef_float(sf, x, FS / 5), FS / 5);
+    sf_close(sf);
+}
+
+/* Two blobs per digit, at a place that depends on the digit. */
+static void write_mnist(const char *data_dir)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/mnist", data_dir);
+    mkdir(data_dir, 0755);
+    mkdir(p, 0755);
+    uint8_t img[20 * 784] = {0}, lab[20];
+    for (int i = 0; i < 20; i++) {
+        int d = i % 10, cx = 6 + 2 * d, cy = 8 + (i / 10) * 6;
+        lab[i] = (uint8_t)d;
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++)
+                if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < 16)
+                    img[i * 784 + y * 28 + x] = 255;
+    }
+    snprintf(p, sizeof p, "%s/mnist/train-images-idx3-ubyte", data_dir);
+    if (idx_write(p, 3, (uint32_t[]){20, 28, 28}, img) < 0)
+        fail_msg("%s", err_msg());
+    snprintf(p, sizeof p, "%s/mnist/train-labels-idx1-ubyte", data_dir);
+    if (idx_write(p, 1, (uint32_t[]){20}, lab) < 0)
+        fail_msg("%s", err_msg());
+}
+
+/* Maps for ids 0..n-1 except skip (-1: none), width x TH, deterministic. */
+static void write_maps(const char *path, uint32_t width, uint32_t n, int skip)
+{
+    spike_maps *m = spike_maps_new(width, TH);
+    assert_non_null(m);
+    float s[196 * TH];
+    for (uint32_t id = 0; id < n; id++) {
+        if ((int)id == skip)
+            continue;
+        for (uint32_t k = 0; k < width * TH; k++)
+            s[k] = (k * 7 + id * 13) % 5 == 0;
+        if (spike_maps_add(m, id, (int32_t)(id / 2), -1, s) < 0)
+            fail_msg("%s", err_msg());
+    }
+    if (spike_maps_sort(m) < 0 || spike_maps_save(m, path) < 0)
+        fail_msg("%s", err_msg());
+    spike_maps_destroy(&m);
+}
+
+static void write_decoder(const char *path)
+{
+    lif_params lp = lif_params_default();
+    optim_params op = optim_params_default();
+    lif_layer *l = lif_layer_new(196, 784, 1, &lp, &op);
+    assert_non_null(l);
+    lif_layer_init_uniform(l, 3, 2, 0.3f);
+    model info = {.steps = 15};
+    if (model_layer_save(l, "ae-decoder", &info, path) < 0)
+        fail_msg("%s", err_msg());
+    lif_layer_destroy(&l);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/test_audiocoder-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    mkdir(at("rec"), 0755);
+    mkdir(at("solo"), 0755);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int reap_leftover(void **state)
+{
+    (void)state;
+    if (live > 0) {
+        kill(live, SIGKILL);
+        waitpid(live, NULL, 0);
+        live = 0;
+    }
+    return 0;
+}
+
+static void ensure_fixture(void)
+{
+    static bool made;
+    if (made)
+        return;
+    char p[300];
+    for (int d = 0; d < 4; d++) {
+        for (int take = 0; take < 7; take += 1) {
+            if (take > 0 && take < 5)
+                continue; /* test: take 0; train: takes 5, 6 */
+            snprintf(p, sizeof p, "%s/rec/%d_tester_%d.wav", dir, d, take);
+            write_tone(p, d, take);
+        }
+    }
+    write_tone(at("solo/hello.wav"), 2, 1);
+    write_mnist(at("data"));
+    write_maps(at("maps.ssmap"), 196, N_TRAIN, -1);
+    write_maps(at("missing.ssmap"), 196, N_TRAIN, 5);
+    write_maps(at("narrow.ssmap"), 100, N_TRAIN, -1);
+    write_decoder(at("decoder.ssm"));
+    made = true;
+}
+
+/* ---- running pipelines ----------------------------------------------------------- */
+
+static int run_pipe(const char *pipe, const char *tag, const char *const *vars, double limit)
+{
+    double took;
+    live = proc_run_start("run", pipe, at(tag), at("stderr.txt"), vars);
+    int rc = proc_finish(live, limit, &took);
+    live = 0;
+    return rc;
+}
+
+static char v_fsdd[320], v_targets[320], v_model[320], v_data[320], v_decoder[320], v_input[320];
+
+#define FRONT "rate=0", "decimation=80", "frames=20", "steps=10", "r_max=1", "batch=3"
+
+static void train(const char *targets, const char *tag, int expect_rc)
+{
+    snprintf(v_fsdd, sizeof v_fsdd, "fsdd=%s", at("rec"));
+    snprintf(v_targets, sizeof v_targets, "targets=%s", targets);
+    snprintf(v_model, sizeof v_model, "model=%s", at("ac"));
+    const char *vars[] = {v_fsdd, v_targets, v_model, "hidden=16", "epochs=2", "init_scale=0",
+                          FRONT, NULL};
+    int rc = run_pipe("pipelines/train-audiocoder.pipe", tag, vars, 60);
+    if (rc != expect_rc)
+        fail_msg("train-audiocoder: exit %d (expected %d): %s", rc, expect_rc,
+                 proc_slurp(at("stderr.txt")));
+}
+
+static void synthesise(const char *input, const char *tag)
+{
+    snprintf(v_input, sizeof v_input, "input=%s", input);
+    snprintf(v_model, sizeof v_model, "model=%s", at("ac"));
+    snprintf(v_data, sizeof v_data, "data=%s", at("data"));
+    snprintf(v_decoder, sizeof v_decoder, "decoder=%s", at("decoder.ssm"));
+    const char *vars[] = {v_input, v_model, v_data, v_decoder, FRONT, NULL};
+    int rc = run_pipe("pipelines/audio2image.pipe", tag, vars, 60);
+    if (rc != 0)
+        fail_msg("audio2image: exit %d: %s", rc, proc_slurp(at("stderr.txt")));
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+/* ids of each frame of a frame-dump JSON output, concatenated; returns the count */
+static size_t dump_ids(const char *path, uint32_t *ids, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1 << 16];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "\"ids\":[");
+        if (!p)
+            continue;
+        for (p += 7; *p && *p != ']' && n < cap;) {
+            ids[n++] = (uint32_t)strtoul(p, &p, 10);
+            if (*p == ',')
+                p++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_spectrogram_epochs(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    char cmd[2048];
+    const uint32_t E = 3;
+    for (int cache = 0; cache < 2; cache++) {
+        snprintf(cmd, sizeof cmd,
+                 "bin/frame-dump --in in=ipc://%s/sp%d --format=json --data > %s/dump%d.txt "
+                 "2>/dev/null & bin/spectrogram --input %s/rec --split train --epochs %u --shuffle "
+                 "--batch 3 --rate 0 --decimation 80 --frames 20 --cache-mb %d --seed 5 "
+                 "--out values=ipc://%s/sp%d 2>%s/sp%d.err; rc=$?; wait; exit $rc",
+                 dir, cache, dir, cache, dir, E, cache ? 100 : 0, dir, cache, dir, cache);
+        assert_int_equal(system(cmd), 0);
+    }
+    uint32_t ids[64];
+    char p[300];
+    snprintf(p, sizeof p, "%s/dump1.txt", dir);
+    size_t n = dump_ids(p, ids, 64);
+    assert_int_equal(n, E * N_TRAIN);
+    bool same_order = true;
+    for (uint32_t e = 0; e < E; e++) {
+        int count[N_TRAIN] = {0};
+        for (uint32_t i = 0; i < N_TRAIN; i++) {
+            assert_true(ids[e * N_TRAIN + i] < N_TRAIN);
+            count[ids[e * N_TRAIN + i]]++;
+            if (e > 0 && ids[e * N_TRAIN + i] != ids[i])
+                same_order = false;
+        }
+        for (uint32_t i = 0; i < N_TRAIN; i++)
+            assert_int_equal(count[i], 1); /* each id once per epoch */
+    }
+    assert_false(same_order);
+    /* recomputed epochs (no cache) send exactly what the cached ones do */
+    snprintf(cmd, sizeof cmd, "cmp -s %s/dump0.txt %s/dump1.txt", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_non_null(strstr(proc_slurp(at("sp0.err")), "recomputed every epoch"));
+    assert_non_null(strstr(proc_slurp(at("sp1.err")), "kept in memory"));
+}
+
+static void test_train_then_synthesise(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    train(at("maps.ssmap"), "train", 0);
+    model *mh = model_load(at("ac-hidden.ssm")), *mo = model_load(at("ac-output.ssm"));
+    if (!mh || !mo)
+        fail_msg("%s", err_msg());
+    assert_string_equal(mh->kind, "audiocoder-hidden");
+    assert_string_equal(mo->kind, "audiocoder-output");
+    assert_int_equal(mh->n_in, 32 * 20);
+    assert_int_equal(mh->n_out, H);
+    assert_int_equal(mo->n_in, H);
+    assert_int_equal(mo->n_out, 196);
+    assert_int_equal(mh->samples, 2 * N_TRAIN);
+    assert_int_equal(mh->epochs, 2);
+    assert_int_equal(mh->steps, STEPS);
+    model_destroy(&mh);
+    model_destroy(&mo);
+    const char *m = proc_slurp(at("train/metrics.json"));
+    const char *keys[] = {"\"loss\"", "\"masked_fraction\"", "\"samples\": 16", "\"train_seconds\"",
+                          "\"samples_per_s\"", "\"epochs\": 2", "\"hidden\": 16"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (!strstr(m, keys[i]))
+            fail_msg("train metrics.json lacks %s: %s", keys[i], m);
+
+    synthesise(at("rec"), "a2i");
+    for (int d = 0; d < 4; d++) {
+        char p[300];
+        snprintf(p, sizeof p, "%s/a2i/images/%d_tester_0.png", dir, d);
+        if (!exists(p))
+            fail_msg("no %s", p);
+    }
+    assert_true(exists(at("a2i/grid.png")));
+    m = proc_slurp(at("a2i/metrics.json"));
+    const char *skeys[] = {"\"mse\"", "\"pearson_r\"", "\"pixel_mse\"", "\"n_samples\": 4",
+                           "\"mse_digit_0\"", "\"mse_digit_3\"", "\"reference\": \"A\""};
+    for (size_t i = 0; i < sizeof skeys / sizeof *skeys; i++)
+        if (!strstr(m, skeys[i]))
+            fail_msg("audio2image metrics.json lacks %s: %s", skeys[i], m);
+    const char *csv = proc_slurp(at("a2i/samples.csv"));
+    assert_non_null(strstr(csv, "id,name,label,mse,pearson_r"));
+    assert_non_null(strstr(csv, "\n3,3_tester_0,3,"));
+
+    /* one file without a label: its PNG, no scores */
+    synthesise(at("solo/hello.wav"), "solo");
+    assert_true(exists(at("solo/images/hello.png")));
+    assert_false(exists(at("solo/metrics.json")));
+}
+
+static void test_missing_target_id(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    train(at("missing.ssmap"), "missing", 1);
+    const char *e = proc_slurp(at("stderr.txt"));
+    if (!strstr(e, "no map for sample id 5"))
+        fail_msg("the error does not name id 5: %s", e);
+}
+
+static void test_targets_width_mismatch(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    train(at("narrow.ssmap"), "narrow", 1);
+    const char *e = proc_slurp(at("stderr.txt"));
+    if (!strstr(e, "maps of 100 neurons") || !strstr(e, "196 outputs"))
+        fail_msg("the error does not give both widths: %s", e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_spectrogram_epochs, reap_leftover),
+        cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
+        cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
+        cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
