@@ -117,6 +117,17 @@ void frame_destroy(spike_frame **self_p)
     *self_p = NULL;
 }
 
+void frame_follow(spike_frame *self, const spike_frame *src)
+{
+    self->kind = self->shape.kind;
+    self->control = FRAME_NONE;
+    self->batch_index = src->batch_index;
+    self->step = src->step;
+    self->steps = src->steps;
+    self->batch = src->batch <= self->shape.batch ? src->batch : self->shape.batch;
+    memcpy(self->ids, src->ids, self->batch * sizeof *self->ids);
+}
+
 void frame_set_control(spike_frame *self, frame_control control)
 {
     self->kind = FRAME_CONTROL;

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define CHUNK 16   /* columns per trace chunk: one cache line, one AVX-512 register */
-#define MBLOCK 256 /* neurons per gradient pass: their accumulators fill 16 KiB of L1 */
+#define MBLOCK 128 /* neurons per gradient pass: their accumulators (2 chunks) fill 16 KiB of L1 */
 
 /* 16 floats as one value (GCC/clang vector extension). Element-wise, so the
  * arithmetic is exactly the scalar one. */
@@ -51,7 +51,7 @@ static int pool_reshape(lif_layer *self, int rps, int keep_rps)
     int *mstart = calloc(cap + 1, sizeof *mstart), *cursor = calloc(cap, sizeof *cursor);
     int *split = calloc(cap * (self->n_mblocks + 1), sizeof *split);
     /* scratch, 64-byte aligned for vec16 */
-    float *traces = aligned_alloc(64, (size_t)omp_get_max_threads() * cap * CHUNK * sizeof *traces);
+    float *traces = aligned_alloc(64, (size_t)omp_get_max_threads() * cap * 2 * CHUNK * sizeof *traces);
     if (!pool || !refs || !start || !free_rows || !grad_rows || !mstart || !cursor || !split ||
         !traces) {
         free(pool); free(refs); free(start); free(free_rows); free(grad_rows);
@@ -119,7 +119,7 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
     self->member_dv = calloc(bo, sizeof *self->member_dv);
     self->chunk_live = calloc((size_t)self->n_chunks, 1);
     self->hist = aligned_alloc(64, (size_t)max_batch * self->n_chunks * CHUNK * sizeof(double));
-    self->acc = aligned_alloc(64, (size_t)omp_get_max_threads() * MBLOCK * CHUNK * sizeof(float));
+    self->acc = aligned_alloc(64, (size_t)omp_get_max_threads() * MBLOCK * 2 * CHUNK * sizeof(float));
     self->optim = optim_state_new(opt, (size_t)n_out * n_in);
     if (!self->w || !self->v || !self->spikes || !self->membrane || !self->z || !self->row_of ||
         !self->member_m || !self->member_dv || !self->chunk_live || !self->hist || !self->acc || !self->optim)
@@ -407,32 +407,48 @@ static inline vec16 trace_eval(const lif_layer *self, int r, int c)
  * The traces of all rows over the chunk are evaluated once into traces;
  * then, a block of MBLOCK neurons at a time, the members of every row (in
  * sample order) are added into acc, which stays in L1. */
-static void grad_chunk_update(lif_layer *self, int c, vec16 *acc, vec16 *traces)
+/* Chunks [c, c + NC) of every neuron's gradient and the update of those
+ * weights. The traces of all rows over the chunks are evaluated once into
+ * traces; then, a block of MBLOCK neurons at a time, every row's members (in
+ * sample order) are added into acc (MBLOCK x NC vectors, in L1). NC is a
+ * constant at each call site, so a member costs one index and one dv load for
+ * NC multiply-adds. */
+static inline void grad_chunks_update(lif_layer *self, int c, vec16 *acc, vec16 *traces, const int NC)
 {
-    const int n_rows = self->chunk_live[c] ? self->n_grad_rows : 0, nmb = self->n_mblocks;
+    bool live = false;
+    for (int q = 0; q < NC; q++)
+        live |= self->chunk_live[c + q] != 0;
+    const int n_rows = live ? self->n_grad_rows : 0, nmb = self->n_mblocks;
     for (int i = 0; i < n_rows; i++)
-        traces[i] = trace_eval(self, self->grad_rows[i], c);
-    const int n_in = self->n_in, j0 = c * CHUNK;
-    const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
+        for (int q = 0; q < NC; q++)
+            traces[i * NC + q] = trace_eval(self, self->grad_rows[i], c + q);
+    const int n_in = self->n_in;
     const float inv_batch = 1.0f / (float)self->batch;
-    for (int q = 0; q < nmb; q++) {
-        const int lo = q * MBLOCK, hi = lo + MBLOCK < self->n_out ? lo + MBLOCK : self->n_out;
-        for (int m = 0; m < hi - lo; m++)
+    for (int mb = 0; mb < nmb; mb++) {
+        const int lo = mb * MBLOCK, hi = lo + MBLOCK < self->n_out ? lo + MBLOCK : self->n_out;
+        for (int m = 0; m < (hi - lo) * NC; m++)
             acc[m] = (vec16){0};
         for (int i = 0; i < n_rows; i++) {
             const int *split = self->member_split + (size_t)i * (nmb + 1);
-            const vec16 e = traces[i];
-            for (int p = split[q]; p < split[q + 1]; p++)
-                acc[self->member_m[p] - lo] += self->member_dv[p] * e;
+            const vec16 *e = traces + i * NC;
+            for (int p = split[mb]; p < split[mb + 1]; p++) {
+                vec16 *a = acc + (self->member_m[p] - lo) * NC;
+                const float d = self->member_dv[p];
+                for (int q = 0; q < NC; q++)
+                    a[q] += d * e[q];
+            }
         }
-        for (int m = lo; m < hi; m++) {
-            float g[CHUNK];
-            memcpy(g, &acc[m - lo], sizeof g);
-            for (int k = 0; k < CHUNK; k++)
-                g[k] *= inv_batch;
-            size_t i0 = (size_t)m * n_in + j0;
-            optim_apply(&self->opt, self->optim, i0, self->w + i0, g, width);
-        }
+        for (int m = lo; m < hi; m++)
+            for (int q = 0; q < NC; q++) {
+                const int j0 = (c + q) * CHUNK;
+                const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
+                float g[CHUNK];
+                memcpy(g, &acc[(m - lo) * NC + q], sizeof g);
+                for (int k = 0; k < CHUNK; k++)
+                    g[k] *= inv_batch;
+                size_t i0 = (size_t)m * n_in + j0;
+                optim_apply(&self->opt, self->optim, i0, self->w + i0, g, width);
+            }
     }
 }
 
@@ -465,11 +481,14 @@ int lif_layer_update(lif_layer *self, const float *dv)
 #pragma omp parallel
     {
         int tid = omp_get_thread_num();
-        vec16 *acc = (vec16 *)self->acc + (size_t)tid * MBLOCK;
-        vec16 *traces = (vec16 *)self->trace_buf + (size_t)tid * self->pool_cap;
+        vec16 *acc = (vec16 *)self->acc + (size_t)tid * MBLOCK * 2;
+        vec16 *traces = (vec16 *)self->trace_buf + (size_t)tid * self->pool_cap * 2;
+        const int pairs = self->n_chunks / 2;
 #pragma omp for schedule(static)
-        for (int c = 0; c < self->n_chunks; c++)
-            grad_chunk_update(self, c, acc, traces);
+        for (int c2 = 0; c2 < pairs; c2++)
+            grad_chunks_update(self, 2 * c2, acc, traces, 2);
+        if (self->n_chunks % 2 && omp_get_thread_num() == 0)
+            grad_chunks_update(self, self->n_chunks - 1, acc, traces, 1);
     }
     return 0;
 }

@@ -88,6 +88,10 @@ typedef struct spike_frame {
 spike_frame *frame_new(const frame_shape *shape);
 void frame_destroy(spike_frame **self_p);
 
+/* Makes self the answer to src: a data frame of self's own kind (its shape's)
+ * with src's batch index, step, steps, row count and sample ids. self must hold
+ * src->batch rows (it is sized for the same link batch). */
+void frame_follow(spike_frame *self, const spike_frame *src);
 /* Turns self into a control frame (no rows), keeping the allocation. */
 void frame_set_control(spike_frame *self, frame_control control);
 

@@ -156,12 +156,7 @@ int main(int argc, char **argv)
             if (check_pair(h, y, link_name(tgt)) < 0)
                 goto fail;
             frame_unpack_f32(y, target);
-            gf->kind = FRAME_ERROR;
-            gf->batch = h->batch;
-            gf->batch_index = h->batch_index;
-            gf->step = h->step;
-            gf->steps = h->steps;
-            memcpy(gf->ids, h->ids, h->batch * sizeof *h->ids);
+            frame_follow(gf, h);
             /* the error goes back first: the encoder's update runs while ours does */
             if (snn_output_error(layer, hidden, target, mask, dv, gf->values, &ls) < 0 ||
                 link_send(grad, gf) < 0 || lif_layer_update(layer, dv) < 0)
@@ -172,10 +167,7 @@ int main(int argc, char **argv)
         if (spk) {
             if (frame_pack_f32(sf, layer->spikes, h->batch) < 0)
                 goto fail;
-            sf->batch_index = h->batch_index;
-            sf->step = h->step;
-            sf->steps = h->steps;
-            memcpy(sf->ids, h->ids, h->batch * sizeof *h->ids);
+            frame_follow(sf, h);
             if (link_send(spk, sf) < 0)
                 goto fail;
         }

@@ -89,10 +89,7 @@ int main(int argc, char **argv)
         frame_unpack_f32(x, input);
         if (lif_layer_forward(layer, input) < 0 || frame_pack_f32(h, layer->spikes, x->batch) < 0)
             goto fail;
-        h->batch_index = x->batch_index;
-        h->step = x->step;
-        h->steps = x->steps;
-        memcpy(h->ids, x->ids, x->batch * sizeof *x->ids);
+        frame_follow(h, x);
         if (link_send(out, h) < 0)
             goto fail;
         if (training) {
