@@ -95,18 +95,16 @@ int main(int argc, char **argv)
     }
     if (stage_finish(st) < 0)
         goto fail;
-    free(order);
-    progress_destroy(&pg);
-    frame_destroy(&f);
-    dataset_destroy(&ds);
-    stage_destroy(&st);
-    return 0;
+    rc = 0;
+    goto done;
 fail:
     log_error("%s", err_msg());
+    rc = 1;
+done:
     free(order);
     progress_destroy(&pg);
     frame_destroy(&f);
     dataset_destroy(&ds);
     stage_destroy(&st);
-    return 1;
+    return rc;
 }

@@ -69,16 +69,15 @@ int main(int argc, char **argv)
     }
     if (rc < 0 || stage_finish(st) < 0)
         goto fail;
-    free(spikes);
-    frame_destroy(&in);
-    frame_destroy(&out);
-    stage_destroy(&st);
-    return 0;
+    rc = 0;
+    goto done;
 fail:
     log_error("%s", err_msg());
+    rc = 1;
+done:
     free(spikes);
     frame_destroy(&in);
     frame_destroy(&out);
     stage_destroy(&st);
-    return 1;
+    return rc;
 }
