@@ -6,7 +6,7 @@
  *  - --grid: a picture like the paper's Figure 9B, one row per digit and
  *    --per-class utterances in each (spread over the digit's inputs, so
  *    several speakers show), where labels are known; otherwise the first
- *    inputs, 10 to a row;
+ *    inputs, 10 to a row; each scaled by its brightest pixel (--grid-brighten);
  *  - where labels are known, --metrics (JSON): the paper's test MSE (z-scored,
  *    include/metrics.h) against --reference A (the digit's Dataset A image,
  *    pairing_dataset_a on the MNIST training set) or B (the lowest MSE over
@@ -39,6 +39,7 @@ static const option_spec opts[] = {
     {"manifest", OPT_STRING, "", "the source's id,path,label CSV: names and labels of the inputs"},
     {"grid", OPT_STRING, "", "PNG grid: one row per digit, --per-class images each (\"\": none)"},
     {"per-class", OPT_INT, "5", "grid: images per digit"},
+    {"grid-brighten", OPT_BOOL, "true", "grid: scale each image by its brightest pixel (outputs fire at a few % per step)"},
     {"metrics", OPT_STRING, "", "scores against the reference images, where labels are known (JSON)"},
     {"csv", OPT_STRING, "", "one line per input: id,name,label,mse,pearson_r,pixel_mse,nearest_digit"},
     {"reference", OPT_STRING, "A", "A: the digit's Dataset A image; B: the best of the digit's training images"},
@@ -260,17 +261,27 @@ static int grid_plan(grid *g, const manifest *m, int per, size_t n_pix)
     return 0;
 }
 
-static void grid_add(grid *g, uint32_t id, const float *img, size_t n_pix)
+static void grid_put(float *cell, const float *img, size_t n_pix, bool brighten)
+{
+    float mx = 0;
+    for (size_t j = 0; j < n_pix; j++)
+        mx = img[j] > mx ? img[j] : mx;
+    float k = brighten && mx > 0 ? 1.0f / mx : 1.0f;
+    for (size_t j = 0; j < n_pix; j++)
+        cell[j] = img[j] * k;
+}
+
+static void grid_add(grid *g, uint32_t id, const float *img, size_t n_pix, bool brighten)
 {
     size_t cells = (size_t)DATASET_CLASSES * (size_t)g->per;
     if (!g->labelled) {
         if (g->filled < cells)
-            memcpy(g->cells + g->filled++ * n_pix, img, n_pix * sizeof *img);
+            grid_put(g->cells + g->filled++ * n_pix, img, n_pix, brighten);
         return;
     }
     for (size_t c = 0; c < cells; c++)
         if (g->ids[c] == id)
-            memcpy(g->cells + c * n_pix, img, n_pix * sizeof *img);
+            grid_put(g->cells + c * n_pix, img, n_pix, brighten);
 }
 
 static int grid_write(grid *g, const char *path, size_t h, size_t w, int scale)
@@ -430,7 +441,7 @@ int main(int argc, char **argv)
                     goto fail;
             }
             if (*grid_path)
-                grid_add(&gr, id, img, n_pix);
+                grid_add(&gr, id, img, n_pix, options_bool(o, "grid-brighten"));
             int d = e ? e->label : -1;
             double mse = NAN, r = NAN, pix = NAN;
             int nearest = -1;
