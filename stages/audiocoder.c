@@ -90,9 +90,16 @@ static snn *open_net(const options *o, snn_config *cfg, int n_in, int max_batch)
     if (*prefix) {
         model_path(ph, sizeof ph, prefix, "hidden");
         model_path(po, sizeof po, prefix, "output");
-        if (!(mh = model_load(ph)) || model_expect(mh, ph, "audiocoder-hidden", n_in, 0) < 0 ||
-            !(mo = model_load(po)) || model_expect(mo, po, "audiocoder-output", mh->n_out, 0) < 0)
+        if (!(mh = model_load(ph)) || !(mo = model_load(po)) ||
+            model_expect(mo, po, "audiocoder-output", mh->n_out, 0) < 0)
             goto out;
+        if (model_expect(mh, ph, "audiocoder-hidden", 0, 0) < 0)
+            goto out;
+        if (mh->n_in != n_in) {
+            err_set("%s: the model takes %d inputs, the input frames have %d: use the front-end "
+                    "settings (rate, decimation, frames) it was trained with", ph, mh->n_in, n_in);
+            goto out;
+        }
         cfg->n_hidden = mh->n_out;
         cfg->n_out = mo->n_out;
     }
