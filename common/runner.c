@@ -159,8 +159,20 @@ static int build_argv(run *r)
     return 0;
 }
 
+/* A stage that reads standard input (a source given --input=-, e.g. a live
+ * audio stream piped into the runner) gets the runner's; the others /dev/null. */
+static bool reads_stdin(const child *c)
+{
+    for (size_t i = 1; i < c->argc; i++)
+        if (strcmp(c->argv[i], "--input=-") == 0 ||
+            (strcmp(c->argv[i], "--input") == 0 && i + 1 < c->argc && strcmp(c->argv[i + 1], "-") == 0))
+            return true;
+    return false;
+}
+
 static int spawn(run *r, child *c)
 {
+    const bool keep_stdin = reads_stdin(c);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return err_set("pipe: %s", strerror(errno));
@@ -194,7 +206,7 @@ static int spawn(run *r, child *c)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        int devnull = open("/dev/null", O_RDONLY);
+        int devnull = keep_stdin ? -1 : open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, STDIN_FILENO);
         dup2(fds[1], STDERR_FILENO);

@@ -11,6 +11,9 @@
 
 #include "process.h"
 
+#include <math.h>
+#include <sndfile.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +197,37 @@ static void test_check(void **state)
     assert_non_null(strstr(proc_slurp(err_path), "unknown variable 'nosuch' given on the command line"));
 }
 
+/* A source given --input=- reads the runner's standard input (a live stream);
+ * the other stages get /dev/null. */
+static void test_stdin_reaches_the_source(void **state)
+{
+    (void)state;
+    char wav[160], cmd[700], path[256];
+    snprintf(wav, sizeof wav, "%s/tone.wav", dir);
+    /* 0.3 s of silence, 0.4 s of a 440 Hz tone at 8 kHz, 0.6 s of silence: one utterance */
+    SF_INFO info = {.samplerate = 8000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *f = sf_open(wav, SFM_WRITE, &info);
+    assert_non_null(f);
+    static short pcm[10400];
+    for (int i = 2400; i < 5600; i++)
+        pcm[i] = (short)(8000 * sin(2 * M_PI * 440 * i / 8000.0));
+    assert_int_equal(sf_write_short(f, pcm, 10400), 10400);
+    sf_close(f);
+    FILE *p = fopen(pipe_path, "w");
+    assert_non_null(p);
+    fprintf(p, "stage spec = spectrogram --input=- --rate=0\nstage sink = frame-dump --format=none\n"
+               "spec.values -> sink.in\n");
+    fclose(p);
+    snprintf(cmd, sizeof cmd, "bin/spikesynth run %s out=%s -q < %s 2> %s", pipe_path, out_dir, wav,
+             err_path);
+    int rc = system(cmd);
+    if (rc != 0)
+        fail_msg("exit %d: %s", rc, proc_slurp(err_path));
+    snprintf(path, sizeof path, "%s/logs/sink.log", out_dir);
+    if (!strstr(proc_slurp(path), "1 frames, 1 batches"))
+        fail_msg("sink.log: %s", proc_slurp(path));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_runner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stdin_reaches_the_source, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
