@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "manifest.h"
 #include "process.h"
 
@@ -103,9 +105,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return tmpdir_remove(dir);
 }
 
 /* ---- processes (tests/process.h has no stdin or stdout redirection) ------------- */
