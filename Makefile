@@ -79,7 +79,7 @@ test-plain-san: $(LIB) $(TESTS)
 bench: all $(BENCH)
 	$(BENCH) --out out/bench/bench.json
 
-$(BENCH): $(BUILD)/tests/bench.o $(SUPPORT_OBJ) $(LIB)
+$(BENCH): $(BUILD)/tests/bench.o $(BUILD)/tests/bench_audio.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 data:

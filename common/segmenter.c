@@ -1,7 +1,9 @@
 /* segmenter: silence-based utterance segmentation (see include/segmenter.h).
  * Invariants: buf holds samples [buf_start, buf_start + buf_len) of the stream;
- * every window up to `judged` (a multiple of W) has been judged; while in an
- * utterance, buf_start <= utt_start. */
+ * every window up to `judged` (a multiple of W) has been measured, and up to
+ * `decided` (<= judged) run through the utterance state machine; they differ
+ * only in the warm-up, the stream's first WARMUP_MS, whose windows wait until
+ * the floor has seen all of them; while in an utterance, buf_start <= utt_start. */
 #include "segmenter.h"
 
 #include "err.h"
@@ -13,6 +15,10 @@
 
 #define SILENCE_DB -100.0
 #define FLOOR_PERCENTILE 10.0
+#define WARMUP_MS 1000.0
+#ifndef WARMUP_PERCENTILE
+#define WARMUP_PERCENTILE 10.0
+#endif
 
 struct segmenter {
     double fs;
@@ -20,7 +26,8 @@ struct segmenter {
     size_t W, pad, min_silence, min_len, max_len; /* in samples */
     float *buf;
     size_t buf_len, buf_cap;
-    uint64_t buf_start, judged;
+    uint64_t buf_start, judged, decided;
+    size_t n_warm; /* windows of the warm-up (0: none) */
     bool in_utt;
     uint64_t utt_start, loud_start, last_loud_end, prev_end;
     double *ring; /* levels of the last n_filled (<= n_ring) windows */
@@ -31,8 +38,8 @@ struct segmenter {
 segmenter_params segmenter_params_default(void)
 {
     return (segmenter_params){.window_ms = 10,
-                              .threshold_db = 15,
-                              .min_level_dbfs = -50,
+                              .threshold_db = 10,
+                              .min_level_dbfs = -60,
                               .floor_seconds = 5,
                               .min_silence_ms = 300,
                               .min_utterance_ms = 100,
@@ -77,6 +84,11 @@ segmenter *segmenter_new(double fs, const segmenter_params *p)
     self->min_len = ms_to_samples(d.min_utterance_ms, fs);
     self->max_len = ms_to_samples(d.max_utterance_ms, fs);
     self->n_ring = (size_t)ceil(d.floor_seconds * 1000.0 / d.window_ms);
+    self->n_warm = (size_t)ceil(WARMUP_MS / d.window_ms);
+    if (self->n_warm > self->n_ring)
+        self->n_warm = self->n_ring;
+    if (d.threshold_db <= 0)
+        self->n_warm = 0; /* no floor, nothing to wait for */
     if (!(self->ring = malloc(self->n_ring * sizeof *self->ring)) ||
         !(self->sorted = malloc(self->n_ring * sizeof *self->sorted))) {
         err_set("segmenter: out of memory");
@@ -104,16 +116,18 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The FLOOR_PERCENTILE-th percentile of the levels seen in the span: robust to a
- * few odd windows (a dropout of digital silence) that a plain minimum is not. */
-static double noise_floor(segmenter *self)
+/* The pct-th percentile of the levels seen in the span: robust to a few odd
+ * windows (a dropout of digital silence) that a plain minimum is not. */
+static double level_percentile(segmenter *self, double pct)
 {
     if (self->n_filled == 0)
         return NAN;
     memcpy(self->sorted, self->ring, self->n_filled * sizeof *self->sorted);
     qsort(self->sorted, self->n_filled, sizeof *self->sorted, cmp_double);
-    return self->sorted[(size_t)((double)(self->n_filled - 1) * FLOOR_PERCENTILE / 100.0)];
+    return self->sorted[(size_t)((double)(self->n_filled - 1) * pct / 100.0)];
 }
+
+static double noise_floor(segmenter *self) { return level_percentile(self, FLOOR_PERCENTILE); }
 
 double segmenter_floor_dbfs(segmenter *self) { return noise_floor(self); }
 
@@ -132,8 +146,8 @@ static int emit(segmenter *self, uint64_t a, uint64_t b, bool forced, segmenter_
               (double)b / self->fs);
 }
 
-/* Judges the window [end - W, end). */
-static int judge(segmenter *self, uint64_t end, segmenter_fn *fn, void *arg)
+/* The level of the window [end - W, end) in dBFS. */
+static double window_level(const segmenter *self, uint64_t end)
 {
     const float *x = self->buf + (end - self->W - self->buf_start);
     double ss = 0;
@@ -141,22 +155,56 @@ static int judge(segmenter *self, uint64_t end, segmenter_fn *fn, void *arg)
         ss += (double)x[i] * x[i];
     double ms = ss / (double)self->W;
     double level = ms > 0 ? 10.0 * log10(ms) : SILENCE_DB;
-    if (level < SILENCE_DB)
-        level = SILENCE_DB;
-    double thr = self->p.min_level_dbfs;
-    if (self->p.threshold_db > 0) {
-        double floor = noise_floor(self);
-        if (isnan(floor))
-            floor = level; /* the very first window: nothing to compare with yet */
-        if (floor + self->p.threshold_db > thr)
-            thr = floor + self->p.threshold_db;
-    }
-    bool loud = level > thr;
+    return level < SILENCE_DB ? SILENCE_DB : level;
+}
+
+static void remember(segmenter *self, double level)
+{
     self->ring[self->ring_pos] = level;
     self->ring_pos = (self->ring_pos + 1) % self->n_ring;
     if (self->n_filled < self->n_ring)
         self->n_filled++;
+}
 
+static double threshold(const segmenter *self, double floor)
+{
+    double thr = self->p.min_level_dbfs;
+    if (self->p.threshold_db > 0 && !isnan(floor) && floor + self->p.threshold_db > thr)
+        thr = floor + self->p.threshold_db;
+    return thr;
+}
+
+static int decide(segmenter *self, uint64_t end, bool loud, segmenter_fn *fn, void *arg);
+
+/* The warm-up's windows, judged at last against the floor of all of them: a
+ * stream that starts with speech has nothing earlier to compare it with. */
+static int end_warmup(segmenter *self, segmenter_fn *fn, void *arg)
+{
+    const double thr = threshold(self, level_percentile(self, WARMUP_PERCENTILE));
+    for (uint64_t end = self->decided + self->W; end <= self->judged; end += self->W) {
+        if (decide(self, end, self->ring[(end / self->W - 1) % self->n_ring] > thr, fn, arg) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Measures the window [end - W, end) and, after the warm-up, decides on it. */
+static int judge(segmenter *self, uint64_t end, segmenter_fn *fn, void *arg)
+{
+    double level = window_level(self, end);
+    if (self->decided < end - self->W || self->n_filled < self->n_warm) {
+        remember(self, level);
+        return self->n_filled == self->n_warm ? end_warmup(self, fn, arg) : 0;
+    }
+    bool loud = level > threshold(self, noise_floor(self));
+    remember(self, level);
+    return decide(self, end, loud, fn, arg);
+}
+
+/* The utterance state machine, one window at a time. */
+static int decide(segmenter *self, uint64_t end, bool loud, segmenter_fn *fn, void *arg)
+{
+    self->decided = end;
     if (!self->in_utt) {
         if (!loud)
             return 0;
@@ -196,9 +244,9 @@ static void trim(segmenter *self)
     if (self->in_utt)
         keep = self->utt_start;
     else
-        keep = self->judged > self->pad ? self->judged - self->pad : 0;
+        keep = self->decided > self->pad ? self->decided - self->pad : 0;
     if (keep < self->prev_end && !self->in_utt)
-        keep = self->prev_end < self->judged ? self->prev_end : self->judged;
+        keep = self->prev_end < self->decided ? self->prev_end : self->decided;
     if (keep <= self->buf_start)
         return;
     size_t dead = (size_t)(keep - self->buf_start);
@@ -241,14 +289,14 @@ int segmenter_push(segmenter *self, const float *x, size_t n, segmenter_fn *fn, 
 
 int segmenter_flush(segmenter *self, segmenter_fn *fn, void *arg)
 {
-    int rc = 0;
-    if (self->in_utt) {
+    int rc = self->decided < self->judged ? end_warmup(self, fn, arg) : 0;
+    if (rc == 0 && self->in_utt) {
         uint64_t end = self->buf_start + self->buf_len, e = self->last_loud_end + self->pad;
         rc = emit(self, self->utt_start, e < end ? e : end, false, fn, arg);
     }
     self->in_utt = false;
     self->buf_len = 0;
-    self->buf_start = self->judged = self->utt_start = self->loud_start = 0;
+    self->buf_start = self->judged = self->decided = self->utt_start = self->loud_start = 0;
     self->last_loud_end = self->prev_end = 0;
     self->n_filled = self->ring_pos = 0;
     return rc;

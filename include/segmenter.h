@@ -5,13 +5,17 @@
  * its level (RMS in dB re full scale: a full-scale square wave is 0 dBFS, a
  * full-scale sine -3 dBFS; digital silence counts as -100) exceeds BOTH
  *  - the running noise floor plus threshold_db, where the floor is the 10th
- *    percentile of the window levels of the last floor_seconds (of those seen so
- *    far at the start of a stream; the very first window is never loud). Speech
+ *    percentile of the window levels of the last floor_seconds. Speech
  *    has quiet windows in it, so the floor does not climb onto it as long as a
  *    tenth of the span is pause; a low percentile rather than the minimum, so a
  *    few odd windows (a dropout of digital silence) do not drag it down; and
  *  - min_level_dbfs, an absolute level (threshold_db = 0 turns the floor off,
  *    leaving only this one).
+ * The stream's first second (or less, when it ends sooner) is the warm-up: its
+ * windows are judged together once it is over, against the floor of all of
+ * them, so that speech at the very start is compared with the pause after it,
+ * not with itself. An utterance that ends within the warm-up is handed over at
+ * its end (1 s), later than the usual min_silence_ms.
  * An utterance starts at a loud window (pad_ms earlier, not before the end of
  * the previous utterance) and ends pad_ms after its last loud window once
  * min_silence_ms of quiet windows followed it. Utterances shorter than
@@ -30,8 +34,8 @@
 
 typedef struct segmenter_params {
     double window_ms;        /* 10 */
-    double threshold_db;     /* 15: above the running noise floor */
-    double min_level_dbfs;   /* -50: and above this absolute level */
+    double threshold_db;     /* 10: above the running noise floor */
+    double min_level_dbfs;   /* -60: and above this absolute level */
     double floor_seconds;    /* 5: span of the noise-floor percentile */
     double min_silence_ms;   /* 300: quiet time that ends an utterance */
     double min_utterance_ms; /* 100: utterances loud for less are dropped */

@@ -223,6 +223,31 @@ static char **entry_names(const manifest *m)
     return names;
 }
 
+static void names_free(char ***names_p, size_t n)
+{
+    for (size_t i = 0; *names_p && i < n; i++)
+        free((*names_p)[i]);
+    free(*names_p);
+    *names_p = NULL;
+}
+
+/* A live stream's source rewrites its manifest before sending each utterance:
+ * an id not listed yet makes the sink read it again (the old one stays on error). */
+static int manifest_reload(manifest **man, char ***names, const char *path)
+{
+    manifest *m = manifest_load(path);
+    char **n = m ? entry_names(m) : NULL;
+    if (!n) {
+        manifest_destroy(&m);
+        return -1;
+    }
+    names_free(names, (*man)->n);
+    manifest_destroy(man);
+    *man = m;
+    *names = n;
+    return 0;
+}
+
 typedef struct {
     int per;         /* columns */
     uint32_t *ids;   /* 10 x per wanted ids (UINT32_MAX: empty cell) */
@@ -421,6 +446,8 @@ int main(int argc, char **argv)
             const uint32_t id = f->ids[i];
             const float *c = counts + (size_t)i * n_pix;
             const manifest_entry *e = man ? manifest_find(man, id) : NULL;
+            if (man && !e && manifest_reload(&man, &names, options_str(o, "manifest")) == 0)
+                e = manifest_find(man, id);
             char name[320];
             if (e)
                 snprintf(name, sizeof name, "%s", names[e - man->entries]);
@@ -513,9 +540,7 @@ fail:
     rc = 1;
 done:
     atomic_file_destroy(&csv);
-    for (size_t i = 0; names && man && i < man->n; i++)
-        free(names[i]);
-    free(names);
+    names_free(&names, man ? man->n : 0);
     manifest_destroy(&man);
     refs_free(&rf);
     free(gr.ids);

@@ -16,7 +16,10 @@
 #include "rng.h"
 #include "snn.h"
 
+#include "bench.h"
+
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,20 +42,14 @@ static const bench_case cases[] = {
     {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2},
 };
 
-typedef struct {
-    double samples_per_s, seconds, peak_rss_mib, base_rss_mib;
-    int steps_timed;
-    char input[16];
-} bench_result;
-
-static double now(void)
+double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static double rss_mib(const char *field)
+double bench_rss_mib(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -63,6 +60,28 @@ static double rss_mib(const char *field)
     if (f)
         fclose(f);
     return kib / 1024.0;
+}
+
+void bench_json_add(bench_json *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0)
+        return;
+    if (j->len + (size_t)need + 8 > j->cap) {
+        size_t cap = (j->cap + (size_t)need + 8) * 2;
+        char *t = realloc(j->text, cap);
+        if (!t)
+            return;
+        j->text = t;
+        j->cap = cap;
+    }
+    j->len += (size_t)sprintf(j->text + j->len, "%s", j->n++ ? ",\n  " : "[\n  ");
+    va_start(ap, fmt);
+    j->len += (size_t)vsnprintf(j->text + j->len, j->cap - j->len, fmt, ap);
+    va_end(ap);
 }
 
 /* n images of 784 pixels: a few random strokes, like a digit's ink budget */
@@ -102,7 +121,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
         images = synthetic = synthetic_images(n_images);
         strcpy(r->input, "synthetic");
     }
-    r->base_rss_mib = rss_mib("VmRSS:");
+    r->base_rss_mib = bench_rss_mib("VmRSS:");
 
     snn_config cfg = snn_config_default();
     cfg.n_hidden = c->n_hidden;
@@ -131,7 +150,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
         else
             snn_begin_batch(net, c->batch);
         if (bi == (naive ? 0 : 1))
-            t0 = now();
+            t0 = bench_now();
         for (int t = 0; t < c->steps; t++) {
             if (naive && t == c->naive_steps)
                 break;
@@ -144,11 +163,11 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
                 steps++;
         }
     }
-    r->seconds = now() - t0;
+    r->seconds = bench_now() - t0;
     r->steps_timed = steps;
     /* samples per second: a sample is T steps of one image */
     r->samples_per_s = (double)steps / c->steps * c->batch / r->seconds;
-    r->peak_rss_mib = rss_mib("VmHWM:");
+    r->peak_rss_mib = bench_rss_mib("VmHWM:");
     oracle_destroy(&ref);
     snn_destroy(&net);
     free(x);
@@ -158,8 +177,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
     return 0;
 }
 
-/* Runs one case in a child; the result comes back through a pipe. */
-static int run_isolated(const bench_case *c, bool naive, const char *data_dir, bench_result *r)
+int bench_isolated(bench_fn *fn, const void *arg, const char *what, bench_result *r)
 {
     int fd[2];
     if (pipe(fd) != 0)
@@ -172,36 +190,51 @@ static int run_isolated(const bench_case *c, bool naive, const char *data_dir, b
         /* the thread pool starts here, after fork: libgomp does not survive a fork */
         int rc = blas_init(NULL, 0);
         if (rc == 0)
-            rc = run_case(c, naive, data_dir, &res);
+            rc = fn(arg, &res);
+        if (rc != 0)
+            log_error("%s", err_msg());
         if (rc == 0 && write(fd[1], &res, sizeof res) != (ssize_t)sizeof res)
             rc = -1;
         _exit(rc == 0 ? 0 : 1);
     }
     close(fd[1]);
+    memset(r, 0, sizeof *r);
     ssize_t got = read(fd[0], r, sizeof *r);
     close(fd[0]);
     int status;
     waitpid(pid, &status, 0);
     if (got != (ssize_t)sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return err_set("bench case %s (%s) failed", c->name, naive ? "naive" : "fast");
+        return err_set("bench case %s failed", what);
     return 0;
 }
 
-static void row(char *json, size_t *len, size_t cap, int *first, const char *name, const char *impl,
-                const bench_result *r)
+typedef struct {
+    const bench_case *c;
+    bool naive;
+    const char *data_dir;
+} core_case;
+
+static int core_case_run(const void *arg, bench_result *r)
 {
-    printf("%-26s %-8s %-9s %12.1f %10.1f %14.1f %10.1f\n", name, impl, r->input, r->samples_per_s,
-           r->peak_rss_mib, r->peak_rss_mib - r->base_rss_mib, 60000.0 / r->samples_per_s);
+    const core_case *cc = arg;
+    return run_case(cc->c, cc->naive, cc->data_dir, r);
+}
+
+/* One line of the table and one JSON object; an epoch is epoch_samples samples. */
+static void row(bench_json *j, const char *name, const char *impl, const bench_result *r,
+                double epoch_samples)
+{
+    printf("%-34s %-8s %-9s %12.2f %10.1f %14.1f %10.1f\n", name, impl, r->input,
+           r->samples_per_s, r->peak_rss_mib, r->peak_rss_mib - r->base_rss_mib,
+           epoch_samples / r->samples_per_s);
     fflush(stdout);
-    *len += snprintf(json + *len, cap - *len,
-                     "%s  {\"case\": \"%s\", \"impl\": \"%s\", \"input\": \"%s\", "
-                     "\"samples_per_s\": %.2f, \"peak_rss_mib\": %.1f, "
-                     "\"rss_beyond_data_mib\": %.1f, \"steps_timed\": %d, \"seconds\": %.3f, "
-                     "\"kernel\": \"%s\", \"threads\": %d}",
-                     *first ? "" : ",\n", name, impl, r->input, r->samples_per_s, r->peak_rss_mib,
-                     r->peak_rss_mib - r->base_rss_mib, r->steps_timed, r->seconds, blas_corename(),
-                     blas_threads());
-    *first = 0;
+    bench_json_add(j, "{\"case\": \"%s\", \"impl\": \"%s\", \"input\": \"%s\", "
+                      "\"samples_per_s\": %.3f, \"peak_rss_mib\": %.1f, "
+                      "\"rss_beyond_data_mib\": %.1f, \"steps_timed\": %d, \"seconds\": %.3f, "
+                      "\"kernel\": \"%s\", \"threads\": %d}",
+                   name, impl, r->input, r->samples_per_s, r->peak_rss_mib,
+                   r->peak_rss_mib - r->base_rss_mib, r->steps_timed, r->seconds, blas_corename(),
+                   blas_threads());
 }
 
 /* The same training as a pipeline of processes (pipelines/train-ae-mnist.pipe,
@@ -241,48 +274,36 @@ static int run_pipeline_here(const char *data_dir, int n_images, bench_result *r
     return r->samples_per_s > 0 ? 0 : err_set("out/bench/pipeline/metrics.json: no samples_per_s");
 }
 
+typedef struct {
+    const char *data_dir;
+    int n_images;
+} pipeline_case;
+
 /* In a child of its own, so that the peak RSS of its children is the pipeline's only. */
-static int run_pipeline(const char *data_dir, int n_images, bench_result *r)
+static int pipeline_case_run(const void *arg, bench_result *r)
 {
-    int fd[2];
-    if (pipe(fd) != 0)
-        return err_set("pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        bench_result res = {0};
-        int rc = run_pipeline_here(data_dir, n_images, &res);
-        if (rc != 0)
-            log_error("%s", err_msg());
-        if (rc == 0 && write(fd[1], &res, sizeof res) != (ssize_t)sizeof res)
-            rc = -1;
-        _exit(rc == 0 ? 0 : 1);
-    }
-    close(fd[1]);
-    ssize_t got = read(fd[0], r, sizeof *r);
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    if (got != (ssize_t)sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return err_set("the pipeline bench failed");
-    return 0;
+    const pipeline_case *pc = arg;
+    return run_pipeline_here(pc->data_dir, pc->n_images, r);
 }
 
 int main(int argc, char **argv)
 {
     log_set_name("bench");
     const char *out = "out/bench/bench.json", *data_dir = "data";
+    const char *only = "core,pipeline,audiocoder,stream";
     bool skip_naive = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out = argv[++i];
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data_dir = argv[++i];
+        else if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc)
+            only = argv[++i];
         else if (strcmp(argv[i], "--no-naive") == 0)
             skip_naive = true;
         else {
-            fprintf(stderr, "usage: bench [--out FILE] [--data DIR] [--no-naive]\n");
+            fprintf(stderr, "usage: bench [--out FILE] [--data DIR] [--no-naive] "
+                            "[--cases core,pipeline,audiocoder,stream]\n");
             return 2;
         }
     }
@@ -292,22 +313,20 @@ int main(int argc, char **argv)
     }
     printf("OpenBLAS kernel: %s (expected for this CPU: %s), threads: %d\n\n", blas_corename(),
            blas_expected_corename() ? blas_expected_corename() : "any", blas_threads());
-    printf("%-26s %-8s %-9s %12s %10s %14s %10s\n", "case", "impl", "input", "samples/s",
+    printf("%-34s %-8s %-9s %12s %10s %14s %10s\n", "case", "impl", "input", "samples/s",
            "peak MiB", "beyond data", "s/epoch");
-    char json[8192];
-    size_t len = 0;
-    len += snprintf(json + len, sizeof json - len, "[\n");
-    int first = 1;
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    bench_json j = {0};
+    for (size_t ci = 0; strstr(only, "core") && ci < sizeof cases / sizeof cases[0]; ci++) {
         for (int naive = 0; naive <= 1; naive++) {
             if (naive && skip_naive)
                 continue;
             bench_result r;
-            if (run_isolated(&cases[ci], naive, data_dir, &r) != 0) {
+            core_case cc = {&cases[ci], naive, data_dir};
+            if (bench_isolated(core_case_run, &cc, cases[ci].name, &r) != 0) {
                 log_error("%s", err_msg());
                 return 1;
             }
-            row(json, &len, sizeof json, &first, cases[ci].name, naive ? "naive" : "fast", &r);
+            row(&j, cases[ci].name, naive ? "naive" : "fast", &r, 60000);
         }
     }
     /* one process against the pipeline, same images, same code */
@@ -315,17 +334,24 @@ int main(int argc, char **argv)
     bench_case one = cases[0];
     one.fast_batches = COMPARE_IMAGES / one.batch - 1; /* + the warm-up batch */
     bench_result r1, r2;
-    if (access("data/mnist", F_OK) == 0 || strcmp(data_dir, "data") != 0) {
-        if (run_isolated(&one, false, data_dir, &r1) != 0 || run_pipeline(data_dir, COMPARE_IMAGES, &r2) != 0) {
+    if (strstr(only, "pipeline") && (access("data/mnist", F_OK) == 0 || strcmp(data_dir, "data") != 0)) {
+        core_case cc = {&one, false, data_dir};
+        pipeline_case pc = {data_dir, COMPARE_IMAGES};
+        if (bench_isolated(core_case_run, &cc, "one process", &r1) != 0 ||
+            bench_isolated(pipeline_case_run, &pc, "pipeline", &r2) != 0) {
             log_error("%s", err_msg());
             return 1;
         }
-        row(json, &len, sizeof json, &first, "784-196-784 T=15 B=100", "process", &r1);
-        row(json, &len, sizeof json, &first, "784-196-784 T=15 B=100", "pipeline", &r2);
-        printf("\npipeline / one process, same 10,000 MNIST images: %.2f x the time\n",
+        row(&j, "784-196-784 T=15 B=100", "process", &r1, 60000);
+        row(&j, "784-196-784 T=15 B=100", "pipeline", &r2, 60000);
+        printf("pipeline / one process, same 10,000 MNIST images: %.2f x the time\n",
                r1.samples_per_s / r2.samples_per_s);
     }
-    len += snprintf(json + len, sizeof json - len, "\n]\n");
+    if ((strstr(only, "audiocoder") && bench_audiocoder(data_dir, &j) != 0) ||
+        (strstr(only, "stream") && bench_stream(data_dir, &j) != 0)) {
+        log_error("%s", err_msg());
+        return 1;
+    }
     char dir[512];
     snprintf(dir, sizeof dir, "%s", out);
     char *slash = strrchr(dir, '/');
@@ -337,7 +363,7 @@ int main(int argc, char **argv)
             return 1;
     }
     FILE *f = fopen(out, "w");
-    if (!f || fwrite(json, 1, len, f) != len || fclose(f) != 0) {
+    if (!f || fprintf(f, "%s\n]\n", j.text ? j.text : "[") < 0 || fclose(f) != 0) {
         log_error("%s: cannot write", out);
         return 1;
     }

@@ -107,7 +107,7 @@ static void test_two_bursts(void **state)
 static void test_noise_floor(void **state)
 {
     (void)state;
-    /* noise at -40 dBFS is above the -50 dBFS absolute level: only the floor
+    /* noise at -40 dBFS is above the -60 dBFS absolute level: only the floor
      * tells it from speech */
     const double secs[] = {0.5, 0.4, 0.5, 0.4, 0.5};
     size_t n;
@@ -122,7 +122,7 @@ static void test_noise_floor(void **state)
     g = run(x, n, 160, &p);
     assert_int_equal(g.n, 2);
     /* and below it, the noise is one long sound, cut at the maximum length */
-    p.min_level_dbfs = -60;
+    p.min_level_dbfs = -50;
     g = run(x, n, 160, &p);
     assert_true(g.n >= 1);
     assert_true(g.end[0] - g.start[0] > 1.9);
@@ -142,6 +142,30 @@ static void test_click_long_and_flush(void **state)
     assert_true(fabs(g.end[0] - g.start[0] - 2.0) < 0.011);
     assert_true(fabs(g.end[1] - 3.98) < 0.011);
     assert_true(fabs(g.start[2] - 4.38) < 0.011 && fabs(g.end[2] - 4.73) < 0.011);
+    free(x);
+}
+
+/* Sound from the first sample: the warm-up judges it against the pause after it
+ * (a floor of what came before would be the sound itself); also when the
+ * stream ends within the warm-up, and through noise. */
+static void test_sound_at_start(void **state)
+{
+    (void)state;
+    const double secs[] = {0.4, 0.5, 0.4, 0.5};
+    size_t n;
+    float *x = make("tsts", secs, NAN, &n);
+    got g = run(x, n, 160, NULL);
+    assert_int_equal(g.n, 2);
+    assert_true(g.start[0] == 0.0 && fabs(g.end[0] - 0.45) < 0.011);
+    assert_true(fabs(g.start[1] - 0.85) < 0.011 && fabs(g.end[1] - 1.35) < 0.011);
+    got h = run(x, (size_t)(0.6 * FS), 160, NULL); /* ends in the warm-up */
+    assert_int_equal(h.n, 1);
+    assert_true(h.start[0] == 0.0 && fabs(h.end[0] - 0.45) < 0.011);
+    free(x);
+    x = make("tsts", secs, -40, &n);
+    g = run(x, n, 160, NULL);
+    assert_int_equal(g.n, 2);
+    assert_true(g.start[0] == 0.0 && fabs(g.end[1] - 1.35) < 0.03);
     free(x);
 }
 
@@ -171,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_two_bursts),
         cmocka_unit_test(test_noise_floor),
         cmocka_unit_test(test_click_long_and_flush),
+        cmocka_unit_test(test_sound_at_start),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
