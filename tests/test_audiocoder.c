@@ -26,6 +26,7 @@
 #include "process.h"
 #include "spike_maps.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <sndfile.h>
@@ -334,6 +335,44 @@ static void test_train_then_synthesise(void **state)
     synthesise(at("solo/hello.wav"), "solo");
     assert_true(exists(at("solo/images/hello.png")));
     assert_false(exists(at("solo/metrics.json")));
+
+    /* a live stream on stdin: two tones between silences, one PNG each, named
+     * after its place in the stream (the sink rereads the growing manifest) */
+    enum { GAP = FS / 2, TONE = FS / 5 };
+    static float x[3 * GAP + 2 * TONE];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < TONE; i++)
+            x[(k + 1) * GAP + k * TONE + i] = (float)(0.3 * sin(2 * M_PI * (700.0 + 800.0 * k) * i / FS));
+    SF_INFO info = {.samplerate = FS, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *sf = sf_open(at("stream.wav"), SFM_WRITE, &info);
+    assert_non_null(sf);
+    assert_int_equal(sf_writef_float(sf, x, 3 * GAP + 2 * TONE), 3 * GAP + 2 * TONE);
+    sf_close(sf);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "bin/spikesynth run pipelines/audio2image.pipe -q input=- out=%s/live "
+             "model=%s/ac data=%s/data decoder=%s/decoder.ssm rate=0 decimation=80 frames=20 "
+             "steps=10 r_max=1 batch=3 < %s/stream.wav 2>%s/live.err",
+             dir, dir, dir, dir, dir, dir);
+    if (system(cmd) != 0)
+        fail_msg("audio2image input=-: %s", proc_slurp(at("live.err")));
+    DIR *d = opendir(at("live/images"));
+    assert_non_null(d);
+    int found[2] = {0}, other = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (!strncmp(e->d_name, "utt000000_", 10))
+            found[0]++;
+        else if (!strncmp(e->d_name, "utt000001_", 10))
+            found[1]++;
+        else
+            other++;
+    }
+    closedir(d);
+    assert_int_equal(found[0], 1);
+    assert_int_equal(found[1], 1);
+    assert_int_equal(other, 0);
 }
 
 static void test_missing_target_id(void **state)
