@@ -50,12 +50,13 @@ static int pool_reshape(lif_layer *self, int rps, int keep_rps)
     int *free_rows = calloc(cap, sizeof *free_rows), *grad_rows = calloc(cap, sizeof *grad_rows);
     int *mstart = calloc(cap + 1, sizeof *mstart), *cursor = calloc(cap, sizeof *cursor);
     int *split = calloc(cap * (self->n_mblocks + 1), sizeof *split);
+    int *scratch = calloc(cap, sizeof *scratch);
     /* scratch, 64-byte aligned for vec16 */
     float *traces = aligned_alloc(64, (size_t)omp_get_max_threads() * cap * 2 * CHUNK * sizeof *traces);
     if (!pool || !refs || !start || !free_rows || !grad_rows || !mstart || !cursor || !split ||
-        !traces) {
+        !scratch || !traces) {
         free(pool); free(refs); free(start); free(free_rows); free(grad_rows);
-        free(mstart); free(cursor); free(split); free(traces);
+        free(mstart); free(cursor); free(split); free(scratch); free(traces);
         return err_set("trace pool of %zu rows x %d inputs: out of memory", cap, self->n_in);
     }
     if (keep_rps > 0) {
@@ -76,8 +77,9 @@ static int pool_reshape(lif_layer *self, int rps, int keep_rps)
     }
     free(self->pool); free(self->refs); free(self->row_start); free(self->free_rows);
     free(self->grad_rows); free(self->member_start); free(self->row_cursor);
-    free(self->member_split); free(self->trace_buf);
+    free(self->member_split); free(self->trace_buf); free(self->row_scratch);
     self->pool = pool;
+    self->row_scratch = scratch;
     self->refs = refs;
     self->row_start = start;
     self->free_rows = free_rows;
@@ -114,6 +116,12 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
     self->spikes = calloc(bo, sizeof *self->spikes);
     self->membrane = calloc(bo, sizeof *self->membrane);
     self->z = calloc(bo, sizeof *self->z);
+    /* rows of W^T padded off multiples of 4 KiB: the update writes 16 of them at
+     * once, and rows 4 KiB apart would all fall in one set of the L1 cache */
+    self->ld_wt = (n_out + 15) / 16 * 16 + 16;
+    self->wt = aligned_alloc(64, (size_t)self->ld_wt * n_in * sizeof *self->wt);
+    self->active = malloc((size_t)max_batch * n_in * sizeof *self->active);
+    self->n_active = malloc((size_t)max_batch * sizeof *self->n_active);
     self->row_of = calloc(bo, sizeof *self->row_of);
     self->member_m = calloc(bo, sizeof *self->member_m);
     self->member_dv = calloc(bo, sizeof *self->member_dv);
@@ -121,12 +129,15 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
     self->hist = aligned_alloc(64, (size_t)max_batch * self->n_chunks * CHUNK * sizeof(double));
     self->acc = aligned_alloc(64, (size_t)omp_get_max_threads() * MBLOCK * 2 * CHUNK * sizeof(float));
     self->optim = optim_state_new(opt, (size_t)n_out * n_in);
-    if (!self->w || !self->v || !self->spikes || !self->membrane || !self->z || !self->row_of ||
+    if (!self->w || !self->wt || !self->active || !self->n_active || !self->v || !self->spikes || !self->membrane || !self->z || !self->row_of ||
         !self->member_m || !self->member_dv || !self->chunk_live || !self->hist || !self->acc || !self->optim)
         goto oom;
     self->n_free = calloc((size_t)max_batch, sizeof *self->n_free);
     self->used = calloc((size_t)max_batch, sizeof *self->used);
-    if (!self->n_free || !self->used)
+    self->n_spikes = calloc((size_t)max_batch, sizeof *self->n_spikes);
+    self->sample_rows = calloc((size_t)max_batch + 1, sizeof *self->sample_rows);
+    self->sample_members = calloc((size_t)max_batch + 1, sizeof *self->sample_members);
+    if (!self->n_free || !self->used || !self->n_spikes || !self->sample_rows || !self->sample_members)
         goto oom;
     if (pool_reshape(self, 4, 0) != 0)
         goto err;
@@ -144,6 +155,9 @@ void lif_layer_destroy(lif_layer **self_p)
     if (!self)
         return;
     free(self->w);
+    free(self->wt);
+    free(self->active);
+    free(self->n_active);
     free(self->v);
     free(self->spikes);
     free(self->membrane);
@@ -164,6 +178,10 @@ void lif_layer_destroy(lif_layer **self_p)
     free(self->member_dv);
     free(self->row_cursor);
     free(self->member_split);
+    free(self->row_scratch);
+    free(self->sample_rows);
+    free(self->sample_members);
+    free(self->n_spikes);
     free(self->trace_buf);
     free(self->acc);
     optim_state_destroy(&self->optim);
@@ -181,29 +199,64 @@ void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, f
         for (int j = 0; j < self->n_in; j++)
             row[j] = (2.0f * row[j] - 1.0f) * scale;
     }
+    self->wt_valid = false;
+}
+
+void lif_layer_weights_changed(lif_layer *self) { self->wt_valid = false; }
+
+/* wt = W^T, in 32 x 32 tiles so both sides stay in cache. */
+static void weights_transpose(lif_layer *self)
+{
+    const int n_in = self->n_in, n_out = self->n_out, T = 32;
+#pragma omp parallel for schedule(static) if ((size_t)n_in * n_out > 65536)
+    for (int j0 = 0; j0 < n_in; j0 += T)
+        for (int m0 = 0; m0 < n_out; m0 += T)
+            for (int j = j0; j < j0 + T && j < n_in; j++)
+                for (int m = m0; m < m0 + T && m < n_out; m++)
+                    self->wt[(size_t)j * self->ld_wt + m] = self->w[(size_t)m * n_in + j];
+    self->wt_valid = true;
+}
+
+/* Nonzero entries of a rows x cols matrix, counting no further than limit + 1. */
+static size_t count_nonzero(const float *x, size_t n, size_t limit)
+{
+    size_t nz = 0;
+    for (size_t i = 0; i < n && nz <= limit; i++)
+        nz += x[i] != 0.0f;
+    return nz;
 }
 
 /* A trace row for the neurons of sample b that reset now: its snapshot is
  * H_b of the previous step. Rows of sample b are b*rps .. b*rps+rps-1, so
- * the gradient, visiting samples in order, walks the pool forward. -1 when
- * the pool cannot grow. */
-static int row_alloc(lif_layer *self, int b)
+ * the gradient, visiting samples in order, walks the pool forward. The
+ * caller has made room (pool_room). Touches sample b's rows only. */
+static int row_take(lif_layer *self, int b)
 {
-    int k;
-    if (self->n_free[b] > 0) {
-        k = self->free_rows[b * self->rps + --self->n_free[b]];
-    } else {
-        if (self->used[b] == self->rps && pool_reshape(self, self->rps * 2, self->rps) != 0)
-            return -1;
-        k = self->used[b]++;
-    }
+    int k = self->n_free[b] > 0 ? self->free_rows[b * self->rps + --self->n_free[b]] : self->used[b]++;
     int r = b * self->rps + k;
     const double *h = hist_row(self, b);
-    for (int c = 0; c < self->n_chunks; c++)
-        memcpy(trace_chunk(self, r, c), h + c * CHUNK, CHUNK * sizeof(double));
+    for (int c = 0; c < self->n_chunks; c++) {
+        double *snap = trace_chunk(self, r, c);
+        for (int j = 0; j < CHUNK; j++)
+            snap[j] = h[c * CHUNK + j];
+    }
     self->refs[r] = 0;
     self->row_start[r] = self->step;
     return r;
+}
+
+/* Grows the pool until every sample with a spike can take a fresh row. */
+static int pool_room(lif_layer *self)
+{
+    for (;;) {
+        bool full = false;
+        for (int b = 0; b < self->batch && !full; b++)
+            full = self->n_spikes[b] > 0 && self->n_free[b] == 0 && self->used[b] == self->rps;
+        if (!full)
+            return 0;
+        if (pool_reshape(self, self->rps * 2, self->rps) != 0)
+            return -1;
+    }
 }
 
 static void row_release(lif_layer *self, int r)
@@ -224,13 +277,14 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
     size_t bo = (size_t)batch * self->n_out;
     memset(self->membrane, 0, bo * sizeof(float));
     memset(self->spikes, 0, bo * sizeof(float));
+    memset(self->n_spikes, 0, (size_t)self->max_batch * sizeof *self->n_spikes);
     memset(self->v, 0, bo * sizeof(float));
     memset(self->hist, 0, (size_t)batch * self->n_chunks * CHUNK * sizeof(double));
     memset(self->chunk_live, 0, (size_t)self->n_chunks);
     memset(self->n_free, 0, (size_t)self->max_batch * sizeof *self->n_free);
     memset(self->used, 0, (size_t)self->max_batch * sizeof *self->used);
     for (int b = 0; b < batch; b++) {
-        int r = row_alloc(self, b); /* slot 0 always fits */
+        int r = row_take(self, b); /* slot 0 always fits */
         self->refs[r] = self->n_out;
         for (int m = 0; m < self->n_out; m++)
             self->row_of[(size_t)b * self->n_out + m] = r;
@@ -243,15 +297,16 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
 static int traces_reset_spiked(lif_layer *self)
 {
     const int n_out = self->n_out;
+    if (pool_room(self) != 0)
+        return -1;
+#pragma omp parallel for schedule(static) if ((size_t)self->batch * n_out > 16384)
     for (int b = 0; b < self->batch; b++) {
         const float *s = self->spikes + (size_t)b * n_out;
         int *row_of = self->row_of + (size_t)b * n_out;
-        int fresh = -1;
-        for (int m = 0; m < n_out; m++) {
+        int fresh = self->n_spikes[b] > 0 ? row_take(self, b) : -1;
+        for (int m = 0; fresh >= 0 && m < n_out; m++) {
             if (s[m] == 0.0f)
                 continue;
-            if (fresh < 0 && (fresh = row_alloc(self, b)) < 0)
-                return -1;
             row_release(self, row_of[m]);
             row_of[m] = fresh;
             self->refs[fresh]++;
@@ -284,11 +339,67 @@ static void hist_update(lif_layer *self, const float *input)
     }
     /* chunks where some sample had input since the batch began: elsewhere every
      * trace, and so the gradient, is exactly zero (MNIST's border, padding) */
-    for (int b = 0; b < self->batch; b++) {
+    for (int c = 0; c < self->n_chunks; c++) {
+        if (self->chunk_live[c])
+            continue;
+        const int j0 = c * CHUNK, j1 = j0 + CHUNK < n_in ? j0 + CHUNK : n_in;
+        for (int b = 0; b < self->batch && !self->chunk_live[c]; b++)
+            for (int j = j0; j < j1; j++)
+                self->chunk_live[c] |= input[(size_t)b * n_in + j] != 0.0f;
+    }
+}
+
+/* z = input W^T for a sparse input: z[b] is the sum, over the nonzero inputs
+ * j of sample b in order, of x[b,j] * W^T[j]. Outputs go in blocks of
+ * FWD_BLOCK held in registers; each thread sweeps its samples block by block,
+ * so one block of W^T (n_in x FWD_BLOCK) serves them all from cache. */
+#define FWD_BLOCK 128
+static void forward_sparse(lif_layer *self, const float *input)
+{
+    const int batch = self->batch, n_in = self->n_in, n_out = self->n_out, ld = self->ld_wt;
+    if (!self->wt_valid)
+        weights_transpose(self);
+    for (int b = 0; b < batch; b++) {
         const float *x = input + (size_t)b * n_in;
+        int *act = self->active + (size_t)b * n_in, n = 0;
         for (int j = 0; j < n_in; j++)
             if (x[j] != 0.0f)
-                self->chunk_live[j / CHUNK] = 1;
+                act[n++] = j;
+        self->n_active[b] = n;
+    }
+#pragma omp parallel if ((size_t)batch * n_out > 16384)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int b0 = batch * t / nt, b1 = batch * (t + 1) / nt;
+        for (int m0 = 0; m0 < n_out; m0 += FWD_BLOCK) {
+            const int width = n_out - m0 < FWD_BLOCK ? n_out - m0 : FWD_BLOCK;
+            for (int b = b0; b < b1; b++) {
+                const float *x = input + (size_t)b * n_in;
+                const int *act = self->active + (size_t)b * n_in, n = self->n_active[b];
+                float *z = self->z + (size_t)b * n_out + m0;
+                if (width == FWD_BLOCK) {
+                    vec16 acc[FWD_BLOCK / CHUNK] = {0};
+                    for (int k = 0; k < n; k++) {
+                        const float xj = x[act[k]];
+                        const float *row = self->wt + (size_t)act[k] * ld + m0;
+                        for (int q = 0; q < FWD_BLOCK / CHUNK; q++) {
+                            vec16 r;
+                            memcpy(&r, row + q * CHUNK, sizeof r);
+                            acc[q] += xj * r;
+                        }
+                    }
+                    memcpy(z, acc, sizeof acc);
+                } else {
+                    memset(z, 0, (size_t)width * sizeof *z);
+                    for (int k = 0; k < n; k++) {
+                        const float xj = x[act[k]];
+                        const float *row = self->wt + (size_t)act[k] * ld + m0;
+                        for (int m = 0; m < width; m++)
+                            z[m] += xj * row[m];
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -301,19 +412,29 @@ int lif_layer_forward(lif_layer *self, const float *input)
         return -1;
     hist_update(self, input);
 
-    blas_sgemm(false, true, batch, n_out, self->n_in, 1.0f, input, self->n_in, self->w, self->n_in,
-               0.0f, self->z, n_out);
+    const int n_in = self->n_in;
+    const size_t dense = (size_t)batch * n_in / 4;
+    if (count_nonzero(input, (size_t)batch * n_in, dense) <= dense)
+        forward_sparse(self, input);
+    else
+        blas_sgemm(false, true, batch, n_out, n_in, 1.0f, input, n_in, self->w, n_in, 0.0f,
+                   self->z, n_out);
     const float keep = 1.0f - self->lif.leak, vth = self->lif.threshold;
     const bool clamp = self->lif.clamp;
-    const size_t n = (size_t)batch * n_out;
-    for (size_t i = 0; i < n; i++) {
-        float v = keep * self->membrane[i] + self->z[i];
-        if (clamp && v > vth)
-            v = vth;
-        float s = v >= vth ? 1.0f : 0.0f;
-        self->v[i] = v;
-        self->spikes[i] = s;
-        self->membrane[i] = s != 0.0f ? 0.0f : v;
+#pragma omp parallel for schedule(static) if ((size_t)batch * n_out > 16384)
+    for (int b = 0; b < batch; b++) {
+        int fired = 0;
+        for (size_t i = (size_t)b * n_out; i < (size_t)(b + 1) * n_out; i++) {
+            float v = keep * self->membrane[i] + self->z[i];
+            if (clamp && v > vth)
+                v = vth;
+            float s = v >= vth ? 1.0f : 0.0f;
+            self->v[i] = v;
+            self->spikes[i] = s;
+            self->membrane[i] = s != 0.0f ? 0.0f : v;
+            fired += s != 0.0f;
+        }
+        self->n_spikes[b] = fired;
     }
     self->step++;
     return 0;
@@ -323,30 +444,53 @@ void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in
 {
     if (!grad_in)
         return;
-    blas_sgemm(false, false, self->batch, self->n_in, self->n_out, 1.0f, dv, self->n_out, self->w,
-               self->n_in, 0.0f, grad_in, self->n_in);
+    const int batch = self->batch, n_in = self->n_in, n_out = self->n_out;
+    const size_t dense = (size_t)batch * n_out / 4;
+    if (count_nonzero(dv, (size_t)batch * n_out, dense) > dense) {
+        blas_sgemm(false, false, batch, n_in, n_out, 1.0f, dv, n_out, self->w, n_in, 0.0f,
+                   grad_in, n_in);
+        return;
+    }
+    /* grad_in[b] = sum over the nonzero dv[b,m], in order, of dv[b,m] * W[m] */
+#pragma omp parallel for schedule(static) if ((size_t)batch * n_in > 16384)
+    for (int b = 0; b < batch; b++) {
+        float *g = grad_in + (size_t)b * n_in;
+        const float *d = dv + (size_t)b * n_out;
+        memset(g, 0, (size_t)n_in * sizeof *g);
+        for (int m = 0; m < n_out; m++) {
+            if (d[m] == 0.0f)
+                continue;
+            const float dm = d[m], *row = self->w + (size_t)m * n_in;
+            for (int j = 0; j < n_in; j++)
+                g[j] += dm * row[j];
+        }
+    }
 }
 
 void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv)
 {
-    const size_t n = (size_t)self->batch * self->n_out;
+    const long n = (long)self->batch * self->n_out;
     const float vth = self->lif.threshold;
-    for (size_t i = 0; i < n; i++)
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (long i = 0; i < n; i++)
         dv[i] = g[i] * lif_surrogate_grad(self->v[i] - vth);
 }
 
 /* Groups the nonzero dv[b,m] by trace row: grad_rows lists the rows in sample
  * order, each with its neurons (ascending) and their dv. Visiting rows in this
- * order sums every weight's gradient over samples in order. */
+ * order sums every weight's gradient over samples in order. Rows belong to
+ * one sample, so samples are listed in parallel: counted, offset, filled. */
 static void gradient_lists(lif_layer *self, const float *dv)
 {
-    const int n_out = self->n_out;
-    int n_rows = 0, n_members = 0;
-    for (int b = 0; b < self->batch; b++) {
+    const int n_out = self->n_out, batch = self->batch, rps = self->rps, nmb = self->n_mblocks;
+    int *row_off = self->sample_rows, *mem_off = self->sample_members;
+    const bool par = (size_t)batch * n_out > 16384;
+#pragma omp parallel for schedule(static) if (par)
+    for (int b = 0; b < batch; b++) {
         const float *d = dv + (size_t)b * n_out;
         const int *row_of = self->row_of + (size_t)b * n_out;
-        int first = n_rows;
-        /* count members per row of this sample, rows in order of appearance */
+        int *rows = self->row_scratch + (size_t)b * rps, nr = 0, nm = 0;
+        /* rows in order of appearance, members per row */
         for (int m = 0; m < n_out; m++) {
             if (d[m] == 0.0f)
                 continue;
@@ -354,14 +498,31 @@ static void gradient_lists(lif_layer *self, const float *dv)
             if (self->refs[r] >= 0) { /* first sight this step: mark by negating */
                 self->refs[r] = -self->refs[r] - 1;
                 self->row_cursor[r] = 0;
-                self->grad_rows[n_rows++] = r;
+                rows[nr++] = r;
             }
             self->row_cursor[r]++;
+            nm++;
         }
-        for (int i = first; i < n_rows; i++) {
-            int r = self->grad_rows[i];
-            self->member_start[i] = n_members;
-            n_members += self->row_cursor[r];
+        row_off[b + 1] = nr;
+        mem_off[b + 1] = nm;
+    }
+    row_off[0] = mem_off[0] = 0;
+    for (int b = 0; b < batch; b++) {
+        row_off[b + 1] += row_off[b];
+        mem_off[b + 1] += mem_off[b];
+    }
+#pragma omp parallel for schedule(static) if (par)
+    for (int b = 0; b < batch; b++) {
+        const float *d = dv + (size_t)b * n_out;
+        const int *row_of = self->row_of + (size_t)b * n_out;
+        const int *rows = self->row_scratch + (size_t)b * rps;
+        const int i0 = row_off[b], i1 = row_off[b + 1];
+        int p = mem_off[b];
+        for (int i = i0; i < i1; i++) {
+            int r = rows[i - i0];
+            self->grad_rows[i] = r;
+            self->member_start[i] = p;
+            p += self->row_cursor[r];
             self->row_cursor[r] = self->member_start[i];
             self->refs[r] = -self->refs[r] - 1; /* unmark */
         }
@@ -372,21 +533,20 @@ static void gradient_lists(lif_layer *self, const float *dv)
             self->member_m[at] = m;
             self->member_dv[at] = d[m];
         }
-    }
-    self->member_start[n_rows] = n_members;
-    self->n_grad_rows = n_rows;
-    /* members of a row are in ascending m: split each row by neuron block */
-    const int nmb = self->n_mblocks;
-    for (int i = 0; i < n_rows; i++) {
-        int *split = self->member_split + (size_t)i * (nmb + 1);
-        int p = self->member_start[i], end = self->member_start[i + 1];
-        for (int q = 0; q < nmb; q++) {
-            while (p < end && self->member_m[p] < q * MBLOCK)
-                p++;
-            split[q] = p;
+        /* members of a row are in ascending m: split each row by neuron block */
+        for (int i = i0; i < i1; i++) {
+            int *split = self->member_split + (size_t)i * (nmb + 1);
+            int q = self->member_start[i], end = i + 1 < i1 ? self->member_start[i + 1] : mem_off[b + 1];
+            for (int k = 0; k < nmb; k++) {
+                while (q < end && self->member_m[q] < k * MBLOCK)
+                    q++;
+                split[k] = q;
+            }
+            split[nmb] = end;
         }
-        split[nmb] = end;
     }
+    self->member_start[row_off[batch]] = mem_off[batch];
+    self->n_grad_rows = row_off[batch];
 }
 
 /* The trace of row r over chunk c, as floats: H_b - k * snapshot in double. */
@@ -448,6 +608,8 @@ static inline void grad_chunks_update(lif_layer *self, int c, vec16 *acc, vec16 
                     g[k] *= inv_batch;
                 size_t i0 = (size_t)m * n_in + j0;
                 optim_apply(&self->opt, self->optim, i0, self->w + i0, g, width);
+                for (int k = 0; k < width; k++) /* W^T in step (this thread's columns) */
+                    self->wt[(size_t)(j0 + k) * self->ld_wt + m] = self->w[i0 + k];
             }
     }
 }
@@ -490,5 +652,7 @@ int lif_layer_update(lif_layer *self, const float *dv)
         if (self->n_chunks % 2 && omp_get_thread_num() == 0)
             grad_chunks_update(self, self->n_chunks - 1, acc, traces, 1);
     }
+    /* every weight was rewritten (a zero gradient still decays), W^T with it */
+    self->wt_valid = true;
     return 0;
 }

@@ -49,6 +49,14 @@ struct lif_layer {
     /* private below: membrane after reset, traces, optimiser */
     float *membrane;     /* batch x n_out: V[t] after reset, carried to t+1 */
     float *z;            /* batch x n_out: W x input of this step */
+    /* W transposed (n_in x n_out) for sparse inputs: a spike frame's z is the
+     * sum of the rows of its active inputs. Valid when wt_valid; the update
+     * rewrites it as it writes W, anything else that writes W calls
+     * lif_layer_weights_changed. */
+    float *wt;           /* n_in rows of ld_wt (>= n_out) */
+    int ld_wt;
+    bool wt_valid;
+    int *active, *n_active; /* scratch: per sample, its nonzero inputs (batch x n_in) */
     int step;            /* steps taken in this batch */
     optim_state *optim;
     /* Traces. hist[b] (double, n_chunks*16 per sample) is sample b's input
@@ -71,6 +79,7 @@ struct lif_layer {
     int decay_pow_len;
     int n_chunks, rps, pool_cap;
     int *n_free, *used;
+    int *n_spikes;       /* per sample: neurons that spiked at the last step */
     int *row_of, *refs, *row_start, *free_rows;
     /* Gradient scratch: the rows with nonzero dv, in sample order
      * (grad_rows[0..n_grad_rows)), and for each its neurons and dv values
@@ -80,6 +89,8 @@ struct lif_layer {
     float *member_dv;
     int n_mblocks;       /* blocks of neurons per gradient pass */
     int *member_split;   /* per grad row: where each neuron block's members start */
+    int *row_scratch;    /* per sample (rps each): its gradient rows, in order of appearance */
+    int *sample_rows, *sample_members; /* batch + 1: where each sample's rows/members start */
     float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
 };
@@ -93,14 +104,20 @@ void lif_layer_destroy(lif_layer **self_p);
  * (RNG_STREAM_INIT, layer_id, m, j/4); scale <= 0 means 1/sqrt(n_in). */
 void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, float scale);
 
+/* To call after writing self->w from outside (a loaded model, a test). */
+void lif_layer_weights_changed(lif_layer *self);
+
 /* Starts a batch of `batch` samples: membranes and traces to 0, and the
  * optimiser's per-batch restart. */
 int lif_layer_begin_batch(lif_layer *self, int batch);
 
-/* One step: input is batch x n_in. Fills self->v and self->spikes. */
+/* One step: input is batch x n_in. Fills self->v and self->spikes. Sparse
+ * input (at most a quarter nonzero, spikes usually) is summed row by row from
+ * the transposed weights in input order; denser input goes through sgemm. */
 int lif_layer_forward(lif_layer *self, const float *input);
 
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
+ * A sparse dv (masked errors) sums W's rows, a dense one goes through sgemm.
  * Layers below use it as dL/d(their spikes). */
 void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in);
 
