@@ -19,6 +19,8 @@
 
 #define CHUNK 16   /* columns per trace chunk: one cache line, one AVX-512 register */
 #define MBLOCK 128 /* neurons per gradient pass: their accumulators (2 chunks) fill 16 KiB of L1 */
+#define DENSE_SAMPLES 8 /* dense errors: samples per pass, their traces in L1 */
+#define DENSE_GROUP 4   /* dense errors: neurons whose accumulators stay in registers */
 
 /* 16 floats as one value (GCC/clang vector extension). Element-wise, so the
  * arithmetic is exactly the scalar one. */
@@ -52,7 +54,7 @@ static int pool_reshape(lif_layer *self, int rps, int keep_rps)
     int *split = calloc(cap * (self->n_mblocks + 1), sizeof *split);
     int *scratch = calloc(cap, sizeof *scratch);
     /* scratch, 64-byte aligned for vec16 */
-    float *traces = aligned_alloc(64, (size_t)omp_get_max_threads() * cap * 2 * CHUNK * sizeof *traces);
+    float *traces = aligned_alloc(64, (size_t)omp_get_max_threads() * (cap + 1) * 2 * CHUNK * sizeof *traces);
     if (!pool || !refs || !start || !free_rows || !grad_rows || !mstart || !cursor || !split ||
         !scratch || !traces) {
         free(pool); free(refs); free(start); free(free_rows); free(grad_rows);
@@ -116,21 +118,19 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
     self->spikes = calloc(bo, sizeof *self->spikes);
     self->membrane = calloc(bo, sizeof *self->membrane);
     self->z = calloc(bo, sizeof *self->z);
-    /* rows of W^T padded off multiples of 4 KiB: the update writes 16 of them at
-     * once, and rows 4 KiB apart would all fall in one set of the L1 cache */
-    self->ld_wt = (n_out + 15) / 16 * 16 + 16;
-    self->wt = aligned_alloc(64, (size_t)self->ld_wt * n_in * sizeof *self->wt);
-    self->active = malloc((size_t)max_batch * n_in * sizeof *self->active);
-    self->n_active = malloc((size_t)max_batch * sizeof *self->n_active);
     self->row_of = calloc(bo, sizeof *self->row_of);
     self->member_m = calloc(bo, sizeof *self->member_m);
     self->member_dv = calloc(bo, sizeof *self->member_dv);
     self->chunk_live = calloc((size_t)self->n_chunks, 1);
     self->hist = aligned_alloc(64, (size_t)max_batch * self->n_chunks * CHUNK * sizeof(double));
-    self->acc = aligned_alloc(64, (size_t)omp_get_max_threads() * MBLOCK * 2 * CHUNK * sizeof(float));
+    /* per thread: 2 chunks of accumulators for a block of neurons (sparse
+     * errors) or for all of them (dense errors) */
+    self->acc = aligned_alloc(64, (size_t)omp_get_max_threads() * (n_out > MBLOCK ? n_out : MBLOCK) * 2 *
+                                      CHUNK * sizeof(float));
+    self->member_slot = malloc(bo * sizeof *self->member_slot);
     self->optim = optim_state_new(opt, (size_t)n_out * n_in);
-    if (!self->w || !self->wt || !self->active || !self->n_active || !self->v || !self->spikes || !self->membrane || !self->z || !self->row_of ||
-        !self->member_m || !self->member_dv || !self->chunk_live || !self->hist || !self->acc || !self->optim)
+    if (!self->w || !self->v || !self->spikes || !self->membrane || !self->z || !self->row_of ||
+        !self->member_m || !self->member_dv || !self->chunk_live || !self->hist || !self->acc || !self->member_slot || !self->optim)
         goto oom;
     self->n_free = calloc((size_t)max_batch, sizeof *self->n_free);
     self->used = calloc((size_t)max_batch, sizeof *self->used);
@@ -155,9 +155,6 @@ void lif_layer_destroy(lif_layer **self_p)
     if (!self)
         return;
     free(self->w);
-    free(self->wt);
-    free(self->active);
-    free(self->n_active);
     free(self->v);
     free(self->spikes);
     free(self->membrane);
@@ -184,6 +181,7 @@ void lif_layer_destroy(lif_layer **self_p)
     free(self->n_spikes);
     free(self->trace_buf);
     free(self->acc);
+    free(self->member_slot);
     optim_state_destroy(&self->optim);
     free(self);
     *self_p = NULL;
@@ -199,22 +197,6 @@ void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, f
         for (int j = 0; j < self->n_in; j++)
             row[j] = (2.0f * row[j] - 1.0f) * scale;
     }
-    self->wt_valid = false;
-}
-
-void lif_layer_weights_changed(lif_layer *self) { self->wt_valid = false; }
-
-/* wt = W^T, in 32 x 32 tiles so both sides stay in cache. */
-static void weights_transpose(lif_layer *self)
-{
-    const int n_in = self->n_in, n_out = self->n_out, T = 32;
-#pragma omp parallel for schedule(static) if ((size_t)n_in * n_out > 65536)
-    for (int j0 = 0; j0 < n_in; j0 += T)
-        for (int m0 = 0; m0 < n_out; m0 += T)
-            for (int j = j0; j < j0 + T && j < n_in; j++)
-                for (int m = m0; m < m0 + T && m < n_out; m++)
-                    self->wt[(size_t)j * self->ld_wt + m] = self->w[(size_t)m * n_in + j];
-    self->wt_valid = true;
 }
 
 /* Nonzero entries of a rows x cols matrix, counting no further than limit + 1. */
@@ -349,60 +331,6 @@ static void hist_update(lif_layer *self, const float *input)
     }
 }
 
-/* z = input W^T for a sparse input: z[b] is the sum, over the nonzero inputs
- * j of sample b in order, of x[b,j] * W^T[j]. Outputs go in blocks of
- * FWD_BLOCK held in registers; each thread sweeps its samples block by block,
- * so one block of W^T (n_in x FWD_BLOCK) serves them all from cache. */
-#define FWD_BLOCK 128
-static void forward_sparse(lif_layer *self, const float *input)
-{
-    const int batch = self->batch, n_in = self->n_in, n_out = self->n_out, ld = self->ld_wt;
-    if (!self->wt_valid)
-        weights_transpose(self);
-    for (int b = 0; b < batch; b++) {
-        const float *x = input + (size_t)b * n_in;
-        int *act = self->active + (size_t)b * n_in, n = 0;
-        for (int j = 0; j < n_in; j++)
-            if (x[j] != 0.0f)
-                act[n++] = j;
-        self->n_active[b] = n;
-    }
-#pragma omp parallel if ((size_t)batch * n_out > 16384)
-    {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int b0 = batch * t / nt, b1 = batch * (t + 1) / nt;
-        for (int m0 = 0; m0 < n_out; m0 += FWD_BLOCK) {
-            const int width = n_out - m0 < FWD_BLOCK ? n_out - m0 : FWD_BLOCK;
-            for (int b = b0; b < b1; b++) {
-                const float *x = input + (size_t)b * n_in;
-                const int *act = self->active + (size_t)b * n_in, n = self->n_active[b];
-                float *z = self->z + (size_t)b * n_out + m0;
-                if (width == FWD_BLOCK) {
-                    vec16 acc[FWD_BLOCK / CHUNK] = {0};
-                    for (int k = 0; k < n; k++) {
-                        const float xj = x[act[k]];
-                        const float *row = self->wt + (size_t)act[k] * ld + m0;
-                        for (int q = 0; q < FWD_BLOCK / CHUNK; q++) {
-                            vec16 r;
-                            memcpy(&r, row + q * CHUNK, sizeof r);
-                            acc[q] += xj * r;
-                        }
-                    }
-                    memcpy(z, acc, sizeof acc);
-                } else {
-                    memset(z, 0, (size_t)width * sizeof *z);
-                    for (int k = 0; k < n; k++) {
-                        const float xj = x[act[k]];
-                        const float *row = self->wt + (size_t)act[k] * ld + m0;
-                        for (int m = 0; m < width; m++)
-                            z[m] += xj * row[m];
-                    }
-                }
-            }
-        }
-    }
-}
-
 int lif_layer_forward(lif_layer *self, const float *input)
 {
     const int batch = self->batch, n_out = self->n_out;
@@ -412,13 +340,8 @@ int lif_layer_forward(lif_layer *self, const float *input)
         return -1;
     hist_update(self, input);
 
-    const int n_in = self->n_in;
-    const size_t dense = (size_t)batch * n_in / 4;
-    if (count_nonzero(input, (size_t)batch * n_in, dense) <= dense)
-        forward_sparse(self, input);
-    else
-        blas_sgemm(false, true, batch, n_out, n_in, 1.0f, input, n_in, self->w, n_in, 0.0f,
-                   self->z, n_out);
+    blas_sgemm(false, true, batch, n_out, self->n_in, 1.0f, input, self->n_in, self->w, self->n_in,
+               0.0f, self->z, n_out);
     const float keep = 1.0f - self->lif.leak, vth = self->lif.threshold;
     const bool clamp = self->lif.clamp;
 #pragma omp parallel for schedule(static) if ((size_t)batch * n_out > 16384)
@@ -533,6 +456,15 @@ static void gradient_lists(lif_layer *self, const float *dv)
             self->member_m[at] = m;
             self->member_dv[at] = d[m];
         }
+        /* for the dense kernel: where each neuron's trace sits in its block of
+         * samples' trace buffer, 1 + (row - first row of the block); 0, a zero
+         * trace, where dv is 0 */
+        const int base = row_off[b / DENSE_SAMPLES * DENSE_SAMPLES];
+        int *slot = self->member_slot + (size_t)b * n_out;
+        for (int i = i0; i < i1; i++)
+            self->row_cursor[rows[i - i0]] = i; /* the members are placed: reuse as row -> index */
+        for (int m = 0; m < n_out; m++)
+            slot[m] = d[m] == 0.0f ? 0 : 1 + self->row_cursor[row_of[m]] - base;
         /* members of a row are in ascending m: split each row by neuron block */
         for (int i = i0; i < i1; i++) {
             int *split = self->member_split + (size_t)i * (nmb + 1);
@@ -547,6 +479,8 @@ static void gradient_lists(lif_layer *self, const float *dv)
     }
     self->member_start[row_off[batch]] = mem_off[batch];
     self->n_grad_rows = row_off[batch];
+    /* hidden layers' errors are dense (the surrogate rarely vanishes) */
+    self->dense_grad = (size_t)mem_off[batch] * 2 > (size_t)batch * n_out;
 }
 
 /* The trace of row r over chunk c, as floats: H_b - k * snapshot in double. */
@@ -608,10 +542,69 @@ static inline void grad_chunks_update(lif_layer *self, int c, vec16 *acc, vec16 
                     g[k] *= inv_batch;
                 size_t i0 = (size_t)m * n_in + j0;
                 optim_apply(&self->opt, self->optim, i0, self->w + i0, g, width);
-                for (int k = 0; k < width; k++) /* W^T in step (this thread's columns) */
-                    self->wt[(size_t)(j0 + k) * self->ld_wt + m] = self->w[i0 + k];
             }
     }
+}
+
+/* The same for a dense dv (every neuron of every sample a member): neurons
+ * go in groups of DENSE_GROUP whose accumulators stay in registers while
+ * DENSE_SAMPLES samples are added, their traces (evaluated once per block of
+ * samples into traces, slot 0 a zero trace) read from L1. Each weight's
+ * gradient is still summed over samples in order. acc holds NC vectors for
+ * every neuron. */
+static inline void grad_chunks_dense(lif_layer *self, int c, vec16 *acc, vec16 *traces, const int NC)
+{
+    const int n_out = self->n_out, n_in = self->n_in, batch = self->batch;
+    bool live = false;
+    for (int q = 0; q < NC; q++)
+        live |= self->chunk_live[c + q] != 0;
+    for (int m = 0; m < n_out * NC; m++)
+        acc[m] = (vec16){0};
+    for (int b0 = 0; live && b0 < batch; b0 += DENSE_SAMPLES) {
+        const int b1 = b0 + DENSE_SAMPLES < batch ? b0 + DENSE_SAMPLES : batch;
+        const int i0 = self->sample_rows[b0], i1 = self->sample_rows[b1];
+        for (int q = 0; q < NC; q++)
+            traces[q] = (vec16){0};
+        for (int i = i0; i < i1; i++)
+            for (int q = 0; q < NC; q++)
+                traces[(1 + i - i0) * NC + q] = trace_eval(self, self->grad_rows[i], c + q);
+        int m = 0;
+        for (; m + DENSE_GROUP <= n_out; m += DENSE_GROUP) {
+            vec16 a[DENSE_GROUP][2];
+            for (int g = 0; g < DENSE_GROUP; g++)
+                for (int q = 0; q < NC; q++)
+                    a[g][q] = acc[(m + g) * NC + q];
+            for (int b = b0; b < b1; b++) {
+                const int *slot = self->member_slot + (size_t)b * n_out + m;
+                const float *d = self->member_dv_dense + (size_t)b * n_out + m;
+                for (int g = 0; g < DENSE_GROUP; g++)
+                    for (int q = 0; q < NC; q++)
+                        a[g][q] += d[g] * traces[slot[g] * NC + q];
+            }
+            for (int g = 0; g < DENSE_GROUP; g++)
+                for (int q = 0; q < NC; q++)
+                    acc[(m + g) * NC + q] = a[g][q];
+        }
+        for (; m < n_out; m++)
+            for (int b = b0; b < b1; b++) {
+                const int s = self->member_slot[(size_t)b * n_out + m];
+                const float d = self->member_dv_dense[(size_t)b * n_out + m];
+                for (int q = 0; q < NC; q++)
+                    acc[m * NC + q] += d * traces[s * NC + q];
+            }
+    }
+    const float inv_batch = 1.0f / (float)batch;
+    for (int m = 0; m < n_out; m++)
+        for (int q = 0; q < NC; q++) {
+            const int j0 = (c + q) * CHUNK;
+            const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
+            float g[CHUNK];
+            memcpy(g, &acc[m * NC + q], sizeof g);
+            for (int k = 0; k < CHUNK; k++)
+                g[k] *= inv_batch;
+            size_t w0 = (size_t)m * n_in + j0;
+            optim_apply(&self->opt, self->optim, w0, self->w + w0, g, width);
+        }
 }
 
 /* decay_pow[d] for d <= step: the factor of a snapshot d steps old. */
@@ -638,21 +631,29 @@ int lif_layer_update(lif_layer *self, const float *dv)
     if (decay_pow_fill(self) != 0)
         return -1;
     gradient_lists(self, dv);
+    self->member_dv_dense = dv;
     optim_state_begin_step(self->optim, &self->opt);
     /* threads split the columns: each owns its accumulators and its weights */
 #pragma omp parallel
     {
         int tid = omp_get_thread_num();
-        vec16 *acc = (vec16 *)self->acc + (size_t)tid * MBLOCK * 2;
-        vec16 *traces = (vec16 *)self->trace_buf + (size_t)tid * self->pool_cap * 2;
+        const int n_acc = self->n_out > MBLOCK ? self->n_out : MBLOCK;
+        vec16 *acc = (vec16 *)self->acc + (size_t)tid * n_acc * 2;
+        vec16 *traces = (vec16 *)self->trace_buf + (size_t)tid * (self->pool_cap + 1) * 2; /* + the dense kernel's zero trace */
         const int pairs = self->n_chunks / 2;
 #pragma omp for schedule(static)
-        for (int c2 = 0; c2 < pairs; c2++)
-            grad_chunks_update(self, 2 * c2, acc, traces, 2);
-        if (self->n_chunks % 2 && omp_get_thread_num() == 0)
-            grad_chunks_update(self, self->n_chunks - 1, acc, traces, 1);
+        for (int c2 = 0; c2 < pairs; c2++) {
+            if (self->dense_grad)
+                grad_chunks_dense(self, 2 * c2, acc, traces, 2);
+            else
+                grad_chunks_update(self, 2 * c2, acc, traces, 2);
+        }
+        if (self->n_chunks % 2 && omp_get_thread_num() == 0) {
+            if (self->dense_grad)
+                grad_chunks_dense(self, self->n_chunks - 1, acc, traces, 1);
+            else
+                grad_chunks_update(self, self->n_chunks - 1, acc, traces, 1);
+        }
     }
-    /* every weight was rewritten (a zero gradient still decays), W^T with it */
-    self->wt_valid = true;
     return 0;
 }

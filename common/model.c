@@ -235,7 +235,6 @@ int model_to_layer(const model *self, lif_layer *layer)
         return err_set("model %s is %d -> %d, the layer %d -> %d", self->kind, self->n_in,
                        self->n_out, layer->n_in, layer->n_out);
     memcpy(layer->w, self->w, (size_t)self->n_out * self->n_in * sizeof *self->w);
-    lif_layer_weights_changed(layer);
     return 0;
 }
 

@@ -49,14 +49,6 @@ struct lif_layer {
     /* private below: membrane after reset, traces, optimiser */
     float *membrane;     /* batch x n_out: V[t] after reset, carried to t+1 */
     float *z;            /* batch x n_out: W x input of this step */
-    /* W transposed (n_in x n_out) for sparse inputs: a spike frame's z is the
-     * sum of the rows of its active inputs. Valid when wt_valid; the update
-     * rewrites it as it writes W, anything else that writes W calls
-     * lif_layer_weights_changed. */
-    float *wt;           /* n_in rows of ld_wt (>= n_out) */
-    int ld_wt;
-    bool wt_valid;
-    int *active, *n_active; /* scratch: per sample, its nonzero inputs (batch x n_in) */
     int step;            /* steps taken in this batch */
     optim_state *optim;
     /* Traces. hist[b] (double, n_chunks*16 per sample) is sample b's input
@@ -90,6 +82,9 @@ struct lif_layer {
     int n_mblocks;       /* blocks of neurons per gradient pass */
     int *member_split;   /* per grad row: where each neuron block's members start */
     int *row_scratch;    /* per sample (rps each): its gradient rows, in order of appearance */
+    int *member_slot;    /* batch x n_out: for dense errors, the trace of each (b, m) */
+    const float *member_dv_dense; /* the dv of the update in progress */
+    bool dense_grad;     /* this step's dv is mostly nonzero: the dense kernel */
     int *sample_rows, *sample_members; /* batch + 1: where each sample's rows/members start */
     float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
@@ -104,16 +99,11 @@ void lif_layer_destroy(lif_layer **self_p);
  * (RNG_STREAM_INIT, layer_id, m, j/4); scale <= 0 means 1/sqrt(n_in). */
 void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, float scale);
 
-/* To call after writing self->w from outside (a loaded model, a test). */
-void lif_layer_weights_changed(lif_layer *self);
-
 /* Starts a batch of `batch` samples: membranes and traces to 0, and the
  * optimiser's per-batch restart. */
 int lif_layer_begin_batch(lif_layer *self, int batch);
 
-/* One step: input is batch x n_in. Fills self->v and self->spikes. Sparse
- * input (at most a quarter nonzero, spikes usually) is summed row by row from
- * the transposed weights in input order; denser input goes through sgemm. */
+/* One step: input is batch x n_in. Fills self->v and self->spikes. */
 int lif_layer_forward(lif_layer *self, const float *input);
 
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
