@@ -412,18 +412,25 @@ static int pack_check(spike_frame *self, uint32_t batch)
 }
 
 /* one byte at a time: eight comparisons folded into a byte, no per-bit read-modify-write */
+/* Whole bytes first, eight values each (a constant count the compiler
+ * vectorises), then the row's last partial byte. */
 #define PACK_ROWS(src, test)                                                          \
     do {                                                                              \
-        size_t rb = frame_row_bytes(self->width);                                     \
+        const size_t rb = frame_row_bytes(self->width), full = self->width / 8;       \
         for (uint32_t i = 0; i < batch; i++) {                                        \
             uint8_t *row = self->spikes + i * rb;                                     \
             const __typeof__(*(src)) *s = (src) + (size_t)i * self->width;             \
-            uint32_t j = 0;                                                           \
-            for (size_t b = 0; b < rb; b++) {                                         \
-                uint8_t byte = 0;                                                     \
-                for (int k = 0; k < 8 && j < self->width; k++, j++)                   \
-                    byte |= (uint8_t)((test(s[j]) ? 1u : 0u) << k);                   \
-                row[b] = byte;                                                        \
+            for (size_t b = 0; b < full; b++) {                                       \
+                unsigned byte = 0;                                                    \
+                for (int k = 0; k < 8; k++)                                           \
+                    byte |= (test(s[b * 8 + k]) ? 1u : 0u) << k;                      \
+                row[b] = (uint8_t)byte;                                               \
+            }                                                                         \
+            if (full < rb) {                                                          \
+                unsigned byte = 0;                                                    \
+                for (uint32_t j = (uint32_t)full * 8; j < self->width; j++)           \
+                    byte |= (test(s[j]) ? 1u : 0u) << (j % 8);                        \
+                row[full] = (uint8_t)byte;                                            \
             }                                                                         \
         }                                                                             \
     } while (0)
@@ -447,11 +454,15 @@ int frame_pack_u8(spike_frame *self, const uint8_t *src, uint32_t batch)
 
 #define UNPACK_ROWS(dst, one)                                                         \
     do {                                                                              \
-        size_t rb = frame_row_bytes(self->width);                                     \
+        const size_t rb = frame_row_bytes(self->width), full = self->width / 8;       \
         for (uint32_t i = 0; i < self->batch; i++) {                                  \
             const uint8_t *row = self->spikes + i * rb;                               \
-            for (uint32_t j = 0; j < self->width; j++)                                \
-                (dst)[(size_t)i * self->width + j] = (row[j / 8] >> (j % 8) & 1) ? one : 0; \
+            __typeof__(*(dst)) *d = (dst) + (size_t)i * self->width;                   \
+            for (size_t b = 0; b < full; b++)                                         \
+                for (int k = 0; k < 8; k++)                                           \
+                    d[b * 8 + k] = (row[b] >> k & 1) ? one : 0;                       \
+            for (uint32_t j = (uint32_t)full * 8; j < self->width; j++)               \
+                d[j] = (row[j / 8] >> (j % 8) & 1) ? one : 0;                         \
         }                                                                             \
     } while (0)
 
