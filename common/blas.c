@@ -77,14 +77,21 @@ int blas_init(char **argv, int threads)
 {
     if (blas_select_kernel(argv) != 0)
         return -1;
-    if (threads > 0) {
-        omp_set_num_threads(threads);
-        openblas_set_num_threads(threads);
-    }
+    /* blas_sgemm splits the work itself, in blocks fixed by the shapes, so a
+     * product comes out the same for any number of threads (OpenBLAS's own
+     * split does not: 1 and 2 threads differ in the last bits). OpenBLAS's
+     * setter also sets OpenMP's count: ours goes after it. */
+    const int pool = threads > 0 ? threads : omp_get_max_threads();
+    openblas_set_num_threads(1);
+    omp_set_num_threads(pool);
 #pragma omp parallel
     blas_flush_denormals();
     return 0;
 }
+
+/* Columns of C per block: 2 * ceil(n / 256) blocks of equal width (even, for
+ * two cores), a function of n alone. */
+static int column_blocks(int n) { return 2 * ((n + 255) / 256); }
 
 void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b, int ldb,
@@ -92,7 +99,17 @@ void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
 {
     if (m == 0 || n == 0)
         return;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
-                beta, c, ldc);
+    const int blocks = column_blocks(n);
+    /* OpenBLAS runs one thread per call (blas_init); the blocks share the pool */
+#pragma omp parallel for schedule(dynamic) if ((double)m * n * k > 1e6)
+    for (int i = 0; i < blocks; i++) {
+        const int j0 = (int)((long)n * i / blocks), j1 = (int)((long)n * (i + 1) / blocks);
+        if (j1 == j0)
+            continue;
+        /* column j0 of op(B): row j0 of B when transposed, else column j0 */
+        const float *bj = trans_b ? b + (size_t)j0 * ldb : b + j0;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, m, j1 - j0, k, alpha, a, lda, bj, ldb,
+                    beta, c + j0, ldc);
+    }
 }

@@ -1,8 +1,8 @@
 /* blas: the one door to BLAS, and the process's single pool of threads.
  *
  * All matrix products go through blas_sgemm (row-major). OpenBLAS is the
- * OpenMP build, so its threads and our `#pragma omp` loops share one pool:
- * two pools on two cores were 2-4x slower. blas_init() must run first thing in
+ * OpenMP build, kept at one thread per call: blas_sgemm spreads its blocks
+ * over our one OpenMP pool (two pools on two cores were 2-4x slower). blas_init() must run first thing in
  * main: it fixes the thread count, flushes denormals to zero in every thread,
  * and, where OpenBLAS runs a kernel older than the CPU supports (Debian's
  * 0.3.21 takes some virtual CPUs for "Prescott": about 4x slower sgemm; an
@@ -30,7 +30,9 @@ const char *blas_expected_corename(void);
 int blas_threads(void);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major, shapes explicit:
- * op(A) is m x k, op(B) is k x n, C is m x n; lda/ldb/ldc are row strides. */
+ * op(A) is m x k, op(B) is k x n, C is m x n; lda/ldb/ldc are row strides.
+ * Bit for bit the same result for any thread count: the columns of C go in
+ * blocks fixed by n, one single-threaded OpenBLAS call each, over the pool. */
 void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b, int ldb,
                 float beta, float *c, int ldc);

@@ -14,6 +14,7 @@
 #include "snn.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,56 @@ static void test_training_changes_weights(void **state)
 }
 
 /* Known answers of Philox4x32-10 (Random123's kat_vectors). */
+/* The same training on 1, 2 and 3 threads gives the same bits: a pipeline of
+ * single-threaded stages must match one process on every core. Big enough
+ * for every parallel path (sgemm blocks, dense and sparse gradients). */
+static void test_same_bits_any_thread_count(void **state)
+{
+    (void)state;
+    snn_config cfg = snn_config_default();
+    cfg.n_hidden = 300;
+    const int B = 40, T = 8;
+    float *x = malloc(sizeof(float) * B * 784), *img = malloc(sizeof(float) * B * 784);
+    float *w[3][2];
+    uint32_t ids[40];
+    rng_fill_uniform(5, 1, 2, 3, img, B * 784);
+    for (int i = 0; i < B * 784; i++)
+        img[i] = img[i] < 0.7f ? 0.0f : img[i];
+    poisson_params pp = {.seed = 3, .r_max = 1.0f};
+    const int pool = omp_get_max_threads();
+    for (int th = 1; th <= 3; th++) {
+        omp_set_num_threads(th);
+        snn *net = snn_new(&cfg, B);
+        assert_non_null(net);
+        for (int batch = 0; batch < 2; batch++) {
+            for (int b = 0; b < B; b++)
+                ids[b] = (uint32_t)(batch * B + b);
+            snn_begin_batch(net, B);
+            for (int t = 0; t < T; t++) {
+                poisson_encode(&pp, img, ids, B, 784, (uint32_t)t, x);
+                assert_int_equal(snn_train_step(net, x, x, NULL), 0);
+            }
+        }
+        w[th - 1][0] = malloc(sizeof(float) * 784 * 300);
+        w[th - 1][1] = malloc(sizeof(float) * 784 * 300);
+        memcpy(w[th - 1][0], net->hidden->w, sizeof(float) * 784 * 300);
+        memcpy(w[th - 1][1], net->output->w, sizeof(float) * 784 * 300);
+        snn_destroy(&net);
+    }
+    omp_set_num_threads(pool);
+    for (int th = 1; th < 3; th++)
+        for (int l = 0; l < 2; l++) {
+            if (memcmp(w[0][l], w[th][l], sizeof(float) * 784 * 300) != 0)
+                fail_msg("W%d after training on %d threads differs from 1 thread", l + 1, th + 1);
+        }
+    for (int th = 0; th < 3; th++) {
+        free(w[th][0]);
+        free(w[th][1]);
+    }
+    free(x);
+    free(img);
+}
+
 static void test_philox_known_answers(void **state)
 {
     (void)state;
@@ -296,6 +347,7 @@ int main(int argc, char **argv)
     blas_init(argv, 0); /* the kernel the programs run, so the oracle checks it */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_known_answers),
+        cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_poisson_independent_of_batching),
         cmocka_unit_test(test_loss_mask),
         cmocka_unit_test(test_surrogate),
