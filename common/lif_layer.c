@@ -380,12 +380,20 @@ void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in
         float *g = grad_in + (size_t)b * n_in;
         const float *d = dv + (size_t)b * n_out;
         memset(g, 0, (size_t)n_in * sizeof *g);
-        for (int m = 0; m < n_out; m++) {
-            if (d[m] == 0.0f)
-                continue;
-            const float dm = d[m], *row = self->w + (size_t)m * n_in;
-            for (int j = 0; j < n_in; j++)
-                g[j] += dm * row[j];
+        /* the nonzero dv listed first, without branches (which dv are zero is
+         * a coin toss the branch predictor loses), then their rows added */
+        for (int m0 = 0; m0 < n_out; m0 += 256) {
+            int idx[256], n = 0;
+            const int m1 = m0 + 256 < n_out ? m0 + 256 : n_out;
+            for (int m = m0; m < m1; m++) {
+                idx[n] = m;
+                n += d[m] != 0.0f;
+            }
+            for (int k = 0; k < n; k++) {
+                const float dm = d[idx[k]], *row = self->w + (size_t)idx[k] * n_in;
+                for (int j = 0; j < n_in; j++)
+                    g[j] += dm * row[j];
+            }
         }
     }
 }
@@ -434,12 +442,31 @@ static void gradient_lists(lif_layer *self, const float *dv)
         row_off[b + 1] += row_off[b];
         mem_off[b + 1] += mem_off[b];
     }
+    /* hidden layers' errors are dense (the surrogate rarely vanishes) */
+    const bool dense = (size_t)mem_off[batch] * 2 > (size_t)batch * n_out;
+    self->dense_grad = dense;
 #pragma omp parallel for schedule(static) if (par)
     for (int b = 0; b < batch; b++) {
         const float *d = dv + (size_t)b * n_out;
         const int *row_of = self->row_of + (size_t)b * n_out;
         const int *rows = self->row_scratch + (size_t)b * rps;
         const int i0 = row_off[b], i1 = row_off[b + 1];
+        if (dense) {
+            /* the dense kernel needs the rows and, per (b, m), where its row's
+             * trace sits in the buffer of its block of samples: 1 + (row index -
+             * the block's first); 0, a zero trace, where dv is 0 */
+            const int base = row_off[b / DENSE_SAMPLES * DENSE_SAMPLES];
+            for (int i = i0; i < i1; i++) {
+                int r = rows[i - i0];
+                self->grad_rows[i] = r;
+                self->row_cursor[r] = 1 + i - base;
+                self->refs[r] = -self->refs[r] - 1; /* unmark */
+            }
+            int *slot = self->member_slot + (size_t)b * n_out;
+            for (int m = 0; m < n_out; m++)
+                slot[m] = d[m] == 0.0f ? 0 : self->row_cursor[row_of[m]];
+            continue;
+        }
         int p = mem_off[b];
         for (int i = i0; i < i1; i++) {
             int r = rows[i - i0];
@@ -456,15 +483,6 @@ static void gradient_lists(lif_layer *self, const float *dv)
             self->member_m[at] = m;
             self->member_dv[at] = d[m];
         }
-        /* for the dense kernel: where each neuron's trace sits in its block of
-         * samples' trace buffer, 1 + (row - first row of the block); 0, a zero
-         * trace, where dv is 0 */
-        const int base = row_off[b / DENSE_SAMPLES * DENSE_SAMPLES];
-        int *slot = self->member_slot + (size_t)b * n_out;
-        for (int i = i0; i < i1; i++)
-            self->row_cursor[rows[i - i0]] = i; /* the members are placed: reuse as row -> index */
-        for (int m = 0; m < n_out; m++)
-            slot[m] = d[m] == 0.0f ? 0 : 1 + self->row_cursor[row_of[m]] - base;
         /* members of a row are in ascending m: split each row by neuron block */
         for (int i = i0; i < i1; i++) {
             int *split = self->member_split + (size_t)i * (nmb + 1);
@@ -479,8 +497,6 @@ static void gradient_lists(lif_layer *self, const float *dv)
     }
     self->member_start[row_off[batch]] = mem_off[batch];
     self->n_grad_rows = row_off[batch];
-    /* hidden layers' errors are dense (the surrogate rarely vanishes) */
-    self->dense_grad = (size_t)mem_off[batch] * 2 > (size_t)batch * n_out;
 }
 
 /* The trace of row r over chunk c, as floats: H_b - k * snapshot in double. */

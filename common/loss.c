@@ -14,19 +14,34 @@ void loss_membrane(const float *v, const float *spikes, const float *target, int
     double part_stack[256], *part = batch <= 256 ? part_stack : malloc((size_t)batch * sizeof *part);
 #pragma omp parallel for schedule(static) reduction(+ : masked, out, tgt) if (total > 16384 && part)
     for (int b = 0; b < batch; b++) {
-        double l = 0;
-        for (size_t i = (size_t)b * n; i < (size_t)(b + 1) * n; i++) {
-            bool want = target[i] != 0.0f, got = spikes[i] != 0.0f;
-            float e = 0.0f;
-            if (!mask || want != got)
-                e = vth * target[i] - v[i];
-            else
-                masked++;
-            dv[i] = -e;
-            l += 0.5 * (double)e * e;
-            out += got;
-            tgt += want;
+        /* branch-free (whether an entry is masked is a coin toss), and e^2
+         * summed in 16 float lanes, added up in a fixed order: vectorised,
+         * and the same sum on every machine */
+        float lane[16] = {0};
+        int32_t mk[16] = {0}, o[16] = {0}, tg[16] = {0};
+        const float *vb = v + (size_t)b * n, *sb = spikes + (size_t)b * n, *tb = target + (size_t)b * n;
+        float *db = dv + (size_t)b * n;
+        const int full = n / 16 * 16;
+        for (int i = 0; i < n; i += 16)
+            for (int k = 0; k < 16 && (i < full || i + k < n); k++) {
+                const int j = i + k;
+                const bool want = tb[j] != 0.0f, got = sb[j] != 0.0f;
+                const bool keep = !mask || want != got;
+                const float e = keep ? vth * tb[j] - vb[j] : 0.0f;
+                db[j] = -e;
+                lane[k] += e * e;
+                mk[k] += !keep;
+                o[k] += got;
+                tg[k] += want;
+            }
+        for (int k = 0; k < 16; k++) {
+            masked += mk[k];
+            out += o[k];
+            tgt += tg[k];
         }
+        double l = 0;
+        for (int k = 0; k < 16; k++)
+            l += 0.5 * (double)lane[k];
         if (part)
             part[b] = l;
         else
