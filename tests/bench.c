@@ -333,18 +333,31 @@ int main(int argc, char **argv)
     enum { COMPARE_IMAGES = 10000 };
     bench_case one = cases[0];
     one.fast_batches = COMPARE_IMAGES / one.batch - 1; /* + the warm-up batch */
-    bench_result r1, r2;
     if (strstr(only, "pipeline") && (access("data/mnist", F_OK) == 0 || strcmp(data_dir, "data") != 0)) {
+        /* alternately, three times each, the best of each kept: on a shared
+         * virtual machine one run of either can lose 20% to a neighbour */
         core_case cc = {&one, false, data_dir};
         pipeline_case pc = {data_dir, COMPARE_IMAGES};
-        if (bench_isolated(core_case_run, &cc, "one process", &r1) != 0 ||
-            bench_isolated(pipeline_case_run, &pc, "pipeline", &r2) != 0) {
-            log_error("%s", err_msg());
-            return 1;
+        bench_result r1 = {0}, r2 = {0};
+        printf("process / pipeline, 10,000 images, three times each:");
+        for (int rep = 0; rep < 3; rep++) {
+            bench_result a, b;
+            if (bench_isolated(core_case_run, &cc, "one process", &a) != 0 ||
+                bench_isolated(pipeline_case_run, &pc, "pipeline", &b) != 0) {
+                log_error("%s", err_msg());
+                return 1;
+            }
+            printf(" %.0f / %.0f", a.samples_per_s, b.samples_per_s);
+            fflush(stdout);
+            if (a.samples_per_s > r1.samples_per_s)
+                r1 = a;
+            if (b.samples_per_s > r2.samples_per_s)
+                r2 = b;
         }
+        printf(" samples/s\n");
         row(&j, "784-196-784 T=15 B=100", "process", &r1, 60000);
         row(&j, "784-196-784 T=15 B=100", "pipeline", &r2, 60000);
-        printf("pipeline / one process, same 10,000 MNIST images: %.2f x the time\n",
+        printf("pipeline / one process, same 10,000 MNIST images, best of three each: %.2f x the time\n",
                r1.samples_per_s / r2.samples_per_s);
     }
     if ((strstr(only, "audiocoder") && bench_audiocoder(data_dir, &j) != 0) ||
