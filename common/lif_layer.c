@@ -199,7 +199,7 @@ void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, f
     }
 }
 
-/* Nonzero entries of a rows x cols matrix, counting no further than limit + 1. */
+/* Nonzero entries among x[0..n), counting no further than limit + 1. */
 static size_t count_nonzero(const float *x, size_t n, size_t limit)
 {
     size_t nz = 0;
@@ -513,11 +513,7 @@ static inline vec16 trace_eval(const lif_layer *self, int r, int c)
     return e;
 }
 
-/* Chunk c of every neuron's gradient and the update of those weights.
- * The traces of all rows over the chunk are evaluated once into traces;
- * then, a block of MBLOCK neurons at a time, the members of every row (in
- * sample order) are added into acc, which stays in L1. */
-/* Chunks [c, c + NC) of every neuron's gradient and the update of those
+/* Sparse errors: chunks [c, c + NC) of every neuron's gradient and the update of those
  * weights. The traces of all rows over the chunks are evaluated once into
  * traces; then, a block of MBLOCK neurons at a time, every row's members (in
  * sample order) are added into acc (MBLOCK x NC vectors, in L1). NC is a
@@ -568,7 +564,8 @@ static inline void grad_chunks_update(lif_layer *self, int c, vec16 *acc, vec16 
  * samples into traces, slot 0 a zero trace) read from L1. Each weight's
  * gradient is still summed over samples in order. acc holds NC vectors for
  * every neuron. */
-static inline void grad_chunks_dense(lif_layer *self, int c, vec16 *acc, vec16 *traces, const int NC)
+static inline void grad_chunks_dense(lif_layer *self, const float *dv, int c, vec16 *acc, vec16 *traces,
+                                     const int NC)
 {
     const int n_out = self->n_out, n_in = self->n_in, batch = self->batch;
     bool live = false;
@@ -592,7 +589,7 @@ static inline void grad_chunks_dense(lif_layer *self, int c, vec16 *acc, vec16 *
                     a[g][q] = acc[(m + g) * NC + q];
             for (int b = b0; b < b1; b++) {
                 const int *slot = self->member_slot + (size_t)b * n_out + m;
-                const float *d = self->member_dv_dense + (size_t)b * n_out + m;
+                const float *d = dv + (size_t)b * n_out + m;
                 for (int g = 0; g < DENSE_GROUP; g++)
                     for (int q = 0; q < NC; q++)
                         a[g][q] += d[g] * traces[slot[g] * NC + q];
@@ -604,7 +601,7 @@ static inline void grad_chunks_dense(lif_layer *self, int c, vec16 *acc, vec16 *
         for (; m < n_out; m++)
             for (int b = b0; b < b1; b++) {
                 const int s = self->member_slot[(size_t)b * n_out + m];
-                const float d = self->member_dv_dense[(size_t)b * n_out + m];
+                const float d = dv[(size_t)b * n_out + m];
                 for (int q = 0; q < NC; q++)
                     acc[m * NC + q] += d * traces[s * NC + q];
             }
@@ -647,7 +644,6 @@ int lif_layer_update(lif_layer *self, const float *dv)
     if (decay_pow_fill(self) != 0)
         return -1;
     gradient_lists(self, dv);
-    self->member_dv_dense = dv;
     optim_state_begin_step(self->optim, &self->opt);
     /* threads split the columns: each owns its accumulators and its weights */
 #pragma omp parallel
@@ -660,13 +656,13 @@ int lif_layer_update(lif_layer *self, const float *dv)
 #pragma omp for schedule(static)
         for (int c2 = 0; c2 < pairs; c2++) {
             if (self->dense_grad)
-                grad_chunks_dense(self, 2 * c2, acc, traces, 2);
+                grad_chunks_dense(self, dv, 2 * c2, acc, traces, 2);
             else
                 grad_chunks_update(self, 2 * c2, acc, traces, 2);
         }
         if (self->n_chunks % 2 && omp_get_thread_num() == 0) {
             if (self->dense_grad)
-                grad_chunks_dense(self, self->n_chunks - 1, acc, traces, 1);
+                grad_chunks_dense(self, dv, self->n_chunks - 1, acc, traces, 1);
             else
                 grad_chunks_update(self, self->n_chunks - 1, acc, traces, 1);
         }

@@ -83,7 +83,6 @@ struct lif_layer {
     int *member_split;   /* per grad row: where each neuron block's members start */
     int *row_scratch;    /* per sample (rps each): its gradient rows, in order of appearance */
     int *member_slot;    /* batch x n_out: for dense errors, the trace of each (b, m) */
-    const float *member_dv_dense; /* the dv of the update in progress */
     bool dense_grad;     /* this step's dv is mostly nonzero: the dense kernel */
     int *sample_rows, *sample_members; /* batch + 1: where each sample's rows/members start */
     float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
