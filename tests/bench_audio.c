@@ -26,6 +26,7 @@
 #include "poisson.h"
 #include "rng.h"
 #include "snn.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -329,8 +331,10 @@ static int stream_case_run(const void *arg, bench_result *r)
     r->audio_s = (double)s.n / STREAM_FS;
     r->utterances = c->utterances;
     strcpy(r->input, "fsdd");
-    if (system("rm -rf " STREAM_OUT " && mkdir -p " STREAM_OUT) != 0)
-        return err_set("cannot make %s", STREAM_OUT);
+    mkdir("out", 0755); /* may exist */
+    mkdir("out/bench", 0755);
+    if ((access(STREAM_OUT, F_OK) == 0 && tmpdir_remove(STREAM_OUT) != 0) || mkdir(STREAM_OUT, 0755) != 0)
+        return err_set("cannot make %s afresh", STREAM_OUT);
     int fd[2];
     if (pipe(fd) != 0)
         return err_set("pipe: %s", strerror(errno));
