@@ -170,7 +170,9 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
     msgpack_sbuffer_clear(out);
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    size_t n = 10 + (control ? 2 : 0) + (hello ? 4 : 0) + (control && self->text[0] ? 1 : 0);
+    bool lane = hello && self->hello.lane[0];
+    size_t n = 10 + (control ? 2 : 0) + (hello ? 4 : 0) + (lane ? 1 : 0) +
+               (control && self->text[0] ? 1 : 0);
     int bad = msgpack_pack_map(&pk, n) || pack_kv_u32(&pk, "version", FRAME_VERSION) ||
               pack_kv_str(&pk, "kind", frame_kind_name(self->kind)) ||
               pack_kv_str(&pk, "run", run ? run : "") || pack_kv_str(&pk, "link", link ? link : "") ||
@@ -190,6 +192,8 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
               pack_kv_str(&pk, "port", self->hello.port) ||
               pack_kv_str(&pk, "end", self->hello.out ? "out" : "in") ||
               pack_kv_str(&pk, "data", frame_kind_name(self->hello.shape.kind));
+    if (lane)
+        bad = bad || pack_kv_str(&pk, "lane", self->hello.lane);
     if (control && self->text[0])
         bad = bad || pack_kv_str(&pk, "text", self->text);
     if (bad)
@@ -208,11 +212,11 @@ void frame_payload(const spike_frame *self, const void **data, size_t *len)
 
 enum field {
     F_VERSION, F_KIND, F_RUN, F_LINK, F_BATCH_INDEX, F_STEP, F_STEPS, F_BATCH, F_WIDTH,
-    F_IDS, F_CONTROL, F_STAGE, F_TYPE, F_PORT, F_END, F_DATA, F_TEXT, N_FIELDS
+    F_IDS, F_CONTROL, F_STAGE, F_TYPE, F_PORT, F_END, F_DATA, F_TEXT, F_LANE, N_FIELDS
 };
 static const char *field_names[N_FIELDS] = {
     "version", "kind", "run", "link", "batch_index", "step", "steps", "batch", "width",
-    "ids", "control", "stage", "type", "port", "end", "data", "text"};
+    "ids", "control", "stage", "type", "port", "end", "data", "text", "lane"};
 
 static int read_name(mp_reader *r, char *buf, size_t cap, const char *field)
 {
@@ -281,6 +285,7 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
     case F_TYPE: return read_name(r, f->hello.type, sizeof f->hello.type, "type");
     case F_PORT: return read_name(r, f->hello.port, sizeof f->hello.port, "port");
     case F_TEXT: return read_name(r, f->text, sizeof f->text, "text");
+    case F_LANE: return read_name(r, f->hello.lane, sizeof f->hello.lane, "lane");
     case F_IDS: {
         if (mp_reader_array(r, n_ids) < 0)
             return err_wrap("frame header field 'ids'");
@@ -314,7 +319,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
         return err_wrap("frame header");
     if (n == 0 || n > 64)
         return err_set("frame header: map of %u entries, expected 1 to 64", n);
-    f->run[0] = f->link[0] = f->stage[0] = f->text[0] = '\0';
+    f->run[0] = f->link[0] = f->stage[0] = f->text[0] = f->hello.lane[0] = '\0';
     f->control = FRAME_NONE;
     for (uint32_t i = 0; i < n; i++) {
         const char *key = NULL;

@@ -7,6 +7,7 @@
 #include "link.h"
 
 #include "err.h"
+#include "shm_ring.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -39,6 +40,9 @@ struct spike_link {
     bool ever_connected, peer_gone;
     double gone_at, last_sent;
     frame_seq seq_in, seq_out;
+    shm_ring *lane;            /* out end: offered at HELLO; either end: in use once lane_up */
+    bool lane_up;
+    char lane_name[SHM_RING_NAME_MAX];
     msgpack_sbuffer hdr, ctl_hdr;
     spike_frame *ctl;
     link_idle_fn *idle;
@@ -61,6 +65,8 @@ void link_config_default(link_config *cfg)
     cfg->linger_ms = 1000;
     cfg->queue = 64;
     cfg->max_frame = 256 << 20;
+    cfg->lanes = true;
+    cfg->spin_us = 20;
 }
 
 static void copy_name(char *dst, const char *src)
@@ -150,6 +156,14 @@ spike_link *link_new(void *ctx, const link_identity *id, const char *port, port_
                 self->bind ? "bind" : "connect to", self->endpoint, zmq_strerror(errno));
         goto err;
     }
+    /* the ring is offered in the HELLO, so it exists before the HELLO goes out */
+    if (dir == PORT_OUT && self->cfg.lanes && !strncmp(self->endpoint, "ipc://", 6)) {
+        size_t header = 2048 + 5 * (size_t)expect->batch; /* msgpack header bound */
+        size_t payload = frame_payload_bytes(expect->kind, expect->batch, expect->width);
+        if (!(self->lane = shm_ring_create(header + payload, self->cfg.queue, self->lane_name)))
+            goto err;
+        shm_ring_set_spin(self->lane, self->cfg.spin_us);
+    }
     return self;
 err:
     link_destroy(&self);
@@ -171,6 +185,7 @@ void link_destroy(spike_link **self_p)
     }
     if (self->mon)
         zmq_close(self->mon);
+    shm_ring_destroy(&self->lane);
     frame_destroy(&self->ctl);
     msgpack_sbuffer_destroy(&self->hdr);
     msgpack_sbuffer_destroy(&self->ctl_hdr);
@@ -190,6 +205,7 @@ const frame_shape *link_shape(const spike_link *self) { return &self->shape; }
 const char *link_name(const spike_link *self) { return self->name; }
 const char *link_port(const spike_link *self) { return self->port; }
 port_dir link_dir(const spike_link *self) { return self->dir; }
+bool link_uses_lane(const spike_link *self) { return self->lane_up; }
 
 spike_frame *link_frame_new(const spike_link *self)
 {
@@ -382,6 +398,91 @@ static int send_parts(spike_link *self, const msgpack_sbuffer *hdr, const void *
     return 1;
 }
 
+/* ---- shared-memory lane ------------------------------------------------------ */
+
+/* While data waits on the lane: the idle hook every SLICE_MS, the monitor, and the
+ * socket, which now carries only the peer's heartbeats (each renews *deadline). */
+static int lane_tend(spike_link *self, double *deadline)
+{
+    double now = now_s();
+    if (self->idle && now - self->last_idle >= SLICE_MS / 1000.0) {
+        self->last_idle = now;
+        if (self->idle(self->idle_arg) < 0)
+            return err_wrap("link %s", self->name);
+    }
+    drain_monitor(self);
+    spike_frame *c = self->ctl;
+    int r;
+    while ((r = try_recv(self, c)) == 1) {
+        if (c->kind != FRAME_CONTROL || c->control != FRAME_HEARTBEAT)
+            return err_set("link %s: %s %s frame on the socket of a shared-memory link (only "
+                           "heartbeats belong there)", self->name, frame_kind_name(c->kind),
+                           frame_control_name(c->control));
+        *deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+    }
+    return r;
+}
+
+static int slice_ms(double deadline)
+{
+    double left = (deadline - now_s()) * 1000;
+    return left >= SLICE_MS ? SLICE_MS : left > 0 ? (int)left + 1 : 0;
+}
+
+static int lane_send(spike_link *self, const msgpack_sbuffer *hdr, const void *payload, size_t len)
+{
+    double deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+    for (;;) {
+        int r = shm_ring_write(self->lane, hdr->data, hdr->size, payload, len);
+        if (r < 0)
+            return err_wrap("link %s", self->name);
+        if (r == 1) {
+            self->last_sent = now_s();
+            return 1;
+        }
+        if (shm_ring_wait_room(self->lane, hdr->size + len, slice_ms(deadline)))
+            continue;
+        if (lane_tend(self, &deadline) < 0)
+            return -1;
+        if (self->peer_gone)
+            return gone_error(self);
+        if (now_s() >= deadline) {
+            char p[160];
+            return err_set("link %s: %s has not taken a frame for %.3g s (shared-memory queue "
+                           "full; hung? raise --timeout if it is only slow)", self->name,
+                           peer_desc(self, p, sizeof p), self->cfg.timeout_ms / 1000.0);
+        }
+    }
+}
+
+/* Like try_recv, from the lane. */
+static int lane_try_recv(spike_link *self, spike_frame *f)
+{
+    const void *hdr, *payload;
+    size_t hdr_len, payload_len;
+    int r = shm_ring_peek(self->lane, &hdr, &hdr_len, &payload, &payload_len);
+    if (r <= 0)
+        return r < 0 ? err_wrap("link %s", self->name) : 0;
+    r = frame_decode(f, hdr, hdr_len, payload, payload_len) < 0 ? err_wrap("link %s", self->name) : 1;
+    shm_ring_release(self->lane);
+    return r;
+}
+
+/* Like wait_for(POLLIN), on the lane: 1 a message is there, 0 deadline or peer gone. */
+static int lane_wait(spike_link *self, double *deadline)
+{
+    for (;;) {
+        if (shm_ring_wait_data(self->lane, slice_ms(*deadline)))
+            return 1;
+        if (lane_tend(self, deadline) < 0)
+            return -1;
+        if (self->peer_gone) /* what it published before it went is still there */
+            return shm_ring_has_data(self->lane) ? 1 : 0;
+        if (now_s() >= *deadline)
+            return 0;
+    }
+}
+
 static int send_control(spike_link *self, frame_control code, bool wait)
 {
     spike_frame *c = self->ctl;
@@ -397,13 +498,48 @@ static int send_control(spike_link *self, frame_control code, bool wait)
         copy_name(c->hello.port, self->port);
         c->hello.out = self->dir == PORT_OUT;
         c->hello.shape = self->expect;
+        bool local = self->cfg.lanes && !strncmp(self->endpoint, "ipc://", 6);
+        snprintf(c->hello.lane, sizeof c->hello.lane, "%s",
+                 self->lane ? self->lane_name : local && self->dir == PORT_IN ? "accept" : "");
+    } else {
+        c->hello.lane[0] = '\0';
     }
     if (frame_encode(c, self->run, self->name, &self->ctl_hdr) < 0)
         return err_wrap("link %s", self->name);
+    if (code == FRAME_END && self->lane_up) /* in-band: behind the data on the lane */
+        return lane_send(self, &self->ctl_hdr, NULL, 0);
     return send_parts(self, &self->ctl_hdr, NULL, 0, wait);
 }
 
 /* ---- handshake ------------------------------------------------------------- */
+
+/* Data through shared memory iff the out end offered a ring and the in end said
+ * "accept": both ends read both HELLOs, so they decide alike. */
+static int agree_lane(spike_link *self, const spike_frame *h)
+{
+    if (self->dir == PORT_OUT) {
+        self->lane_up = self->lane && !strcmp(h->hello.lane, "accept");
+        if (!self->lane_up)
+            shm_ring_destroy(&self->lane); /* a remote or ZeroMQ-only peer */
+        return 0;
+    }
+    bool local = self->cfg.lanes && !strncmp(self->endpoint, "ipc://", 6);
+    if (!local || !h->hello.lane[0] || !strcmp(h->hello.lane, "accept"))
+        return 0;
+    char p[160];
+    if (!(self->lane = shm_ring_open(h->hello.lane)))
+        return err_wrap("link %s: the shared-memory lane offered by %s (use --transport zmq "
+                        "where /dev/shm is not shared)", self->name, peer_desc(self, p, sizeof p));
+    size_t need = 2048 + 5 * (size_t)self->shape.batch +
+                  frame_payload_bytes(self->shape.kind, self->shape.batch, self->shape.width);
+    if (shm_ring_max_message(self->lane) < need)
+        return err_set("link %s: the shared-memory lane of %s takes messages of %zu bytes, "
+                       "frames need %zu", self->name, peer_desc(self, p, sizeof p),
+                       shm_ring_max_message(self->lane), need);
+    shm_ring_set_spin(self->lane, self->cfg.spin_us);
+    self->lane_up = true;
+    return 0;
+}
 
 static int agree(spike_link *self, const spike_frame *h)
 {
@@ -442,7 +578,7 @@ static int agree(spike_link *self, const spike_frame *h)
     self->shape = *out;
     frame_seq_init(&self->seq_in, out->steps);
     frame_seq_init(&self->seq_out, out->steps);
-    return 0;
+    return agree_lane(self, h);
 }
 
 /* One step of the handshake without waiting: 1 when this link is done. */
@@ -544,7 +680,8 @@ int link_send(spike_link *self, const spike_frame *f)
     size_t len;
     frame_payload(f, &payload, &len);
     if (frame_encode(f, self->run, self->name, &self->hdr) < 0 ||
-        send_parts(self, &self->hdr, payload, len, true) < 0) {
+        (self->lane_up ? lane_send(self, &self->hdr, payload, len)
+                       : send_parts(self, &self->hdr, payload, len, true)) < 0) {
         self->seq_out = before;
         return -1;
     }
@@ -612,6 +749,8 @@ int link_heartbeat(spike_link *self)
 
 bool link_has_input(spike_link *self)
 {
+    if (self->lane_up)
+        return shm_ring_has_data(self->lane);
     zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
     return zmq_poll(&item, 1, 0) > 0 && item.revents;
 }
@@ -629,7 +768,7 @@ int link_recv(spike_link *self, spike_frame *f)
                        frame_kind_name(self->shape.kind), self->shape.batch, self->shape.width);
     double deadline = now_s() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
-        int r = try_recv(self, f);
+        int r = self->lane_up ? lane_try_recv(self, f) : try_recv(self, f);
         if (r < 0)
             return -1;
         if (r == 1) {
@@ -652,7 +791,7 @@ int link_recv(spike_link *self, spike_frame *f)
             }
             return 1;
         }
-        r = wait_for(self, ZMQ_POLLIN, deadline);
+        r = self->lane_up ? lane_wait(self, &deadline) : wait_for(self, ZMQ_POLLIN, deadline);
         if (r < 0)
             return -1;
         if (r == 0) {

@@ -23,6 +23,8 @@ static const option_spec common_specs[] = {
     {"heartbeat", OPT_FLOAT, "1", "seconds between heartbeats on idle links"},
     {"queue", OPT_INT, "64", "frames queued on each link before the sender waits"},
     {"max-frame", OPT_INT, "268435456", "largest message part accepted, in bytes"},
+    {"transport", OPT_STRING, "auto", "auto: frames of ipc:// links go through shared memory; zmq: all over ZeroMQ"},
+    {"spin-us", OPT_INT, "20", "microseconds a wait on a shared-memory link spins before it sleeps"},
     {NULL, 0, NULL, NULL},
 };
 

@@ -7,6 +7,7 @@
 #include "atomic_file.h"
 #include "err.h"
 #include "frame.h"
+#include "shm_ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@ void runner_config_default(runner_config *cfg)
     cfg->kill_timeout = 2;
     cfg->verbosity = 1;
     cfg->console = stderr;
+    cfg->transport = NULL;
 }
 
 typedef struct {
@@ -138,7 +140,8 @@ static int build_argv(run *r)
         child *c = &r->c[i];
         if (push_arg(c, "%s/%s", r->cfg->bin_dir, c->ps->program) < 0 ||
             push_arg(c, "--name=%s", c->ps->name) < 0 || push_arg(c, "--run-id=%s", r->run_id) < 0 ||
-            push_arg(c, "--control=%s", r->control_ep) < 0)
+            push_arg(c, "--control=%s", r->control_ep) < 0 ||
+            (r->cfg->transport && push_arg(c, "--transport=%s", r->cfg->transport) < 0))
             return -1;
     }
     for (size_t j = 0; j < p->n_links; j++) {
@@ -428,6 +431,7 @@ static int supervise(run *r)
             if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
                 c->exited = true;
                 c->ended = now;
+                shm_ring_unlink_stale((long)c->pid); /* rings it offered that nobody opened */
                 if (!clean_exit(c) && !terminating &&
                     (failed < 0 || (WIFSIGNALED(c->status) && !WIFSIGNALED(r->c[failed].status))))
                     failed = (long)i;

@@ -164,6 +164,13 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
     self->cfg.heartbeat_ms = (int)(options_float(o, "heartbeat") * 1000);
     self->cfg.queue = (int)options_int(o, "queue");
     self->cfg.max_frame = options_int(o, "max-frame");
+    self->cfg.spin_us = (int)options_int(o, "spin-us");
+    const char *transport = options_str(o, "transport");
+    if (strcmp(transport, "auto") && strcmp(transport, "zmq")) {
+        err_set("%s: --transport %s: expected auto or zmq", def->type, transport);
+        goto err;
+    }
+    self->cfg.lanes = !strcmp(transport, "auto");
     if (self->cfg.timeout_ms <= 0 || self->cfg.heartbeat_ms <= 0 || self->cfg.queue <= 0 ||
         self->cfg.connect_timeout_ms < 0 || self->cfg.max_frame <= 0) {
         err_set("%s: --timeout, --heartbeat, --queue and --max-frame must be positive", def->type);

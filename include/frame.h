@@ -62,6 +62,8 @@ typedef struct {
     char port[FRAME_NAME_MAX]; /* port name at that stage */
     bool out;                  /* the sending end of the link */
     frame_shape shape;         /* out end: what it sends; in end: what it accepts */
+    char lane[FRAME_NAME_MAX]; /* out end: a shared-memory ring it offers for the data;
+                                  in end: "accept" if it can take one; "" neither */
 } frame_hello;
 
 typedef struct spike_frame {

@@ -13,6 +13,14 @@
  * (in-band; the receiver answers END_ACK so the sender knows all arrived),
  * link_destroy (bounded linger).
  *
+ * Shared-memory lanes: on an ipc:// link (one host) the out end offers, in its
+ * HELLO, a shared-memory ring (shm_ring.h) for the data; if the in end accepts,
+ * data frames and END travel through the ring, byte for byte the messages
+ * ZeroMQ would carry (so every check below applies), while HELLO, HEARTBEAT and
+ * END_ACK stay on the socket. This takes ZeroMQ's I/O threads off the path of
+ * every frame (a crossing costs one wake instead of three). cfg.lanes = false
+ * (--transport zmq) keeps everything on ZeroMQ.
+ *
  * Liveness: a socket monitor reports the peer's disconnection at once (a crash or
  * kill closes its sockets); a wait on a peer that sends nothing — hung, or on a
  * host that vanished — ends after timeout_ms. Waiting stages send
@@ -45,6 +53,8 @@ typedef struct {
     int linger_ms;          /* bound on unsent data at close */
     int queue;              /* frames queued each way before the sender waits */
     int64_t max_frame;      /* ZMQ_MAXMSGSIZE: largest message part accepted */
+    bool lanes;             /* same-host data through shared memory (see above) */
+    int spin_us;            /* a lane wait spins this long before it sleeps */
 } link_config;
 
 /* Called about every 100 ms while a link call waits (handshake, recv, a full
@@ -68,6 +78,8 @@ bool link_is_ready(const spike_link *self);           /* handshake done */
 const frame_shape *link_shape(const spike_link *self); /* agreed shape, after handshake */
 const char *link_name(const spike_link *self);        /* "enc.spikes->dec.spikes" */
 const char *link_port(const spike_link *self);
+/* Data travels through a shared-memory lane (decided at the handshake). */
+bool link_uses_lane(const spike_link *self);
 port_dir link_dir(const spike_link *self);
 /* A frame sized for this link's agreed shape. */
 spike_frame *link_frame_new(const spike_link *self);

@@ -31,6 +31,7 @@ typedef struct {
     double kill_timeout;  /* seconds between SIGTERM and SIGKILL */
     int verbosity;        /* 0: errors only, 1: + warnings and stage output (default), 2: + runner detail */
     FILE *console;        /* where the runner reports (stderr) */
+    const char *transport; /* given to every stage as --transport (auto, zmq); NULL: theirs */
 } runner_config;
 
 #define RUNNER_OK 0

@@ -18,11 +18,13 @@
 #include <unistd.h>
 
 static const char *usage =
-    "Usage: spikesynth run FILE [name=value ...] [-q | -v]\n"
+    "Usage: spikesynth run FILE [name=value ...] [-q | -v] [--transport=auto|zmq]\n"
     "       spikesynth check FILE [name=value ...]\n"
     "Runs a pipeline file: one process per stage, linked over ZeroMQ, supervised.\n"
     "name=value sets a pipeline variable (out=DIR sets the output directory,\n"
     "default out/FILE-STEM). -q: only errors; -v: also the runner's own steps.\n"
+    "--transport=zmq: frames between stages over ZeroMQ sockets only (default auto:\n"
+    "through shared memory, control over ZeroMQ).\n"
     "Stage logs go to OUT/logs/STAGE.log; a summary to OUT/run.json.\n";
 
 /* The directory of this executable, where the stage programs live. */
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
             cfg.verbosity = 0;
         else if (!strcmp(argv[i], "-v"))
             cfg.verbosity = 2;
+        else if (!strncmp(argv[i], "--transport=", 12))
+            cfg.transport = argv[i] + 12;
         else if (strchr(argv[i], '=') && argv[i][0] != '-' && n_vars < 256)
             vars[n_vars++] = argv[i];
         else {

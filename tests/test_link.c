@@ -1,6 +1,7 @@
 /* test_link: handshake (agreement, mismatches named on both ends), frames and
  * END across a real ipc:// link, receiver-side order checks against a hand-driven
- * peer, and a dead or silent peer detected in bounded time. */
+ * peer, and a dead or silent peer detected in bounded time; the data paths both
+ * through a shared-memory lane and over ZeroMQ alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,10 +49,13 @@ static int teardown(void **state)
     return tmpdir_remove(dir);
 }
 
+static bool lanes = true; /* the transport of the tests below; the _zmq variants clear it */
+
 static link_config quick(void)
 {
     link_config c;
     link_config_default(&c);
+    c.lanes = lanes;
     c.timeout_ms = 1000;
     c.connect_timeout_ms = 2000;
     c.heartbeat_ms = 200;
@@ -61,18 +65,22 @@ static link_config quick(void)
 
 static const link_identity A = {"a", "t-out", "run1"}, B = {"b", "t-in", "run1"};
 
-static void test_round_trip(void **state)
+/* in_lanes, out_lanes: each end's willingness; the lane is used only if both are */
+static void round_trip(bool in_lanes, bool out_lanes)
 {
-    (void)state;
     void *ctx = zmq_ctx_new();
     link_config cfg = quick();
     frame_shape shape = {FRAME_SPIKES, 4, 20, 3};
+    cfg.lanes = in_lanes;
     spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    cfg.lanes = out_lanes;
     spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &shape, &cfg);
     assert_non_null(in);
     assert_non_null(out);
     spike_link *both[] = {in, out};
     assert_int_equal(link_handshake(both, 2), 0);
+    assert_int_equal(link_uses_lane(in), in_lanes && out_lanes);
+    assert_int_equal(link_uses_lane(out), in_lanes && out_lanes);
     assert_string_equal(link_name(in), "a.out->b.spikes");
     assert_string_equal(link_name(out), "a.out->b.spikes");
     assert_int_equal(link_shape(in)->width, 20);
@@ -119,6 +127,25 @@ static void test_round_trip(void **state)
     link_destroy(&out);
     assert_null(in);
     zmq_ctx_term(ctx);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    round_trip(true, true);
+}
+
+/* either end unwilling (--transport zmq, or a peer on another host): ZeroMQ only */
+static void test_round_trip_zmq(void **state)
+{
+    (void)state;
+    round_trip(true, false);
+    teardown(NULL);
+    setup(NULL);
+    round_trip(false, true);
+    teardown(NULL);
+    setup(NULL);
+    round_trip(false, false);
 }
 
 static void expect_handshake_error(const frame_shape *sent, const frame_shape *wanted,
@@ -336,6 +363,20 @@ static void raw_data(raw_peer *p, uint32_t b, uint32_t t)
     p->f->step = t;
 }
 
+static void test_peer_death_zmq(void **state)
+{
+    lanes = false;
+    test_peer_death(state);
+    lanes = true;
+}
+
+static void test_full_queue_zmq(void **state)
+{
+    lanes = false;
+    test_full_queue_live_receiver(state);
+    lanes = true;
+}
+
 static void test_receiver_checks(void **state)
 {
     (void)state;
@@ -401,6 +442,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip_zmq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_death_zmq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_zmq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hello_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_death, setup, teardown),
