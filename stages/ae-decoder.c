@@ -141,21 +141,29 @@ int main(int argc, char **argv)
     model info = {.steps = (int32_t)hs->steps, .mask = mask, .seed = stage_seed(st)};
     loss_stats ls = {0};
     double t0 = 0;
-    while ((rc = link_recv(in, h)) == 1) {
+    for (;;) {
+        /* the target first: it is usually there already, and unpacking it while
+         * the hidden frame is still on its way keeps that off the critical path */
+        int rt = training ? link_recv(tgt, y) : 1;
+        if (rt == 1 && training)
+            frame_unpack_f32(y, target);
+        if (rt < 0 || (rc = link_recv(in, h)) < 0)
+            goto fail;
+        if (training && rt != rc) {
+            err_set(rc ? "%s: ended before %s" : "%s: more frames than %s", link_name(tgt),
+                    link_name(in));
+            goto fail;
+        }
+        if (rc == 0)
+            break;
         if (t0 == 0)
             t0 = now();
         if (h->step == 0 && lif_layer_begin_batch(layer, (int)h->batch) < 0)
             goto fail;
         frame_unpack_f32(h, hidden);
         if (training) {
-            if ((rc = link_recv(tgt, y)) != 1) {
-                if (rc == 0)
-                    err_set("%s: ended before %s", link_name(tgt), link_name(in));
-                goto fail;
-            }
             if (check_pair(h, y, link_name(tgt)) < 0)
                 goto fail;
-            frame_unpack_f32(y, target);
             frame_follow(gf, h);
             /* the error goes back first: the encoder's update runs while ours does */
             if (snn_output_error(layer, hidden, target, mask, dv, gf->values, &ls) < 0 ||
@@ -178,14 +186,7 @@ int main(int argc, char **argv)
                             training ? loss_stats_mean(&ls) : NAN);
         }
     }
-    if (rc < 0)
-        goto fail;
     double seconds = t0 > 0 ? now() - t0 : 0;
-    if (training && (rc = link_recv(tgt, y)) != 0) {
-        if (rc == 1)
-            err_set("%s: more frames than %s", link_name(tgt), link_name(in));
-        goto fail;
-    }
     progress_finish(pg);
     if (training && *options_str(o, "save")) {
         if (model_layer_save(layer, "ae-decoder", &info, options_str(o, "save")) < 0)

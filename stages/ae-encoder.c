@@ -5,7 +5,9 @@
  * ae-decoder): after sending step t it waits for dL/d(hidden spikes) of step t,
  * applies the surrogate and updates W1, so both layers move in lock-step; the
  * batch and step of every error frame must be the ones just sent. This is
- * snn_train_step of the library, split across two processes. */
+ * snn_train_step of the library, split across two processes. While the
+ * decoder works, the encoder reads and unpacks its next input, so that work is
+ * off the step's critical path (encoder -> decoder -> encoder). */
 #include "blas.h"
 #include "err.h"
 #include "log.h"
@@ -45,7 +47,7 @@ int main(int argc, char **argv)
 {
     stage *st = NULL;
     lif_layer *layer = NULL;
-    spike_frame *x = NULL, *h = NULL, *g = NULL;
+    spike_frame *x = NULL, *next = NULL, *h = NULL, *g = NULL;
     float *input = NULL, *dv = NULL;
     int rc = stage_new(&st, &def, argc, argv, stdout);
     if (rc != 0)
@@ -74,7 +76,8 @@ int main(int argc, char **argv)
     spike_link *out = stage_out(st, "hidden", &hs);
     spike_link *grad = training ? stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch,
                                                                          hs.width, hs.steps}) : NULL;
-    if (!out || (training && !grad) || stage_ready(st) < 0 || !(x = link_frame_new(in)) || !(h = frame_new(&hs)) ||
+    if (!out || (training && !grad) || stage_ready(st) < 0 || !(x = link_frame_new(in)) ||
+        !(next = link_frame_new(in)) || !(h = frame_new(&hs)) ||
         (training && !(g = link_frame_new(grad))) ||
         !(input = malloc((size_t)xs->batch * xs->width * sizeof *input)) ||
         !(dv = malloc((size_t)xs->batch * layer->n_out * sizeof *dv)))
@@ -83,18 +86,25 @@ int main(int argc, char **argv)
              *spec.path ? " from the model file" : "");
 
     model info = {.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
-    while ((rc = link_recv(in, x)) == 1) {
+    if ((rc = link_recv(in, x)) == 1)
+        frame_unpack_f32(x, input);
+    while (rc == 1) {
         if (x->step == 0 && lif_layer_begin_batch(layer, (int)x->batch) < 0)
             goto fail;
-        frame_unpack_f32(x, input);
         if (lif_layer_forward(layer, input) < 0 || frame_pack_f32(h, layer->spikes, x->batch) < 0)
             goto fail;
         frame_follow(h, x);
         if (link_send(out, h) < 0)
             goto fail;
+        /* the next input, read and unpacked while the decoder works on this step */
+        if ((rc = link_recv(in, next)) == 1)
+            frame_unpack_f32(next, input);
+        else if (rc < 0)
+            goto fail;
         if (training) {
-            if ((rc = link_recv(grad, g)) != 1) {
-                if (rc == 0)
+            int r = link_recv(grad, g);
+            if (r != 1) {
+                if (r == 0)
                     err_set("%s: ended before the last step", link_name(grad));
                 goto fail;
             }
@@ -108,6 +118,9 @@ int main(int argc, char **argv)
             info.batches++;
             info.samples += x->batch;
         }
+        spike_frame *done = x;
+        x = next;
+        next = done;
     }
     if (rc < 0)
         goto fail;
@@ -135,6 +148,7 @@ done:
     free(input);
     free(dv);
     frame_destroy(&x);
+    frame_destroy(&next);
     frame_destroy(&h);
     frame_destroy(&g);
     lif_layer_destroy(&layer);

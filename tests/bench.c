@@ -243,16 +243,18 @@ static void row(bench_json *j, const char *name, const char *impl, const bench_r
 /* The same training as a pipeline of processes (pipelines/train-ae-mnist.pipe,
  * file order as run_case reads it); its decoder's metrics give the rate, and the
  * largest stage's peak RSS comes from the runner's waited-for children. */
-static int run_pipeline_here(const char *data_dir, int n_images, bench_result *r)
+static int run_pipeline_here(const char *data_dir, int n_images, const char *transport,
+                             bench_result *r)
 {
-    char data[600], limit[64];
+    char data[600], limit[64], tr[64];
     snprintf(data, sizeof data, "data=%s", data_dir);
     snprintf(limit, sizeof limit, "train_limit=%d", n_images);
+    snprintf(tr, sizeof tr, "--transport=%s", transport);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         execl("bin/spikesynth", "spikesynth", "run", "pipelines/train-ae-mnist.pipe", "-q", data,
-              limit, "shuffle=false", "model=out/bench/pipeline/ae", "out=out/bench/pipeline",
+              limit, "shuffle=false", "model=out/bench/pipeline/ae", "out=out/bench/pipeline", tr,
               (char *)NULL);
         _exit(127);
     }
@@ -280,13 +282,14 @@ static int run_pipeline_here(const char *data_dir, int n_images, bench_result *r
 typedef struct {
     const char *data_dir;
     int n_images;
+    const char *transport; /* auto (shared-memory lanes) or zmq */
 } pipeline_case;
 
 /* In a child of its own, so that the peak RSS of its children is the pipeline's only. */
 static int pipeline_case_run(const void *arg, bench_result *r)
 {
     const pipeline_case *pc = arg;
-    return run_pipeline_here(pc->data_dir, pc->n_images, r);
+    return run_pipeline_here(pc->data_dir, pc->n_images, pc->transport, r);
 }
 
 int main(int argc, char **argv)
@@ -347,28 +350,33 @@ int main(int argc, char **argv)
         /* alternately, three times each, the best of each kept: on a shared
          * virtual machine one run of either can lose 20% to a neighbour */
         core_case cc = {&one, false, data_dir};
-        pipeline_case pc = {data_dir, COMPARE_IMAGES};
-        bench_result r1 = {0}, r2 = {0};
-        printf("process / pipeline, 10,000 images, three times each:");
+        pipeline_case pc = {data_dir, COMPARE_IMAGES, "auto"}, pz = {data_dir, COMPARE_IMAGES, "zmq"};
+        bench_result r1 = {0}, r2 = {0}, r3 = {0};
+        printf("process / pipeline / pipeline over ZeroMQ only, 10,000 images, three times each:");
         for (int rep = 0; rep < 3; rep++) {
-            bench_result a, b;
+            bench_result a, b, c;
             if (bench_isolated(core_case_run, &cc, "one process", &a) != 0 ||
-                bench_isolated(pipeline_case_run, &pc, "pipeline", &b) != 0) {
+                bench_isolated(pipeline_case_run, &pc, "pipeline", &b) != 0 ||
+                bench_isolated(pipeline_case_run, &pz, "pipeline over ZeroMQ", &c) != 0) {
                 log_error("%s", err_msg());
                 return 1;
             }
-            printf(" %.0f / %.0f", a.samples_per_s, b.samples_per_s);
+            printf(" %.0f / %.0f / %.0f", a.samples_per_s, b.samples_per_s, c.samples_per_s);
             fflush(stdout);
             if (a.samples_per_s > r1.samples_per_s)
                 r1 = a;
             if (b.samples_per_s > r2.samples_per_s)
                 r2 = b;
+            if (c.samples_per_s > r3.samples_per_s)
+                r3 = c;
         }
         printf(" samples/s\n");
         row(&j, "784-196-784 T=15 B=100", "process", &r1, 60000);
         row(&j, "784-196-784 T=15 B=100", "pipeline", &r2, 60000);
-        printf("pipeline / one process, same 10,000 MNIST images, best of three each: %.2f x the time\n",
-               r1.samples_per_s / r2.samples_per_s);
+        row(&j, "784-196-784 T=15 B=100", "pipe-zmq", &r3, 60000);
+        printf("pipeline / one process, same 10,000 MNIST images, best of three each: %.2f x the time "
+               "(over ZeroMQ only: %.2f x)\n",
+               r1.samples_per_s / r2.samples_per_s, r1.samples_per_s / r3.samples_per_s);
     }
     if ((strstr(only, "audiocoder") && bench_audiocoder(data_dir, &j) != 0) ||
         (strstr(only, "stream") && bench_stream(data_dir, &j) != 0)) {
