@@ -31,7 +31,7 @@
 #define RING_VERSION 1u
 #define RING_HEADER 256        /* bytes before the data; keeps the data 64-byte aligned */
 #define RING_WRAP 0xFFFFFFFFu  /* a_len of the marker that sends the reader back to 0 */
-#define RING_MAX_BYTES (64u << 20)
+#define RING_MAX_BYTES (16u << 20) /* beyond this depth, not size, is what gives */
 
 struct ring_shared {
     uint32_t magic, version;
@@ -116,9 +116,12 @@ shm_ring *shm_ring_create(size_t max_message, int depth, char name[SHM_RING_NAME
         return NULL;
     }
     shm_ring *self = NULL;
-    if (ftruncate(fd, (off_t)(RING_HEADER + cap)) != 0) {
-        err_set("shared-memory ring %s: cannot size to %llu bytes: %s", name,
-                (unsigned long long)(RING_HEADER + cap), strerror(errno));
+    /* reserved now, so a full /dev/shm is an error here rather than a SIGBUS later */
+    int rc = posix_fallocate(fd, 0, (off_t)(RING_HEADER + cap));
+    if (rc != 0) {
+        err_set("shared-memory ring %s: cannot reserve %llu bytes in /dev/shm: %s (use "
+                "--transport zmq, or give /dev/shm more room)", name,
+                (unsigned long long)(RING_HEADER + cap), strerror(rc));
         goto done;
     }
     if (!(self = ring_map(fd, name, RING_HEADER + cap, true)))

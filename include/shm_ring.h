@@ -24,7 +24,9 @@
  * Lifetime: the producer creates the object (name "/spikesynth-PID-N"); the
  * consumer maps it and unlinks the name at once, so nothing is left in
  * /dev/shm once both are up; the producer unlinks it too when destroyed
- * before that (shm_ring_unlink_stale cleans up after a crash in between). */
+ * before that (shm_ring_unlink_stale cleans up after a crash in between).
+ * The memory is reserved at creation (a full /dev/shm fails there, not with a
+ * SIGBUS mid-run); a ring is at most 16 MiB, or two messages if larger. */
 #ifndef SPIKESYNTH_SHM_RING_H
 #define SPIKESYNTH_SHM_RING_H
 
