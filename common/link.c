@@ -277,6 +277,19 @@ static int gone_error(const spike_link *self)
                    peer_desc(self, p, sizeof p));
 }
 
+/* What every wait does between looks: the idle hook every SLICE_MS, the monitor. */
+static int tend(spike_link *self)
+{
+    double now = now_s();
+    if (self->idle && now - self->last_idle >= SLICE_MS / 1000.0) {
+        self->last_idle = now;
+        if (self->idle(self->idle_arg) < 0)
+            return err_wrap("link %s", self->name);
+    }
+    drain_monitor(self);
+    return 0;
+}
+
 /* Waits until sock has events (ZMQ_POLLIN/POLLOUT) or until the deadline,
  * keeping the monitor drained and the idle hook running. 1: ready, 0: deadline
  * or peer gone (caller decides), -1: idle hook or zmq failure. */
@@ -284,12 +297,8 @@ static int wait_for(spike_link *self, short events, double deadline)
 {
     for (;;) {
         double now = now_s();
-        if (self->idle && now - self->last_idle >= SLICE_MS / 1000.0) {
-            self->last_idle = now;
-            if (self->idle(self->idle_arg) < 0)
-                return err_wrap("link %s", self->name);
-        }
-        drain_monitor(self);
+        if (tend(self) < 0)
+            return -1;
         zmq_pollitem_t items[2] = {{self->sock, 0, events, 0}, {self->mon, 0, ZMQ_POLLIN, 0}};
         if (self->peer_gone && now - self->gone_at >= GONE_GRACE) {
             /* one last look: anything that arrived before the disconnect is still readable */
@@ -400,17 +409,12 @@ static int send_parts(spike_link *self, const msgpack_sbuffer *hdr, const void *
 
 /* ---- shared-memory lane ------------------------------------------------------ */
 
-/* While data waits on the lane: the idle hook every SLICE_MS, the monitor, and the
- * socket, which now carries only the peer's heartbeats (each renews *deadline). */
+/* tend() while data waits on the lane, and the socket, which now carries only
+ * the peer's heartbeats (each renews *deadline). */
 static int lane_tend(spike_link *self, double *deadline)
 {
-    double now = now_s();
-    if (self->idle && now - self->last_idle >= SLICE_MS / 1000.0) {
-        self->last_idle = now;
-        if (self->idle(self->idle_arg) < 0)
-            return err_wrap("link %s", self->name);
-    }
-    drain_monitor(self);
+    if (tend(self) < 0)
+        return -1;
     spike_frame *c = self->ctl;
     int r;
     while ((r = try_recv(self, c)) == 1) {

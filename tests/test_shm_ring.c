@@ -36,6 +36,17 @@ static bool name_exists(const char *name)
     return true;
 }
 
+/* A producer end and the consumer end of one new ring. */
+static void ring_pair(size_t max_message, int depth, shm_ring **p, shm_ring **c)
+{
+    char name[SHM_RING_NAME_MAX];
+    *p = shm_ring_create(max_message, depth, name);
+    assert_non_null(*p);
+    *c = shm_ring_open(name);
+    assert_non_null(*c);
+    assert_false(name_exists(name)); /* the consumer unlinked it */
+}
+
 /* Message i: a = i repeated a_len(i) bytes, b = ~i repeated b_len(i). */
 static size_t a_len(unsigned i) { return (i * 37u) % 301; }
 static size_t b_len(unsigned i) { return (i * 113u) % 997; }
@@ -67,12 +78,8 @@ static int write_message(shm_ring *r, unsigned i)
 static void test_order_and_bytes_across_wraps(void **state)
 {
     (void)state;
-    char name[SHM_RING_NAME_MAX];
-    shm_ring *p = shm_ring_create(1300, 3, name);
-    assert_non_null(p);
-    shm_ring *c = shm_ring_open(name);
-    assert_non_null(c);
-    assert_false(name_exists(name)); /* the consumer unlinked it */
+    shm_ring *p, *c;
+    ring_pair(1300, 3, &p, &c);
     /* a queue model: written - read messages in flight; the ring refuses only when full */
     unsigned written = 0, read = 0;
     for (int round = 0; round < 2000; round++) {
@@ -105,10 +112,8 @@ static void test_order_and_bytes_across_wraps(void **state)
 static void test_full_ring_and_too_large(void **state)
 {
     (void)state;
-    char name[SHM_RING_NAME_MAX];
-    shm_ring *p = shm_ring_create(1000, 2, name);
-    shm_ring *c = shm_ring_open(name);
-    assert_non_null(c);
+    shm_ring *p, *c;
+    ring_pair(1000, 2, &p, &c);
     size_t max = shm_ring_max_message(p);
     assert_true(max >= 1000);
     static unsigned char big[1 << 16];
@@ -134,10 +139,8 @@ static void test_full_ring_and_too_large(void **state)
 static void test_wait_times_out_then_wakes(void **state)
 {
     (void)state;
-    char name[SHM_RING_NAME_MAX];
-    shm_ring *p = shm_ring_create(1300, 4, name);
-    shm_ring *c = shm_ring_open(name);
-    assert_non_null(c);
+    shm_ring *p, *c;
+    ring_pair(1300, 4, &p, &c);
     double t0 = now_s();
     assert_int_equal(shm_ring_wait_data(c, 100), 0);
     double waited = now_s() - t0;
