@@ -181,6 +181,7 @@ void lif_layer_destroy(lif_layer **self_p)
     free(self->n_spikes);
     free(self->trace_buf);
     free(self->acc);
+    free(self->grad_acc);
     free(self->member_slot);
     optim_state_destroy(&self->optim);
     free(self);
@@ -256,6 +257,7 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
                        self->max_batch);
     self->batch = batch;
     self->step = 0;
+    self->part_b0 = self->part_b1 = 0;
     size_t bo = (size_t)batch * self->n_out;
     memset(self->membrane, 0, bo * sizeof(float));
     memset(self->spikes, 0, bo * sizeof(float));
@@ -411,13 +413,13 @@ void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv)
  * order, each with its neurons (ascending) and their dv. Visiting rows in this
  * order sums every weight's gradient over samples in order. Rows belong to
  * one sample, so samples are listed in parallel: counted, offset, filled. */
-static void gradient_lists(lif_layer *self, const float *dv)
+static void gradient_lists(lif_layer *self, const float *dv, int b0, int b1)
 {
-    const int n_out = self->n_out, batch = self->batch, rps = self->rps, nmb = self->n_mblocks;
+    const int n_out = self->n_out, rps = self->rps, nmb = self->n_mblocks;
     int *row_off = self->sample_rows, *mem_off = self->sample_members;
-    const bool par = (size_t)batch * n_out > 16384;
+    const bool par = (size_t)(b1 - b0) * n_out > 16384;
 #pragma omp parallel for schedule(static) if (par)
-    for (int b = 0; b < batch; b++) {
+    for (int b = b0; b < b1; b++) {
         const float *d = dv + (size_t)b * n_out;
         const int *row_of = self->row_of + (size_t)b * n_out;
         int *rows = self->row_scratch + (size_t)b * rps, nr = 0, nm = 0;
@@ -437,16 +439,16 @@ static void gradient_lists(lif_layer *self, const float *dv)
         row_off[b + 1] = nr;
         mem_off[b + 1] = nm;
     }
-    row_off[0] = mem_off[0] = 0;
-    for (int b = 0; b < batch; b++) {
+    row_off[b0] = mem_off[b0] = 0;
+    for (int b = b0; b < b1; b++) {
         row_off[b + 1] += row_off[b];
         mem_off[b + 1] += mem_off[b];
     }
     /* hidden layers' errors are dense (the surrogate rarely vanishes) */
-    const bool dense = (size_t)mem_off[batch] * 2 > (size_t)batch * n_out;
+    const bool dense = (size_t)mem_off[b1] * 2 > (size_t)(b1 - b0) * n_out;
     self->dense_grad = dense;
 #pragma omp parallel for schedule(static) if (par)
-    for (int b = 0; b < batch; b++) {
+    for (int b = b0; b < b1; b++) {
         const float *d = dv + (size_t)b * n_out;
         const int *row_of = self->row_of + (size_t)b * n_out;
         const int *rows = self->row_scratch + (size_t)b * rps;
@@ -495,8 +497,37 @@ static void gradient_lists(lif_layer *self, const float *dv)
             split[nmb] = end;
         }
     }
-    self->member_start[row_off[batch]] = mem_off[batch];
-    self->n_grad_rows = row_off[batch];
+    self->member_start[row_off[b1]] = mem_off[b1];
+    self->n_grad_rows = row_off[b1];
+}
+
+/* Accumulators of a gradient summed over samples in parts (lif_layer_update_rows):
+ * the first part starts from zero, later ones from what the earlier left in
+ * grad_acc, so each weight's sum still runs over the samples in order. */
+static inline vec16 grad_acc_load(const lif_layer *self, int m, int c)
+{
+    if (self->part_b0 == 0)
+        return (vec16){0};
+    vec16 a;
+    memcpy(&a, self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, sizeof a);
+    return a;
+}
+
+/* The last part applies the optimiser to the batch mean; the others keep the sum. */
+static inline void grad_finish(lif_layer *self, int m, int c, const vec16 *acc, float inv_batch, int n_in)
+{
+    if (self->part_b1 < self->batch) {
+        memcpy(self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, acc, sizeof *acc);
+        return;
+    }
+    const int j0 = c * CHUNK;
+    const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
+    float g[CHUNK];
+    memcpy(g, acc, sizeof g);
+    for (int k = 0; k < CHUNK; k++)
+        g[k] *= inv_batch;
+    size_t w0 = (size_t)m * n_in + j0;
+    optim_apply(&self->opt, self->optim, w0, self->w + w0, g, width);
 }
 
 /* The trace of row r over chunk c, as floats: H_b - k * snapshot in double. */
@@ -532,8 +563,9 @@ static inline void grad_chunks_update(lif_layer *self, int c, vec16 *acc, vec16 
     const float inv_batch = 1.0f / (float)self->batch;
     for (int mb = 0; mb < nmb; mb++) {
         const int lo = mb * MBLOCK, hi = lo + MBLOCK < self->n_out ? lo + MBLOCK : self->n_out;
-        for (int m = 0; m < (hi - lo) * NC; m++)
-            acc[m] = (vec16){0};
+        for (int m = lo; m < hi; m++)
+            for (int q = 0; q < NC; q++)
+                acc[(m - lo) * NC + q] = grad_acc_load(self, m, c + q);
         for (int i = 0; i < n_rows; i++) {
             const int *split = self->member_split + (size_t)i * (nmb + 1);
             const vec16 *e = traces + i * NC;
@@ -545,16 +577,8 @@ static inline void grad_chunks_update(lif_layer *self, int c, vec16 *acc, vec16 
             }
         }
         for (int m = lo; m < hi; m++)
-            for (int q = 0; q < NC; q++) {
-                const int j0 = (c + q) * CHUNK;
-                const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
-                float g[CHUNK];
-                memcpy(g, &acc[(m - lo) * NC + q], sizeof g);
-                for (int k = 0; k < CHUNK; k++)
-                    g[k] *= inv_batch;
-                size_t i0 = (size_t)m * n_in + j0;
-                optim_apply(&self->opt, self->optim, i0, self->w + i0, g, width);
-            }
+            for (int q = 0; q < NC; q++)
+                grad_finish(self, m, c + q, &acc[(m - lo) * NC + q], inv_batch, n_in);
     }
 }
 
@@ -571,10 +595,11 @@ static inline void grad_chunks_dense(lif_layer *self, const float *dv, int c, ve
     bool live = false;
     for (int q = 0; q < NC; q++)
         live |= self->chunk_live[c + q] != 0;
-    for (int m = 0; m < n_out * NC; m++)
-        acc[m] = (vec16){0};
-    for (int b0 = 0; live && b0 < batch; b0 += DENSE_SAMPLES) {
-        const int b1 = b0 + DENSE_SAMPLES < batch ? b0 + DENSE_SAMPLES : batch;
+    for (int m = 0; m < n_out; m++)
+        for (int q = 0; q < NC; q++)
+            acc[m * NC + q] = grad_acc_load(self, m, c + q);
+    for (int b0 = self->part_b0; live && b0 < self->part_b1; b0 += DENSE_SAMPLES) {
+        const int b1 = b0 + DENSE_SAMPLES < self->part_b1 ? b0 + DENSE_SAMPLES : self->part_b1;
         const int i0 = self->sample_rows[b0], i1 = self->sample_rows[b1];
         for (int q = 0; q < NC; q++)
             traces[q] = (vec16){0};
@@ -608,16 +633,8 @@ static inline void grad_chunks_dense(lif_layer *self, const float *dv, int c, ve
     }
     const float inv_batch = 1.0f / (float)batch;
     for (int m = 0; m < n_out; m++)
-        for (int q = 0; q < NC; q++) {
-            const int j0 = (c + q) * CHUNK;
-            const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
-            float g[CHUNK];
-            memcpy(g, &acc[m * NC + q], sizeof g);
-            for (int k = 0; k < CHUNK; k++)
-                g[k] *= inv_batch;
-            size_t w0 = (size_t)m * n_in + j0;
-            optim_apply(&self->opt, self->optim, w0, self->w + w0, g, width);
-        }
+        for (int q = 0; q < NC; q++)
+            grad_finish(self, m, c + q, &acc[m * NC + q], inv_batch, n_in);
 }
 
 /* decay_pow[d] for d <= step: the factor of a snapshot d steps old. */
@@ -641,10 +658,26 @@ static int decay_pow_fill(lif_layer *self)
 
 int lif_layer_update(lif_layer *self, const float *dv)
 {
-    if (decay_pow_fill(self) != 0)
-        return -1;
-    gradient_lists(self, dv);
-    optim_state_begin_step(self->optim, &self->opt);
+    return lif_layer_update_rows(self, dv, 0, self->batch);
+}
+
+int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1)
+{
+    const int expect = self->part_b1 < self->batch ? self->part_b1 : 0;
+    if (b0 != expect || b1 <= b0 || b1 > self->batch || (b1 < self->batch && b1 % DENSE_SAMPLES))
+        return err_set("lif layer: update of samples %d..%d, expected a part from %d to a "
+                       "multiple of %d or %d", b0, b1 - 1, expect, DENSE_SAMPLES, self->batch);
+    if (b1 < self->batch && !self->grad_acc &&
+        !(self->grad_acc = aligned_alloc(64, (size_t)self->n_out * self->n_chunks * CHUNK * sizeof(float))))
+        return err_set("lif layer: out of memory for the gradient of a split update");
+    if (b0 == 0) {
+        if (decay_pow_fill(self) != 0)
+            return -1;
+        optim_state_begin_step(self->optim, &self->opt);
+    }
+    self->part_b0 = b0;
+    self->part_b1 = b1;
+    gradient_lists(self, dv, b0, b1);
     /* threads split the columns: each owns its accumulators and its weights */
 #pragma omp parallel
     {

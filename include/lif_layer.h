@@ -87,6 +87,8 @@ struct lif_layer {
     int *sample_rows, *sample_members; /* batch + 1: where each sample's rows/members start */
     float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
+    int part_b0, part_b1; /* the samples of the update in progress (lif_layer_update_rows) */
+    float *grad_acc;     /* n_out x n_chunks*16: the gradient summed over the parts so far */
 };
 
 /* NULL with err_msg() set on bad shapes or no memory. */
@@ -117,6 +119,13 @@ void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv);
 /* dL/dW = mean over the batch of dv[b,m] * trace[b,m,j], then the optimiser
  * update of every weight (dv is dL/dV of this step, batch x n_out). */
 int lif_layer_update(lif_layer *self, const float *dv);
+
+/* lif_layer_update in parts: the samples b0..b1-1 of this step's gradient,
+ * parts in order from 0, each ending on a multiple of 8 but the last, which
+ * applies the optimiser. The sum runs over the samples in the same order, so
+ * the weights come out bit-identical to one lif_layer_update; a pipeline
+ * updates with each part of the error as it arrives. */
+int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1);
 
 /* The surrogate sigma'(x) = sigma(x) (1 - sigma(x)); 0 where it would be
  * denormal (|x| > 40), which keeps the hot loops off slow denormal paths. */

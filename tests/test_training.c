@@ -250,6 +250,56 @@ static void test_same_bits_any_thread_count(void **state)
     free(img);
 }
 
+/* A step's update in parts (as a pipeline does it, each part of the error as it
+ * arrives) gives the bits of one update: hidden layer (dense errors) and output
+ * layer (sparse, masked errors), over two batches. */
+static void test_split_update_same_bits(void **state)
+{
+    (void)state;
+    snn_config cfg = snn_config_default();
+    cfg.n_hidden = 100;
+    const int B = 40, T = 6;
+    float *x = malloc(sizeof(float) * B * 784), *img = malloc(sizeof(float) * B * 784);
+    uint32_t ids[40];
+    rng_fill_uniform(7, 1, 2, 3, img, B * 784);
+    for (int i = 0; i < B * 784; i++)
+        img[i] = img[i] < 0.7f ? 0.0f : img[i];
+    poisson_params pp = {.seed = 4, .r_max = 1.0f};
+    snn *whole = snn_new(&cfg, B), *parts = snn_new(&cfg, B);
+    assert_non_null(whole);
+    assert_non_null(parts);
+    for (int batch = 0; batch < 2; batch++) {
+        for (int b = 0; b < B; b++)
+            ids[b] = (uint32_t)(batch * B + b);
+        snn_begin_batch(whole, B);
+        snn_begin_batch(parts, B);
+        for (int t = 0; t < T; t++) {
+            poisson_encode(&pp, img, ids, B, 784, (uint32_t)t, x);
+            assert_int_equal(snn_train_step(whole, x, x, NULL), 0);
+            lif_layer *h = parts->hidden, *o = parts->output;
+            assert_int_equal(lif_layer_forward(h, x), 0);
+            assert_int_equal(snn_output_error(o, h->spikes, x, true, parts->dv_out, parts->g_hidden,
+                                              NULL), 0);
+            lif_layer_surrogate(h, parts->g_hidden, parts->dv_hidden);
+            /* out of order is refused */
+            assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, 16, 40), -1);
+            assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, 0, 16), 0);
+            assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, 16, 40), 0);
+            assert_int_equal(lif_layer_update_rows(o, parts->dv_out, 0, 8), 0);
+            assert_int_equal(lif_layer_update_rows(o, parts->dv_out, 8, 32), 0);
+            assert_int_equal(lif_layer_update_rows(o, parts->dv_out, 32, 40), 0);
+        }
+    }
+    if (memcmp(whole->hidden->w, parts->hidden->w, sizeof(float) * 784 * 100) != 0)
+        fail_msg("W1 updated in parts differs from one update");
+    if (memcmp(whole->output->w, parts->output->w, sizeof(float) * 784 * 100) != 0)
+        fail_msg("W2 updated in parts differs from one update");
+    snn_destroy(&whole);
+    snn_destroy(&parts);
+    free(x);
+    free(img);
+}
+
 static void test_philox_known_answers(void **state)
 {
     (void)state;
@@ -348,6 +398,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_known_answers),
         cmocka_unit_test(test_same_bits_any_thread_count),
+        cmocka_unit_test(test_split_update_same_bits),
         cmocka_unit_test(test_poisson_independent_of_batching),
         cmocka_unit_test(test_loss_mask),
         cmocka_unit_test(test_surrogate),
