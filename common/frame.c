@@ -125,7 +125,18 @@ void frame_follow(spike_frame *self, const spike_frame *src)
     self->step = src->step;
     self->steps = src->steps;
     self->batch = src->batch <= self->shape.batch ? src->batch : self->shape.batch;
+    self->row0 = src->row0;
+    self->rows = src->rows;
     memcpy(self->ids, src->ids, self->batch * sizeof *self->ids);
+}
+
+void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n)
+{
+    frame_follow(self, src);
+    self->row0 = row0;
+    self->rows = src->batch;
+    self->batch = n <= self->shape.batch ? n : self->shape.batch;
+    memmove(self->ids, src->ids + row0, self->batch * sizeof *self->ids);
 }
 
 void frame_set_control(spike_frame *self, frame_control control)
@@ -171,7 +182,12 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     bool lane = hello && self->hello.lane[0];
-    size_t n = 10 + (control ? 2 : 0) + (hello ? 4 : 0) + (lane ? 1 : 0) +
+    bool part = !control && (self->row0 != 0 || (self->rows != 0 && self->rows != self->batch));
+    if (part && (self->rows == 0 || self->rows > self->shape.batch ||
+                 (uint64_t)self->row0 + self->batch > self->rows))
+        return err_set("frame encode: rows %u..%u of a step of %u (the frame holds %u)", self->row0,
+                       self->row0 + self->batch - 1, self->rows, self->shape.batch);
+    size_t n = 10 + (control ? 2 : 0) + (hello ? 4 : 0) + (lane ? 1 : 0) + (part ? 2 : 0) +
                (control && self->text[0] ? 1 : 0);
     int bad = msgpack_pack_map(&pk, n) || pack_kv_u32(&pk, "version", FRAME_VERSION) ||
               pack_kv_str(&pk, "kind", frame_kind_name(self->kind)) ||
@@ -194,6 +210,8 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
               pack_kv_str(&pk, "data", frame_kind_name(self->hello.shape.kind));
     if (lane)
         bad = bad || pack_kv_str(&pk, "lane", self->hello.lane);
+    if (part)
+        bad = bad || pack_kv_u32(&pk, "row0", self->row0) || pack_kv_u32(&pk, "rows", self->rows);
     if (control && self->text[0])
         bad = bad || pack_kv_str(&pk, "text", self->text);
     if (bad)
@@ -212,11 +230,12 @@ void frame_payload(const spike_frame *self, const void **data, size_t *len)
 
 enum field {
     F_VERSION, F_KIND, F_RUN, F_LINK, F_BATCH_INDEX, F_STEP, F_STEPS, F_BATCH, F_WIDTH,
-    F_IDS, F_CONTROL, F_STAGE, F_TYPE, F_PORT, F_END, F_DATA, F_TEXT, F_LANE, N_FIELDS
+    F_IDS, F_CONTROL, F_STAGE, F_TYPE, F_PORT, F_END, F_DATA, F_TEXT, F_LANE, F_ROW0, F_ROWS,
+    N_FIELDS
 };
 static const char *field_names[N_FIELDS] = {
     "version", "kind", "run", "link", "batch_index", "step", "steps", "batch", "width",
-    "ids", "control", "stage", "type", "port", "end", "data", "text", "lane"};
+    "ids", "control", "stage", "type", "port", "end", "data", "text", "lane", "row0", "rows"};
 
 static int read_name(mp_reader *r, char *buf, size_t cap, const char *field)
 {
@@ -243,7 +262,7 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
 {
     uint32_t *u32[N_FIELDS] = {
         [F_BATCH_INDEX] = &f->batch_index, [F_STEP] = &f->step, [F_STEPS] = &f->steps,
-        [F_BATCH] = &f->batch, [F_WIDTH] = &f->width};
+        [F_BATCH] = &f->batch, [F_WIDTH] = &f->width, [F_ROW0] = &f->row0, [F_ROWS] = &f->rows};
     unsigned e = 0;
     switch (k) {
     case F_VERSION: {
@@ -320,6 +339,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
     if (n == 0 || n > 64)
         return err_set("frame header: map of %u entries, expected 1 to 64", n);
     f->run[0] = f->link[0] = f->stage[0] = f->text[0] = f->hello.lane[0] = '\0';
+    f->row0 = f->rows = 0;
     f->control = FRAME_NONE;
     for (uint32_t i = 0; i < n; i++) {
         const char *key = NULL;
@@ -394,6 +414,14 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
                        f->shape.width);
     if (n_ids != f->batch)
         return err_set("frame header: %u sample ids for %u rows", n_ids, f->batch);
+    if (!(seen & 1u << F_ROWS)) { /* a whole step */
+        if (f->row0 != 0)
+            return err_set("frame header: field 'row0' without 'rows'");
+        f->rows = f->batch;
+    }
+    if (f->rows > f->shape.batch || (uint64_t)f->row0 + f->batch > f->rows)
+        return err_set("frame header: rows %u..%u of a step of %u rows (the link carries at most "
+                       "%u)", f->row0, f->row0 + f->batch - 1, f->rows, f->shape.batch);
     size_t want = frame_payload_bytes(f->kind, f->batch, f->width);
     if (payload_len != want)
         return err_set("frame payload of %zu bytes, %s %ux%u needs %zu", payload_len,
@@ -490,6 +518,7 @@ void frame_seq_init(frame_seq *self, uint32_t steps)
     self->steps = steps ? steps : 1;
     self->batch_index = 0;
     self->step = 0;
+    self->next_row = self->rows = 0;
     self->ended = false;
 }
 
@@ -502,6 +531,9 @@ int frame_seq_check(frame_seq *self, const spike_frame *f)
         return err_set("%s after the end of the stream (END for %u batches)",
                        end ? "second END" : "frame", self->batch_index);
     if (end) {
+        if (self->next_row != 0)
+            return err_set("END in the middle of batch %u step %u: rows from %u of %u expected",
+                           self->batch_index, self->step, self->next_row, self->rows);
         if (self->step != 0)
             return err_set("END in the middle of batch %u: step %u of %u expected", self->batch_index,
                            self->step, self->steps);
@@ -521,6 +553,17 @@ int frame_seq_check(frame_seq *self, const spike_frame *f)
                        self->batch_index, self->step, self->steps, f->batch_index, f->step,
                        got > want ? "frames missing" : "repeated or reordered");
     }
+    /* parts of a step: in row order, all of them, before the next step */
+    uint32_t rows = f->rows ? f->rows : f->batch;
+    if (f->row0 != self->next_row || (self->next_row && rows != self->rows))
+        return err_set("out of order: expected rows from %u of batch %u step %u%s, received rows "
+                       "%u..%u of %u", self->next_row, self->batch_index, self->step,
+                       self->next_row ? "" : " (a new step)", f->row0, f->row0 + f->batch - 1, rows);
+    self->rows = rows;
+    self->next_row = f->row0 + f->batch;
+    if (self->next_row < rows)
+        return 0;
+    self->next_row = 0;
     if (++self->step == self->steps) {
         self->step = 0;
         self->batch_index++;

@@ -335,19 +335,32 @@ static void hist_update(lif_layer *self, const float *input)
 
 int lif_layer_forward(lif_layer *self, const float *input)
 {
-    const int batch = self->batch, n_out = self->n_out;
-    if (batch <= 0)
+    if (lif_layer_forward_prepare(self, input) != 0)
+        return -1;
+    lif_layer_forward_rows(self, input, 0, self->batch);
+    return 0;
+}
+
+int lif_layer_forward_prepare(lif_layer *self, const float *input)
+{
+    if (self->batch <= 0)
         return err_set("lif layer: forward before begin_batch");
     if (self->lif.trace == TRACE_PER_NEURON && self->step > 0 && traces_reset_spiked(self) != 0)
         return -1;
     hist_update(self, input);
+    self->step++;
+    return 0;
+}
 
-    blas_sgemm(false, true, batch, n_out, self->n_in, 1.0f, input, self->n_in, self->w, self->n_in,
-               0.0f, self->z, n_out);
+void lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
+{
+    const int n_out = self->n_out, n_in = self->n_in;
+    blas_sgemm(false, true, b1 - b0, n_out, n_in, 1.0f, input + (size_t)b0 * n_in, n_in, self->w,
+               n_in, 0.0f, self->z + (size_t)b0 * n_out, n_out);
     const float keep = 1.0f - self->lif.leak, vth = self->lif.threshold;
     const bool clamp = self->lif.clamp;
-#pragma omp parallel for schedule(static) if ((size_t)batch * n_out > 16384)
-    for (int b = 0; b < batch; b++) {
+#pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_out > 16384)
+    for (int b = b0; b < b1; b++) {
         int fired = 0;
         for (size_t i = (size_t)b * n_out; i < (size_t)(b + 1) * n_out; i++) {
             float v = keep * self->membrane[i] + self->z[i];
@@ -361,15 +374,20 @@ int lif_layer_forward(lif_layer *self, const float *input)
         }
         self->n_spikes[b] = fired;
     }
-    self->step++;
-    return 0;
 }
 
 void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in)
 {
+    lif_layer_input_grad_rows(self, dv, grad_in, 0, self->batch);
+}
+
+void lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *grad_in, int b0, int b1)
+{
     if (!grad_in)
         return;
-    const int batch = self->batch, n_in = self->n_in, n_out = self->n_out;
+    const int batch = b1 - b0, n_in = self->n_in, n_out = self->n_out;
+    dv += (size_t)b0 * n_out;
+    grad_in += (size_t)b0 * n_in;
     const size_t dense = (size_t)batch * n_out / 4;
     if (count_nonzero(dv, (size_t)batch * n_out, dense) > dense) {
         blas_sgemm(false, false, batch, n_in, n_out, 1.0f, dv, n_out, self->w, n_in, 0.0f,
@@ -402,10 +420,15 @@ void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in
 
 void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv)
 {
-    const long n = (long)self->batch * self->n_out;
+    lif_layer_surrogate_rows(self, g, dv, 0, self->batch);
+}
+
+void lif_layer_surrogate_rows(const lif_layer *self, const float *g, float *dv, int b0, int b1)
+{
+    const long i0 = (long)b0 * self->n_out, i1 = (long)b1 * self->n_out;
     const float vth = self->lif.threshold;
-#pragma omp parallel for schedule(static) if (n > 16384)
-    for (long i = 0; i < n; i++)
+#pragma omp parallel for schedule(static) if (i1 - i0 > 16384)
+    for (long i = i0; i < i1; i++)
         dv[i] = g[i] * lif_surrogate_grad(self->v[i] - vth);
 }
 

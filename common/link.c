@@ -41,6 +41,7 @@ struct spike_link {
     double gone_at, last_sent;
     frame_seq seq_in, seq_out;
     shm_ring *lane;            /* out end: offered at HELLO; either end: in use once lane_up */
+    bool parts;                /* in end: takes steps sent in parts */
     bool lane_up;
     char lane_name[SHM_RING_NAME_MAX];
     msgpack_sbuffer hdr, ctl_hdr;
@@ -206,6 +207,7 @@ const char *link_name(const spike_link *self) { return self->name; }
 const char *link_port(const spike_link *self) { return self->port; }
 port_dir link_dir(const spike_link *self) { return self->dir; }
 bool link_uses_lane(const spike_link *self) { return self->lane_up; }
+void link_accept_parts(spike_link *self) { self->parts = true; }
 
 spike_frame *link_frame_new(const spike_link *self)
 {
@@ -787,6 +789,10 @@ int link_recv(spike_link *self, spike_frame *f)
                 return err_set("link %s: frame for link '%s' (miswired?)", self->name, f->link);
             if (frame_seq_check(&self->seq_in, f) < 0)
                 return err_wrap("link %s", self->name);
+            if (!self->parts && f->kind != FRAME_CONTROL && f->rows != f->batch)
+                return err_set("link %s: rows %u..%u of a step of %u: this stage takes whole "
+                               "steps, not parts", self->name, f->row0, f->row0 + f->batch - 1,
+                               f->rows);
             if (f->kind == FRAME_CONTROL) { /* END: acknowledge, the sender may then close */
                 self->end_received = true;
                 if (send_control(self, FRAME_END_ACK, false) < 0)

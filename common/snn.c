@@ -60,15 +60,33 @@ int snn_begin_batch(snn *self, int batch)
     return 0;
 }
 
+int snn_part_end(int batch, int k)
+{
+    int size = (batch + SNN_ERROR_PARTS - 1) / SNN_ERROR_PARTS;
+    size = (size + 7) / 8 * 8; /* lif_layer_update_rows splits on multiples of 8 */
+    long end = (long)size * (k + 1);
+    return end < batch ? (int)end : batch;
+}
+
 int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
                      float *dv, float *g_in, loss_stats *stats)
 {
-    if (lif_layer_forward(out, hidden_spikes) != 0)
+    if (lif_layer_forward_prepare(out, hidden_spikes) != 0)
         return -1;
-    loss_membrane(out->v, out->spikes, target, out->batch, out->n_out, out->lif.threshold, mask,
-                  dv, stats);
-    lif_layer_input_grad(out, dv, g_in);
+    for (int k = 0, b0 = 0; b0 < out->batch; b0 = snn_part_end(out->batch, k++))
+        snn_output_error_rows(out, hidden_spikes, target, mask, dv, g_in, stats, b0,
+                              snn_part_end(out->batch, k));
     return 0;
+}
+
+void snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
+                           bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1)
+{
+    const size_t at = (size_t)b0 * out->n_out;
+    lif_layer_forward_rows(out, hidden_spikes, b0, b1);
+    loss_membrane(out->v + at, out->spikes + at, target + at, b1 - b0, out->n_out,
+                  out->lif.threshold, mask, dv + at, stats);
+    lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
 }
 
 int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)

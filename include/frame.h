@@ -72,6 +72,8 @@ typedef struct spike_frame {
     uint32_t batch_index;     /* batch number within the stream, from 0 */
     uint32_t step, steps;     /* step t of T, 0 <= t < T */
     uint32_t batch;           /* B: rows in this frame, <= shape.batch */
+    uint32_t row0, rows;      /* a part of a step: rows row0..row0+B-1 of the step's `rows`;
+                                 a whole step: row0 0, rows B or 0 (frame_follow copies them) */
     uint32_t width;           /* N */
     uint32_t *ids;            /* [shape.batch] sample id of each row */
     uint8_t *spikes;          /* FRAME_SPIKES: shape.batch rows of frame_row_bytes(N) */
@@ -94,6 +96,9 @@ void frame_destroy(spike_frame **self_p);
  * with src's batch index, step, steps, row count and sample ids. self must hold
  * src->batch rows (it is sized for the same link batch). */
 void frame_follow(spike_frame *self, const spike_frame *src);
+/* The same for rows row0..row0+n-1 of src: a part of its step (row0, rows =
+ * src->batch) with those rows' sample ids. */
+void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n);
 /* Turns self into a control frame (no rows), keeping the allocation. */
 void frame_set_control(spike_frame *self, frame_control control);
 
@@ -139,13 +144,15 @@ void frame_unpack_u8(const spike_frame *self, uint8_t *dst);
 uint64_t frame_count_spikes(const spike_frame *self);
 
 /* Per-link order checker: data frames must come as batch b steps 0..T-1, then
- * batch b+1, from batch 0; END must come at a batch boundary and state the
- * number of batches. A gap, repeat or reorder is an error naming expected and
+ * batch b+1, from batch 0 (a step sent in parts: its parts in row order, from
+ * row 0 to its last row, none missing); END must come at a batch boundary and
+ * state the number of batches. A gap, repeat or reorder is an error naming expected and
  * received positions. Plain struct: the fields are the next expected position. */
 typedef struct {
     uint32_t steps;
     uint32_t batch_index;
     uint32_t step;
+    uint32_t next_row, rows; /* within a step sent in parts: the next part's first row */
     bool ended;
 } frame_seq;
 

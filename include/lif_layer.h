@@ -106,15 +106,26 @@ int lif_layer_begin_batch(lif_layer *self, int batch);
 
 /* One step: input is batch x n_in. Fills self->v and self->spikes. */
 int lif_layer_forward(lif_layer *self, const float *input);
+/* The same in parts, for a pipeline that passes each part on as soon as it is
+ * ready: _prepare (the traces; every sample's input must be there), then
+ * _rows for samples b0..b1-1, every sample once, in any grouping. A product
+ * of other rows can differ from the whole batch's in the last bit (OpenBLAS
+ * picks kernels by size), so whoever must match a pipeline uses its parts. */
+int lif_layer_forward_prepare(lif_layer *self, const float *input);
+void lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1);
 
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
  * A sparse dv (masked errors) sums W's rows, a dense one goes through sgemm.
  * Layers below use it as dL/d(their spikes). */
 void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in);
+/* The same for samples b0..b1-1 (dv and grad_in are still the whole batch's). */
+void lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *grad_in, int b0, int b1);
 
 /* dv (batch x n_out) = g .* sigma'(v - threshold): the surrogate derivative
  * of the spike (paper eq. 3-4) applied to dL/dspikes g. */
 void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv);
+/* The same for samples b0..b1-1 (g and dv are still the whole batch's). */
+void lif_layer_surrogate_rows(const lif_layer *self, const float *g, float *dv, int b0, int b1);
 
 /* dL/dW = mean over the batch of dv[b,m] * trace[b,m,j], then the optimiser
  * update of every weight (dv is dL/dV of this step, batch x n_out). */

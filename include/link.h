@@ -91,8 +91,11 @@ int link_send(spike_link *self, const spike_frame *f);
 int link_send_end(spike_link *self);
 /* Waits for the receiver's END_ACK after link_send_end; fails if the peer dies first. */
 int link_wait_end_ack(spike_link *self);
-/* 1: a data frame in f; 0: END (and on every later call); -1: error. */
+/* 1: a data frame in f; 0: END (and on every later call); -1: error. A step
+ * sent in parts (f->row0, f->rows) is an error unless link_accept_parts was
+ * called: a stage that does not know about parts would take one for the step. */
 int link_recv(spike_link *self, spike_frame *f);
+void link_accept_parts(spike_link *self);
 /* Sends a HEARTBEAT (either direction) if nothing was sent for heartbeat_ms. */
 int link_heartbeat(spike_link *self);
 

@@ -5,8 +5,9 @@
  * `spikes`). Training (when `target` is linked): the masked membrane loss of
  * the output against the target spike frame of the same step (the
  * autoencoder's own input spikes), dL/d(hidden spikes) back to ae-encoder on
- * `grad` (computed with W2 before its update), then the update of W2, which
- * runs while the encoder updates W1: the output half of snn_train_step. With --metrics it writes the training
+ * `grad` (computed with W2 before its update) in parts of the batch as each is
+ * ready (snn_part_end), then the update of W2, which runs while the encoder
+ * updates W1: the output half of snn_train_step. With --metrics it writes the training
  * figures (loss, masked fraction, rates, time, samples/s) as JSON. */
 #include "blas.h"
 #include "err.h"
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
     lif_layer *layer = NULL;
     progress *pg = NULL;
     spike_frame *h = NULL, *y = NULL, *gf = NULL, *sf = NULL;
-    float *hidden = NULL, *target = NULL, *dv = NULL;
+    float *hidden = NULL, *target = NULL, *dv = NULL, *g_in = NULL;
     int rc = stage_new(&st, &def, argc, argv, stdout);
     if (rc != 0)
         return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
         !(hidden = malloc((size_t)hs->batch * hs->width * sizeof *hidden)) ||
         !(target = malloc((size_t)hs->batch * layer->n_out * sizeof *target)) ||
         !(dv = malloc((size_t)hs->batch * layer->n_out * sizeof *dv)) ||
+        !(g_in = malloc((size_t)hs->batch * hs->width * sizeof *g_in)) ||
         !(pg = progress_new(0, 0)))
         goto fail;
     log_info("%s W2 %d -> %d%s", training ? "training" : "running", layer->n_in, layer->n_out,
@@ -164,10 +166,20 @@ int main(int argc, char **argv)
         if (training) {
             if (check_pair(h, y, link_name(tgt)) < 0)
                 goto fail;
-            frame_follow(gf, h);
-            /* the error goes back first: the encoder's update runs while ours does */
-            if (snn_output_error(layer, hidden, target, mask, dv, gf->values, &ls) < 0 ||
-                link_send(grad, gf) < 0 || lif_layer_update(layer, dv) < 0)
+            /* the error goes back part by part: the encoder updates with one
+             * part while we compute the next, and with the last while we update */
+            if (lif_layer_forward_prepare(layer, hidden) < 0)
+                goto fail;
+            for (int k = 0, b0 = 0, b1; b0 < (int)h->batch; b0 = b1, k++) {
+                b1 = snn_part_end((int)h->batch, k);
+                snn_output_error_rows(layer, hidden, target, mask, dv, g_in, &ls, b0, b1);
+                frame_follow_rows(gf, h, (uint32_t)b0, (uint32_t)(b1 - b0));
+                memcpy(gf->values, g_in + (size_t)b0 * hs->width,
+                       (size_t)(b1 - b0) * hs->width * sizeof *g_in);
+                if (link_send(grad, gf) < 0)
+                    goto fail;
+            }
+            if (lif_layer_update(layer, dv) < 0)
                 goto fail;
         } else if (lif_layer_forward(layer, hidden) < 0) {
             goto fail;
@@ -207,6 +219,7 @@ done:
     free(hidden);
     free(target);
     free(dv);
+    free(g_in);
     frame_destroy(&h);
     frame_destroy(&y);
     frame_destroy(&gf);

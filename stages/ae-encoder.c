@@ -3,8 +3,10 @@
  * Inference: each input spike frame in, the hidden spike frame of the same
  * step out. Training (when the feedback port `grad` is linked, from
  * ae-decoder): after sending step t it waits for dL/d(hidden spikes) of step t,
- * applies the surrogate and updates W1, so both layers move in lock-step; the
- * batch and step of every error frame must be the ones just sent. This is
+ * which comes in parts of the batch, applies the surrogate and updates W1 with
+ * each part as it arrives (lif_layer_update_rows: the same bits as one update),
+ * so both layers move in lock-step; the batch, step and rows of every error
+ * frame must be the ones expected next. This is
  * snn_train_step of the library, split across two processes. While the
  * decoder works, the encoder reads and unpacks its next input, so that work is
  * off the step's critical path (encoder -> decoder -> encoder). */
@@ -33,13 +35,16 @@ static const port_spec ports[] = {
 };
 static const stage_def def = {"ae-encoder", "The spiking autoencoder's hidden layer (W1).", opts, ports};
 
-/* The error frame must answer the spike frame just sent. */
-static int check_answer(const spike_frame *sent, const spike_frame *got, const char *link)
+/* The error frame must answer the spike frame just sent: its next part. */
+static int check_answer(const spike_frame *sent, const spike_frame *got, uint32_t row0,
+                        const char *link)
 {
-    if (got->batch_index != sent->batch_index || got->step != sent->step || got->batch != sent->batch)
-        return err_set("%s: error frame for batch %u step %u (%u rows), expected batch %u step %u "
-                       "(%u rows)", link, got->batch_index, got->step, got->batch,
-                       sent->batch_index, sent->step, sent->batch);
+    if (got->batch_index != sent->batch_index || got->step != sent->step ||
+        got->rows != sent->batch || got->row0 != row0)
+        return err_set("%s: error frame for batch %u step %u (rows %u..%u of %u), expected batch "
+                       "%u step %u (rows from %u of %u)", link, got->batch_index, got->step,
+                       got->row0, got->row0 + got->batch - 1, got->rows, sent->batch_index,
+                       sent->step, row0, sent->batch);
     return 0;
 }
 
@@ -48,7 +53,7 @@ int main(int argc, char **argv)
     stage *st = NULL;
     lif_layer *layer = NULL;
     spike_frame *x = NULL, *next = NULL, *h = NULL, *g = NULL;
-    float *input = NULL, *dv = NULL;
+    float *input = NULL, *dv = NULL, *g_all = NULL;
     int rc = stage_new(&st, &def, argc, argv, stdout);
     if (rc != 0)
         return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
@@ -76,11 +81,14 @@ int main(int argc, char **argv)
     spike_link *out = stage_out(st, "hidden", &hs);
     spike_link *grad = training ? stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch,
                                                                          hs.width, hs.steps}) : NULL;
+    if (grad)
+        link_accept_parts(grad);
     if (!out || (training && !grad) || stage_ready(st) < 0 || !(x = link_frame_new(in)) ||
         !(next = link_frame_new(in)) || !(h = frame_new(&hs)) ||
         (training && !(g = link_frame_new(grad))) ||
         !(input = malloc((size_t)xs->batch * xs->width * sizeof *input)) ||
-        !(dv = malloc((size_t)xs->batch * layer->n_out * sizeof *dv)))
+        !(dv = malloc((size_t)xs->batch * layer->n_out * sizeof *dv)) ||
+        !(g_all = malloc((size_t)xs->batch * layer->n_out * sizeof *g_all)))
         goto fail;
     log_info("%s W1 %d -> %d%s", training ? "training" : "running", layer->n_in, layer->n_out,
              *spec.path ? " from the model file" : "");
@@ -101,17 +109,20 @@ int main(int argc, char **argv)
             frame_unpack_f32(next, input);
         else if (rc < 0)
             goto fail;
-        if (training) {
+        /* the error comes in parts of the batch; each updates as it arrives */
+        for (uint32_t row0 = 0; training && row0 < h->batch; row0 += g->batch) {
             int r = link_recv(grad, g);
             if (r != 1) {
                 if (r == 0)
                     err_set("%s: ended before the last step", link_name(grad));
                 goto fail;
             }
-            if (check_answer(h, g, link_name(grad)) < 0)
+            if (check_answer(h, g, row0, link_name(grad)) < 0)
                 goto fail;
-            lif_layer_surrogate(layer, g->values, dv);
-            if (lif_layer_update(layer, dv) < 0)
+            const size_t at = (size_t)row0 * layer->n_out;
+            memcpy(g_all + at, g->values, (size_t)g->batch * layer->n_out * sizeof *g_all);
+            lif_layer_surrogate_rows(layer, g_all, dv, (int)row0, (int)(row0 + g->batch));
+            if (lif_layer_update_rows(layer, dv, (int)row0, (int)(row0 + g->batch)) < 0)
                 goto fail;
         }
         if (x->step + 1 == x->steps) {
@@ -147,6 +158,7 @@ fail:
 done:
     free(input);
     free(dv);
+    free(g_all);
     frame_destroy(&x);
     frame_destroy(&next);
     frame_destroy(&h);

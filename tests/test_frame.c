@@ -1,5 +1,5 @@
 /* test_frame: wire round trips, rejection of malformed, oversized and
- * out-of-order frames, spike packing. */
+ * out-of-order frames (whole steps and steps in parts), spike packing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -375,6 +375,78 @@ static void test_sequence(void **state)
     frame_destroy(&f);
 }
 
+/* A step in parts: rows row0..row0+B-1 of `rows`, on the wire and in order. */
+static spike_frame *part(spike_frame *f, uint32_t b, uint32_t t, uint32_t row0, uint32_t n)
+{
+    at(f, b, t);
+    f->batch = n;
+    f->row0 = row0;
+    f->rows = 10;
+    return f;
+}
+
+static void test_parts(void **state)
+{
+    (void)state;
+    spike_frame *f = make(FRAME_VALUES, 10, 4, 3), *g = make(FRAME_VALUES, 10, 4, 3);
+    msgpack_sbuffer hdr;
+    msgpack_sbuffer_init(&hdr);
+    /* the part's position travels with it; a whole step carries none */
+    part(f, 0, 1, 6, 4)->kind = FRAME_VALUES;
+    for (uint32_t i = 0; i < 4; i++)
+        f->ids[i] = 6 + i;
+    assert_int_equal(round_trip(f, g, &hdr), 0);
+    assert_int_equal(g->row0, 6);
+    assert_int_equal(g->rows, 10);
+    assert_int_equal(g->batch, 4);
+    f->row0 = 0;
+    f->rows = 0;
+    assert_int_equal(round_trip(f, g, &hdr), 0);
+    assert_int_equal(g->row0, 0);
+    assert_int_equal(g->rows, 4);
+    /* rows beyond the step, or a step larger than the link's batch, are refused */
+    f->row0 = 8;
+    f->rows = 10;
+    assert_int_equal(frame_encode(f, "", "x", &hdr), -1);
+    assert_non_null(strstr(err_msg(), "rows 8..11 of a step of 10"));
+    f->row0 = 0;
+    f->rows = 11;
+    assert_int_equal(frame_encode(f, "", "x", &hdr), -1);
+
+    frame_seq s;
+    frame_seq_init(&s, 3);
+    spike_frame *p = make(FRAME_SPIKES, 10, 8, 3);
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 0, 0, 6)), 0);
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 0, 6, 4)), 0);
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 1, 0, 8)), 0);
+    /* a part missing: the next step came first */
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 2, 0, 8)), -1);
+    assert_string_equal(err_msg(), "out of order: expected batch 0 step 1 of 3, received batch 0 "
+                                   "step 2 (frames missing)");
+    /* a part skipped within the step */
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 1, 9, 1)), -1);
+    assert_non_null(strstr(err_msg(), "expected rows from 8"));
+    /* END before the step's last part */
+    frame_set_control(p, FRAME_END);
+    p->batch_index = 0;
+    assert_int_equal(frame_seq_check(&s, p), -1);
+    assert_non_null(strstr(err_msg(), "END in the middle of batch 0 step 1: rows from 8 of 10"));
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 1, 8, 2)), 0);
+    /* a part where a new step begins must start at row 0 */
+    assert_int_equal(frame_seq_check(&s, part(p, 0, 2, 2, 8)), -1);
+    assert_non_null(strstr(err_msg(), "(a new step)"));
+    /* whole frames and parts mix step by step */
+    at(p, 0, 2)->batch = 10;
+    p->row0 = 0;
+    p->rows = 0;
+    assert_int_equal(frame_seq_check(&s, p), 0);
+    assert_int_equal(s.batch_index, 1);
+    msgpack_sbuffer_destroy(&hdr);
+    frame_destroy(&f);
+    frame_destroy(&g);
+    frame_destroy(&p);
+}
+
 static void test_bad_shapes(void **state)
 {
     (void)state;
@@ -397,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_pack_f32),          cmocka_unit_test(test_control_round_trip),
         cmocka_unit_test(test_truncated_header),  cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_counts_and_sizes),  cmocka_unit_test(test_sequence),
+        cmocka_unit_test(test_parts),
         cmocka_unit_test(test_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
