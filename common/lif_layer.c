@@ -257,7 +257,7 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
                        self->max_batch);
     self->batch = batch;
     self->step = 0;
-    self->part_b0 = self->part_b1 = 0;
+    self->part_b0 = self->part_b1 = self->fwd_next = 0;
     size_t bo = (size_t)batch * self->n_out;
     memset(self->membrane, 0, bo * sizeof(float));
     memset(self->spikes, 0, bo * sizeof(float));
@@ -278,13 +278,11 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
 }
 
 /* Per-neuron traces: neurons that spiked at t-1 start a fresh row at t. */
-static int traces_reset_spiked(lif_layer *self)
+static void traces_reset_spiked(lif_layer *self, int b0, int b1)
 {
     const int n_out = self->n_out;
-    if (pool_room(self) != 0)
-        return -1;
-#pragma omp parallel for schedule(static) if ((size_t)self->batch * n_out > 16384)
-    for (int b = 0; b < self->batch; b++) {
+#pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_out > 16384)
+    for (int b = b0; b < b1; b++) {
         const float *s = self->spikes + (size_t)b * n_out;
         int *row_of = self->row_of + (size_t)b * n_out;
         int fresh = self->n_spikes[b] > 0 ? row_take(self, b) : -1;
@@ -296,17 +294,16 @@ static int traces_reset_spiked(lif_layer *self)
             self->refs[fresh]++;
         }
     }
-    return 0;
 }
 
-/* H_b[t] = decay * H_b[t-1] + x_b[t] for every sample. */
-static void hist_update(lif_layer *self, const float *input)
+/* H_b[t] = decay * H_b[t-1] + x_b[t] for samples b0..b1-1. */
+static void hist_update(lif_layer *self, const float *input, int b0, int b1)
 {
     const int n_in = self->n_in;
     const float keep = 1.0f - self->lif.leak;
     const bool shared = self->lif.trace == TRACE_SHARED;
-#pragma omp parallel for schedule(static) if (self->batch * n_in > 32768)
-    for (int b = 0; b < self->batch; b++) {
+#pragma omp parallel for schedule(static) if ((b1 - b0) * n_in > 32768)
+    for (int b = b0; b < b1; b++) {
         double decay = keep;
         if (shared) {
             /* authors' variant: scaled by the fraction of neurons that did not spike */
@@ -327,7 +324,7 @@ static void hist_update(lif_layer *self, const float *input)
         if (self->chunk_live[c])
             continue;
         const int j0 = c * CHUNK, j1 = j0 + CHUNK < n_in ? j0 + CHUNK : n_in;
-        for (int b = 0; b < self->batch && !self->chunk_live[c]; b++)
+        for (int b = b0; b < b1 && !self->chunk_live[c]; b++)
             for (int j = j0; j < j1; j++)
                 self->chunk_live[c] |= input[(size_t)b * n_in + j] != 0.0f;
     }
@@ -335,25 +332,23 @@ static void hist_update(lif_layer *self, const float *input)
 
 int lif_layer_forward(lif_layer *self, const float *input)
 {
-    if (lif_layer_forward_prepare(self, input) != 0)
-        return -1;
-    lif_layer_forward_rows(self, input, 0, self->batch);
-    return 0;
+    return lif_layer_forward_rows(self, input, 0, self->batch);
 }
 
-int lif_layer_forward_prepare(lif_layer *self, const float *input)
+int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
 {
     if (self->batch <= 0)
         return err_set("lif layer: forward before begin_batch");
-    if (self->lif.trace == TRACE_PER_NEURON && self->step > 0 && traces_reset_spiked(self) != 0)
+    if (b0 != self->fwd_next || b1 <= b0 || b1 > self->batch)
+        return err_set("lif layer: forward of samples %d..%d, expected a part from %d to at most %d",
+                       b0, b1 - 1, self->fwd_next, self->batch);
+    /* room for every sample's new trace row, judged on the last step's spikes
+     * before any part overwrites them */
+    if (b0 == 0 && self->lif.trace == TRACE_PER_NEURON && self->step > 0 && pool_room(self) != 0)
         return -1;
-    hist_update(self, input);
-    self->step++;
-    return 0;
-}
-
-void lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
-{
+    if (self->lif.trace == TRACE_PER_NEURON && self->step > 0)
+        traces_reset_spiked(self, b0, b1);
+    hist_update(self, input, b0, b1);
     const int n_out = self->n_out, n_in = self->n_in;
     blas_sgemm(false, true, b1 - b0, n_out, n_in, 1.0f, input + (size_t)b0 * n_in, n_in, self->w,
                n_in, 0.0f, self->z + (size_t)b0 * n_out, n_out);
@@ -374,6 +369,10 @@ void lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
         }
         self->n_spikes[b] = fired;
     }
+    self->fwd_next = b1 < self->batch ? b1 : 0;
+    if (b1 == self->batch)
+        self->step++;
+    return 0;
 }
 
 void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in)

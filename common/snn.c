@@ -62,7 +62,7 @@ int snn_begin_batch(snn *self, int batch)
 
 int snn_part_end(int batch, int k)
 {
-    int size = (batch + SNN_ERROR_PARTS - 1) / SNN_ERROR_PARTS;
+    int size = (batch + SNN_PARTS - 1) / SNN_PARTS;
     size = (size + 7) / 8 * 8; /* lif_layer_update_rows splits on multiples of 8 */
     long end = (long)size * (k + 1);
     return end < batch ? (int)end : batch;
@@ -71,22 +71,31 @@ int snn_part_end(int batch, int k)
 int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
                      float *dv, float *g_in, loss_stats *stats)
 {
-    if (lif_layer_forward_prepare(out, hidden_spikes) != 0)
-        return -1;
     for (int k = 0, b0 = 0; b0 < out->batch; b0 = snn_part_end(out->batch, k++))
-        snn_output_error_rows(out, hidden_spikes, target, mask, dv, g_in, stats, b0,
-                              snn_part_end(out->batch, k));
+        if (snn_output_error_rows(out, hidden_spikes, target, mask, dv, g_in, stats, b0,
+                                  snn_part_end(out->batch, k)) != 0)
+            return -1;
     return 0;
 }
 
-void snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
-                           bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1)
+int snn_hidden_forward(lif_layer *hidden, const float *x)
+{
+    for (int k = 0, b0 = 0; b0 < hidden->batch; b0 = snn_part_end(hidden->batch, k++))
+        if (lif_layer_forward_rows(hidden, x, b0, snn_part_end(hidden->batch, k)) != 0)
+            return -1;
+    return 0;
+}
+
+int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
+                          bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1)
 {
     const size_t at = (size_t)b0 * out->n_out;
-    lif_layer_forward_rows(out, hidden_spikes, b0, b1);
+    if (lif_layer_forward_rows(out, hidden_spikes, b0, b1) != 0)
+        return -1;
     loss_membrane(out->v + at, out->spikes + at, target + at, b1 - b0, out->n_out,
                   out->lif.threshold, mask, dv + at, stats);
     lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
+    return 0;
 }
 
 int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)
@@ -97,7 +106,7 @@ int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)
 
 int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats)
 {
-    if (lif_layer_forward(self->hidden, x) != 0)
+    if (snn_hidden_forward(self->hidden, x) != 0)
         return -1;
     if (snn_output_error(self->output, self->hidden->spikes, target, self->cfg.mask, self->dv_out,
                          self->g_hidden, stats) != 0 ||

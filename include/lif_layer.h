@@ -88,6 +88,7 @@ struct lif_layer {
     float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
     int part_b0, part_b1; /* the samples of the update in progress (lif_layer_update_rows) */
+    int fwd_next;        /* the first sample of the next forward part (0: a new step) */
     float *grad_acc;     /* n_out x n_chunks*16: the gradient summed over the parts so far */
 };
 
@@ -107,12 +108,11 @@ int lif_layer_begin_batch(lif_layer *self, int batch);
 /* One step: input is batch x n_in. Fills self->v and self->spikes. */
 int lif_layer_forward(lif_layer *self, const float *input);
 /* The same in parts, for a pipeline that passes each part on as soon as it is
- * ready: _prepare (the traces; every sample's input must be there), then
- * _rows for samples b0..b1-1, every sample once, in any grouping. A product
- * of other rows can differ from the whole batch's in the last bit (OpenBLAS
- * picks kernels by size), so whoever must match a pipeline uses its parts. */
-int lif_layer_forward_prepare(lif_layer *self, const float *input);
-void lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1);
+ * ready: samples b0..b1-1 (input is still the whole batch's), parts in order
+ * from 0 to the batch's end; the step is done with the last. A product of
+ * other rows can differ from the whole batch's in the last bit (OpenBLAS picks
+ * kernels by size), so whoever must match a pipeline uses its parts. */
+int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1);
 
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
  * A sparse dv (masked errors) sums W's rows, a dense one goes through sgemm.

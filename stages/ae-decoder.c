@@ -6,7 +6,7 @@
  * the output against the target spike frame of the same step (the
  * autoencoder's own input spikes), dL/d(hidden spikes) back to ae-encoder on
  * `grad` (computed with W2 before its update) in parts of the batch as each is
- * ready (snn_part_end), then the update of W2, which runs while the encoder
+ * ready, parts the encoder chose (snn_part_end), then the update of W2, which runs while the encoder
  * updates W1: the output half of snn_train_step. With --metrics it writes the training
  * figures (loss, masked fraction, rates, time, samples/s) as JSON. */
 #include "blas.h"
@@ -69,14 +69,15 @@ static int write_metrics(const char *path, const loss_stats *ls, const model *in
     return json_out_write(&j, path);
 }
 
-/* The two in-links must carry the same batch, step and samples. */
-static int check_pair(const spike_frame *a, const spike_frame *b, const char *link)
+/* The hidden frame (or part) h must carry the target y's batch, step and samples. */
+static int check_pair(const spike_frame *y, const spike_frame *h, const char *link)
 {
-    if (a->batch_index != b->batch_index || a->step != b->step || a->batch != b->batch ||
-        memcmp(a->ids, b->ids, a->batch * sizeof *a->ids) != 0)
-        return err_set("%s: target frame batch %u step %u does not match hidden frame batch %u "
-                       "step %u (or its samples differ)", link, b->batch_index, b->step,
-                       a->batch_index, a->step);
+    if (h->batch_index != y->batch_index || h->step != y->step || h->rows != y->batch ||
+        memcmp(y->ids + h->row0, h->ids, h->batch * sizeof *h->ids) != 0)
+        return err_set("%s: hidden frame batch %u step %u (rows %u..%u of %u) does not match the "
+                       "target frame batch %u step %u of %u rows (or its samples differ)", link,
+                       h->batch_index, h->step, h->row0, h->row0 + h->batch - 1, h->rows,
+                       y->batch_index, y->step, y->batch);
     return 0;
 }
 
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
         goto fail;
     }
     spike_link *in = stage_in(st, "hidden", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
+    if (in && training)
+        link_accept_parts(in);
     spike_link *tgt = training ? stage_in(st, "target", &(frame_shape){FRAME_SPIKES, 0, 0, 0}) : NULL;
     if (!in || (training && !tgt) || stage_handshake(st) < 0)
         goto fail;
@@ -160,40 +163,48 @@ int main(int argc, char **argv)
             break;
         if (t0 == 0)
             t0 = now();
-        if (h->step == 0 && lif_layer_begin_batch(layer, (int)h->batch) < 0)
+        const uint32_t rows = h->rows; /* the step's samples; h may be its first part */
+        if (h->step == 0 && lif_layer_begin_batch(layer, (int)rows) < 0)
             goto fail;
-        frame_unpack_f32(h, hidden);
         if (training) {
-            if (check_pair(h, y, link_name(tgt)) < 0)
-                goto fail;
-            /* the error goes back part by part: the encoder updates with one
-             * part while we compute the next, and with the last while we update */
-            if (lif_layer_forward_prepare(layer, hidden) < 0)
-                goto fail;
-            for (int k = 0, b0 = 0, b1; b0 < (int)h->batch; b0 = b1, k++) {
-                b1 = snn_part_end((int)h->batch, k);
-                snn_output_error_rows(layer, hidden, target, mask, dv, g_in, &ls, b0, b1);
-                frame_follow_rows(gf, h, (uint32_t)b0, (uint32_t)(b1 - b0));
+            /* part by part as the encoder sends them; each part's error goes back
+             * at once, so the encoder updates with it while we compute the next */
+            for (;;) {
+                const int b0 = (int)h->row0, b1 = b0 + (int)h->batch;
+                frame_unpack_f32(h, hidden + (size_t)b0 * hs->width);
+                if (check_pair(y, h, link_name(in)) < 0 ||
+                    snn_output_error_rows(layer, hidden, target, mask, dv, g_in, &ls, b0, b1) < 0)
+                    goto fail;
+                frame_follow_rows(gf, y, (uint32_t)b0, (uint32_t)(b1 - b0));
                 memcpy(gf->values, g_in + (size_t)b0 * hs->width,
                        (size_t)(b1 - b0) * hs->width * sizeof *g_in);
                 if (link_send(grad, gf) < 0)
                     goto fail;
+                if (b1 == (int)rows)
+                    break;
+                if ((rc = link_recv(in, h)) != 1) {
+                    if (rc == 0)
+                        err_set("%s: END in the middle of a step", link_name(in));
+                    goto fail;
+                }
             }
             if (lif_layer_update(layer, dv) < 0)
                 goto fail;
-        } else if (lif_layer_forward(layer, hidden) < 0) {
-            goto fail;
+        } else {
+            frame_unpack_f32(h, hidden);
+            if (lif_layer_forward(layer, hidden) < 0)
+                goto fail;
         }
         if (spk) {
-            if (frame_pack_f32(sf, layer->spikes, h->batch) < 0)
+            if (frame_pack_f32(sf, layer->spikes, rows) < 0)
                 goto fail;
-            frame_follow(sf, h);
+            frame_follow(sf, training ? y : h);
             if (link_send(spk, sf) < 0)
                 goto fail;
         }
         if (h->step + 1 == h->steps) {
             info.batches++;
-            info.samples += h->batch;
+            info.samples += rows;
             progress_update(pg, (uint64_t)info.batches, (uint64_t)info.samples,
                             training ? loss_stats_mean(&ls) : NAN);
         }

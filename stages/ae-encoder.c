@@ -2,8 +2,8 @@
  *
  * Inference: each input spike frame in, the hidden spike frame of the same
  * step out. Training (when the feedback port `grad` is linked, from
- * ae-decoder): after sending step t it waits for dL/d(hidden spikes) of step t,
- * which comes in parts of the batch, applies the surrogate and updates W1 with
+ * ae-decoder): it sends step t in parts of the batch (snn_part_end), then
+ * waits for dL/d(hidden spikes) of step t, which comes back in the same parts, applies the surrogate and updates W1 with
  * each part as it arrives (lif_layer_update_rows: the same bits as one update),
  * so both layers move in lock-step; the batch, step and rows of every error
  * frame must be the ones expected next. This is
@@ -14,6 +14,7 @@
 #include "err.h"
 #include "log.h"
 #include "model.h"
+#include "snn.h"
 #include "stage.h"
 #include "train_options.h"
 
@@ -35,7 +36,7 @@ static const port_spec ports[] = {
 };
 static const stage_def def = {"ae-encoder", "The spiking autoencoder's hidden layer (W1).", opts, ports};
 
-/* The error frame must answer the spike frame just sent: its next part. */
+/* The error frame must answer the step just sent (input x): its next part. */
 static int check_answer(const spike_frame *sent, const spike_frame *got, uint32_t row0,
                         const char *link)
 {
@@ -99,25 +100,31 @@ int main(int argc, char **argv)
     while (rc == 1) {
         if (x->step == 0 && lif_layer_begin_batch(layer, (int)x->batch) < 0)
             goto fail;
-        if (lif_layer_forward(layer, input) < 0 || frame_pack_f32(h, layer->spikes, x->batch) < 0)
-            goto fail;
-        frame_follow(h, x);
-        if (link_send(out, h) < 0)
-            goto fail;
+        /* training: the hidden spikes go in parts, so that the decoder starts on
+         * the first while we compute the next (the parts of snn_train_step) */
+        for (int k = 0, b0 = 0, b1; b0 < (int)x->batch; b0 = b1, k++) {
+            b1 = training ? snn_part_end((int)x->batch, k) : (int)x->batch;
+            if (lif_layer_forward_rows(layer, input, b0, b1) < 0 ||
+                frame_pack_f32(h, layer->spikes + (size_t)b0 * layer->n_out, (uint32_t)(b1 - b0)) < 0)
+                goto fail;
+            frame_follow_rows(h, x, (uint32_t)b0, (uint32_t)(b1 - b0));
+            if (link_send(out, h) < 0)
+                goto fail;
+        }
         /* the next input, read and unpacked while the decoder works on this step */
         if ((rc = link_recv(in, next)) == 1)
             frame_unpack_f32(next, input);
         else if (rc < 0)
             goto fail;
         /* the error comes in parts of the batch; each updates as it arrives */
-        for (uint32_t row0 = 0; training && row0 < h->batch; row0 += g->batch) {
+        for (uint32_t row0 = 0; training && row0 < x->batch; row0 += g->batch) {
             int r = link_recv(grad, g);
             if (r != 1) {
                 if (r == 0)
                     err_set("%s: ended before the last step", link_name(grad));
                 goto fail;
             }
-            if (check_answer(h, g, row0, link_name(grad)) < 0)
+            if (check_answer(x, g, row0, link_name(grad)) < 0)
                 goto fail;
             const size_t at = (size_t)row0 * layer->n_out;
             memcpy(g_all + at, g->values, (size_t)g->batch * layer->n_out * sizeof *g_all);
