@@ -97,19 +97,32 @@ void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b, int ldb,
                 float beta, float *c, int ldc)
 {
+    blas_sgemm_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, m);
+}
+
+void blas_sgemm_rows(bool trans_a, bool trans_b, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc, int row_block)
+{
     if (m == 0 || n == 0)
         return;
-    const int blocks = column_blocks(n);
+    if (row_block <= 0 || row_block > m)
+        row_block = m;
+    const int blocks = column_blocks(n), row_blocks = (m + row_block - 1) / row_block;
     /* OpenBLAS runs one thread per call (blas_init); the blocks share the pool */
 #pragma omp parallel for schedule(dynamic) if ((double)m * n * k > 1e6)
-    for (int i = 0; i < blocks; i++) {
+    for (int t = 0; t < blocks * row_blocks; t++) {
+        const int i = t % blocks, r0 = t / blocks * row_block;
+        const int rows = m - r0 < row_block ? m - r0 : row_block;
         const int j0 = (int)((long)n * i / blocks), j1 = (int)((long)n * (i + 1) / blocks);
         if (j1 == j0)
             continue;
-        /* column j0 of op(B): row j0 of B when transposed, else column j0 */
+        /* column j0 of op(B): row j0 of B when transposed, else column j0; row r0
+         * of op(A): column r0 of A when transposed, else row r0 */
         const float *bj = trans_b ? b + (size_t)j0 * ldb : b + j0;
+        const float *ar = trans_a ? a + r0 : a + (size_t)r0 * lda;
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, m, j1 - j0, k, alpha, a, lda, bj, ldb,
-                    beta, c + j0, ldc);
+                    trans_b ? CblasTrans : CblasNoTrans, rows, j1 - j0, k, alpha, ar, lda, bj, ldb,
+                    beta, c + (size_t)r0 * ldc + j0, ldc);
     }
 }

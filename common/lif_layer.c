@@ -250,6 +250,20 @@ static void row_release(lif_layer *self, int r)
     }
 }
 
+int lif_layer_part_rows(int batch, int parts)
+{
+    if (parts <= 1 || batch <= 8)
+        return batch > 0 ? batch : 1;
+    int size = (batch + parts - 1) / parts;
+    return (size + 7) / 8 * 8; /* lif_layer_update_rows splits on multiples of 8 */
+}
+
+int lif_layer_part_end(int batch, int parts, int k)
+{
+    long end = (long)lif_layer_part_rows(batch, parts) * (k + 1);
+    return end < batch ? (int)end : batch;
+}
+
 int lif_layer_begin_batch(lif_layer *self, int batch)
 {
     if (batch <= 0 || batch > self->max_batch)
@@ -339,9 +353,10 @@ int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
 {
     if (self->batch <= 0)
         return err_set("lif layer: forward before begin_batch");
-    if (b0 != self->fwd_next || b1 <= b0 || b1 > self->batch)
-        return err_set("lif layer: forward of samples %d..%d, expected a part from %d to at most %d",
-                       b0, b1 - 1, self->fwd_next, self->batch);
+    const int pr = lif_layer_part_rows(self->batch, self->parts);
+    if (b0 != self->fwd_next || b1 <= b0 || b1 > self->batch || (b1 < self->batch && b1 % pr))
+        return err_set("lif layer: forward of samples %d..%d, expected parts of %d from %d to %d",
+                       b0, b1 - 1, pr, self->fwd_next, self->batch);
     /* room for every sample's new trace row, judged on the last step's spikes
      * before any part overwrites them */
     if (b0 == 0 && self->lif.trace == TRACE_PER_NEURON && self->step > 0 && pool_room(self) != 0)
@@ -350,8 +365,9 @@ int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
         traces_reset_spiked(self, b0, b1);
     hist_update(self, input, b0, b1);
     const int n_out = self->n_out, n_in = self->n_in;
-    blas_sgemm(false, true, b1 - b0, n_out, n_in, 1.0f, input + (size_t)b0 * n_in, n_in, self->w,
-               n_in, 0.0f, self->z + (size_t)b0 * n_out, n_out);
+    blas_sgemm_rows(false, true, b1 - b0, n_out, n_in, 1.0f, input + (size_t)b0 * n_in, n_in,
+                    self->w, n_in, 0.0f, self->z + (size_t)b0 * n_out, n_out,
+                    lif_layer_part_rows(self->batch, self->parts));
     const float keep = 1.0f - self->lif.leak, vth = self->lif.threshold;
     const bool clamp = self->lif.clamp;
 #pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_out > 16384)
@@ -384,18 +400,24 @@ void lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *gr
 {
     if (!grad_in)
         return;
-    const int batch = b1 - b0, n_in = self->n_in, n_out = self->n_out;
-    dv += (size_t)b0 * n_out;
-    grad_in += (size_t)b0 * n_in;
-    const size_t dense = (size_t)batch * n_out / 4;
-    if (count_nonzero(dv, (size_t)batch * n_out, dense) > dense) {
-        blas_sgemm(false, false, batch, n_in, n_out, 1.0f, dv, n_out, self->w, n_in, 0.0f,
-                   grad_in, n_in);
-        return;
+    const int n_in = self->n_in, n_out = self->n_out, pr = lif_layer_part_rows(self->batch, self->parts);
+    /* per part of the batch (so that a pipeline's parts give these bits): a
+     * mostly nonzero dv through sgemm, a sparse one by rows of W */
+    uint64_t dense = 0;
+    for (int p0 = b0, p = 0; p0 < b1; p0 += pr, p++) {
+        const int rows = b1 - p0 < pr ? b1 - p0 : pr;
+        const size_t limit = (size_t)rows * n_out / 4;
+        if (p < 64 && count_nonzero(dv + (size_t)p0 * n_out, (size_t)rows * n_out, limit) > limit) {
+            dense |= 1ull << p;
+            blas_sgemm(false, false, rows, n_in, n_out, 1.0f, dv + (size_t)p0 * n_out, n_out,
+                       self->w, n_in, 0.0f, grad_in + (size_t)p0 * n_in, n_in);
+        }
     }
     /* grad_in[b] = sum over the nonzero dv[b,m], in order, of dv[b,m] * W[m] */
-#pragma omp parallel for schedule(static) if ((size_t)batch * n_in > 16384)
-    for (int b = 0; b < batch; b++) {
+#pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_in > 16384)
+    for (int b = b0; b < b1; b++) {
+        if (dense >> ((b - b0) / pr) & 1)
+            continue;
         float *g = grad_in + (size_t)b * n_in;
         const float *d = dv + (size_t)b * n_out;
         memset(g, 0, (size_t)n_in * sizeof *g);

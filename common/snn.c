@@ -27,6 +27,7 @@ snn *snn_new(const snn_config *cfg, int max_batch)
     self->dv_hidden = calloc((size_t)max_batch * cfg->n_hidden, sizeof(float));
     if (!self->dv_out || !self->g_hidden || !self->dv_hidden)
         goto oom;
+    self->hidden->parts = self->output->parts = SNN_PARTS;
     lif_layer_init_uniform(self->hidden, cfg->seed, 1, cfg->init_scale);
     lif_layer_init_uniform(self->output, cfg->seed, 2, cfg->init_scale);
     return self;
@@ -60,30 +61,10 @@ int snn_begin_batch(snn *self, int batch)
     return 0;
 }
 
-int snn_part_end(int batch, int k)
-{
-    int size = (batch + SNN_PARTS - 1) / SNN_PARTS;
-    size = (size + 7) / 8 * 8; /* lif_layer_update_rows splits on multiples of 8 */
-    long end = (long)size * (k + 1);
-    return end < batch ? (int)end : batch;
-}
-
 int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
                      float *dv, float *g_in, loss_stats *stats)
 {
-    for (int k = 0, b0 = 0; b0 < out->batch; b0 = snn_part_end(out->batch, k++))
-        if (snn_output_error_rows(out, hidden_spikes, target, mask, dv, g_in, stats, b0,
-                                  snn_part_end(out->batch, k)) != 0)
-            return -1;
-    return 0;
-}
-
-int snn_hidden_forward(lif_layer *hidden, const float *x)
-{
-    for (int k = 0, b0 = 0; b0 < hidden->batch; b0 = snn_part_end(hidden->batch, k++))
-        if (lif_layer_forward_rows(hidden, x, b0, snn_part_end(hidden->batch, k)) != 0)
-            return -1;
-    return 0;
+    return snn_output_error_rows(out, hidden_spikes, target, mask, dv, g_in, stats, 0, out->batch);
 }
 
 int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
@@ -106,7 +87,7 @@ int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)
 
 int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats)
 {
-    if (snn_hidden_forward(self->hidden, x) != 0)
+    if (lif_layer_forward(self->hidden, x) != 0)
         return -1;
     if (snn_output_error(self->output, self->hidden->spikes, target, self->cfg.mask, self->dv_out,
                          self->g_hidden, stats) != 0 ||

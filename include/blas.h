@@ -37,6 +37,14 @@ void blas_sgemm(bool trans_a, bool trans_b, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b, int ldb,
                 float beta, float *c, int ldc);
 
+/* The same with the rows of C also in blocks, of row_block rows from its
+ * first: each (row block, column block) is one call, so a product over a
+ * block's rows alone gives the same bits as the whole product (OpenBLAS
+ * picks its kernels by size, so plain row subsets may differ). */
+void blas_sgemm_rows(bool trans_a, bool trans_b, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc, int row_block);
+
 /* Flushes denormals to zero in the calling thread (blas_init does all threads). */
 void blas_flush_denormals(void);
 

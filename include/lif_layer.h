@@ -89,6 +89,8 @@ struct lif_layer {
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
     int part_b0, part_b1; /* the samples of the update in progress (lif_layer_update_rows) */
     int fwd_next;        /* the first sample of the next forward part (0: a new step) */
+    int parts;           /* products go in this many parts of the batch (lif_layer_part_rows);
+                            set it (snn does) where a pipeline must match one process */
     float *grad_acc;     /* n_out x n_chunks*16: the gradient summed over the parts so far */
 };
 
@@ -109,9 +111,10 @@ int lif_layer_begin_batch(lif_layer *self, int batch);
 int lif_layer_forward(lif_layer *self, const float *input);
 /* The same in parts, for a pipeline that passes each part on as soon as it is
  * ready: samples b0..b1-1 (input is still the whole batch's), parts in order
- * from 0 to the batch's end; the step is done with the last. A product of
- * other rows can differ from the whole batch's in the last bit (OpenBLAS picks
- * kernels by size), so whoever must match a pipeline uses its parts. */
+ * from 0 to the batch's end, each ending on a part boundary (self->parts) or
+ * the batch's end; the step is done with the last. Products go by parts in
+ * both forms (blas_sgemm_rows), so a part computed alone has the bits of the
+ * whole batch's. */
 int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1);
 
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
@@ -130,6 +133,11 @@ void lif_layer_surrogate_rows(const lif_layer *self, const float *g, float *dv, 
 /* dL/dW = mean over the batch of dv[b,m] * trace[b,m,j], then the optimiser
  * update of every weight (dv is dL/dV of this step, batch x n_out). */
 int lif_layer_update(lif_layer *self, const float *dv);
+
+/* Parts of a batch: rows of equal size rounded up to 8 samples (the whole
+ * batch for parts <= 1); part k ends (exclusive) at lif_layer_part_end. */
+int lif_layer_part_rows(int batch, int parts);
+int lif_layer_part_end(int batch, int parts, int k);
 
 /* lif_layer_update in parts: the samples b0..b1-1 of this step's gradient,
  * parts in order from 0, each ending on a multiple of 8 but the last, which

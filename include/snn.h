@@ -47,25 +47,19 @@ int snn_train_step(snn *self, const float *x, const float *target, loss_stats *s
 /* One inference step: forward only. */
 int snn_infer_step(snn *self, const float *x);
 
-/* Training runs the batch in SNN_PARTS parts of samples (snn_part_end), the
- * way the stages do across processes: ae-encoder sends each part of the
- * hidden spikes as soon as it is computed, ae-decoder each part of the error,
- * so each stage works on one part while the other works on the next. One
- * process uses the same parts so that both give the same bits. */
-#define SNN_PARTS 2
-/* End (exclusive) of part k: parts of equal size rounded up to 8 samples; the
- * parts of a batch are [0, end(0)), [end(0), end(1)), ... until end == batch. */
-int snn_part_end(int batch, int k);
+/* The products of both layers go in SNN_PARTS parts of the batch
+ * (lif_layer.parts), the parts in which the stages pass a step across
+ * processes: ae-encoder sends each part of the hidden spikes as soon as it is
+ * computed, ae-decoder each part of the error, so each stage works on one part
+ * while the other works on the next. Same parts, same bits. */
+#define SNN_PARTS 3
 
-/* The hidden layer's forward, in parts. */
-int snn_hidden_forward(lif_layer *hidden, const float *x);
 /* The output layer's part before its update, given the hidden spikes:
  * forward, loss against target (dv = dL/dV, batch x n_out), and g_in =
- * dL/d(hidden spikes) (batch x n_hidden), in parts. lif_layer_update(out, dv)
- * follows. */
+ * dL/d(hidden spikes) (batch x n_hidden). lif_layer_update(out, dv) follows. */
 int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
                      float *dv, float *g_in, loss_stats *stats);
-/* One part of it, samples b0..b1-1 (the arrays are the whole batch's). */
+/* The same for samples b0..b1-1, parts in order (the arrays are the whole batch's). */
 int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
                           bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1);
 /* The hidden half: dv = g .* sigma'(V - Vth), then the update. */

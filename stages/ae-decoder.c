@@ -6,7 +6,7 @@
  * the output against the target spike frame of the same step (the
  * autoencoder's own input spikes), dL/d(hidden spikes) back to ae-encoder on
  * `grad` (computed with W2 before its update) in parts of the batch as each is
- * ready, parts the encoder chose (snn_part_end), then the update of W2, which runs while the encoder
+ * ready (the encoder's parts, SNN_PARTS), then the update of W2, which runs while the encoder
  * updates W1: the output half of snn_train_step. With --metrics it writes the training
  * figures (loss, masked fraction, rates, time, samples/s) as JSON. */
 #include "blas.h"
@@ -127,6 +127,8 @@ int main(int argc, char **argv)
         spec.n_out = 0; /* the file's */
     if (!(layer = model_layer_open(&spec)))
         goto fail;
+    if (training)
+        layer->parts = SNN_PARTS; /* as snn_train_step: same parts, same bits */
     frame_shape gs = {FRAME_ERROR, hs->batch, hs->width, hs->steps};
     frame_shape ss = {FRAME_SPIKES, hs->batch, (uint32_t)layer->n_out, hs->steps};
     spike_link *grad = training ? stage_out(st, "grad", &gs) : NULL;

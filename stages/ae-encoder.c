@@ -2,7 +2,7 @@
  *
  * Inference: each input spike frame in, the hidden spike frame of the same
  * step out. Training (when the feedback port `grad` is linked, from
- * ae-decoder): it sends step t in parts of the batch (snn_part_end), then
+ * ae-decoder): it sends step t in parts of the batch (SNN_PARTS), then
  * waits for dL/d(hidden spikes) of step t, which comes back in the same parts, applies the surrogate and updates W1 with
  * each part as it arrives (lif_layer_update_rows: the same bits as one update),
  * so both layers move in lock-step; the batch, step and rows of every error
@@ -78,6 +78,8 @@ int main(int argc, char **argv)
         spec.n_out = 0; /* the file's */
     if (!(layer = model_layer_open(&spec)))
         goto fail;
+    if (training)
+        layer->parts = SNN_PARTS; /* as snn_train_step: same parts, same bits */
     frame_shape hs = {FRAME_SPIKES, xs->batch, (uint32_t)layer->n_out, xs->steps};
     spike_link *out = stage_out(st, "hidden", &hs);
     spike_link *grad = training ? stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch,
@@ -103,7 +105,7 @@ int main(int argc, char **argv)
         /* training: the hidden spikes go in parts, so that the decoder starts on
          * the first while we compute the next (the parts of snn_train_step) */
         for (int k = 0, b0 = 0, b1; b0 < (int)x->batch; b0 = b1, k++) {
-            b1 = training ? snn_part_end((int)x->batch, k) : (int)x->batch;
+            b1 = lif_layer_part_end((int)x->batch, layer->parts, k);
             if (lif_layer_forward_rows(layer, input, b0, b1) < 0 ||
                 frame_pack_f32(h, layer->spikes + (size_t)b0 * layer->n_out, (uint32_t)(b1 - b0)) < 0)
                 goto fail;
