@@ -9,7 +9,7 @@ snn_config snn_config_default(void)
 {
     return (snn_config){.n_in = 784, .n_hidden = 196, .n_out = 784,
                         .lif = lif_params_default(), .opt = optim_params_default(),
-                        .mask = true, .init_scale = 0, .seed = 1};
+                        .mask = true, .init_scale = 0, .seed = 1, .parts = SNN_PARTS};
 }
 
 snn *snn_new(const snn_config *cfg, int max_batch)
@@ -27,7 +27,7 @@ snn *snn_new(const snn_config *cfg, int max_batch)
     self->dv_hidden = calloc((size_t)max_batch * cfg->n_hidden, sizeof(float));
     if (!self->dv_out || !self->g_hidden || !self->dv_hidden)
         goto oom;
-    self->hidden->parts = self->output->parts = SNN_PARTS;
+    self->hidden->parts = self->output->parts = cfg->parts;
     lif_layer_init_uniform(self->hidden, cfg->seed, 1, cfg->init_scale);
     lif_layer_init_uniform(self->output, cfg->seed, 2, cfg->init_scale);
     return self;

@@ -10,7 +10,10 @@
  *   snn_hidden_train:  surrogate of that gradient, hidden update
  *   lif_layer_update(output)
  * The two updates are independent (the error below was taken with W2 before
- * its update), so a pipeline runs them at the same time in two processes. */
+ * its update), so a pipeline runs them at the same time in two processes.
+ * Across processes each piece also goes by parts of the batch (the _rows
+ * forms of lif_layer and snn_output_error_rows; SNN_PARTS below), so the
+ * decoder works on one part while the encoder updates with the one before. */
 #ifndef SPIKESYNTH_SNN_H
 #define SPIKESYNTH_SNN_H
 
@@ -24,6 +27,8 @@ typedef struct {
     bool mask;        /* the XOR mask of the loss (paper: on) */
     float init_scale; /* U(-s, s); <= 0: 1/sqrt(fan_in) */
     uint64_t seed;    /* weight initialisation */
+    int parts;        /* products in parts of the batch: SNN_PARTS (the default) gives the
+                         bits of the ae-encoder/ae-decoder pipeline, 1 a little more speed */
 } snn_config;
 
 /* 784-196-784 with the paper's settings. */
