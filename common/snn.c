@@ -9,7 +9,7 @@ snn_config snn_config_default(void)
 {
     return (snn_config){.n_in = 784, .n_hidden = 196, .n_out = 784,
                         .lif = lif_params_default(), .opt = optim_params_default(),
-                        .mask = true, .init_scale = 0, .seed = 1, .parts = SNN_PARTS};
+                        .mask = true, .init_scale = 0, .seed = 1, .parts = 1};
 }
 
 snn *snn_new(const snn_config *cfg, int max_batch)

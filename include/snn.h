@@ -27,8 +27,9 @@ typedef struct {
     bool mask;        /* the XOR mask of the loss (paper: on) */
     float init_scale; /* U(-s, s); <= 0: 1/sqrt(fan_in) */
     uint64_t seed;    /* weight initialisation */
-    int parts;        /* products in parts of the batch: SNN_PARTS (the default) gives the
-                         bits of the ae-encoder/ae-decoder pipeline, 1 a little more speed */
+    int parts;        /* products in parts of the batch: 1 (the default) is fastest in one
+                         process; SNN_PARTS gives the bits of the ae-encoder/ae-decoder
+                         pipeline (3-7% slower here) */
 } snn_config;
 
 /* 784-196-784 with the paper's settings. */
@@ -52,11 +53,11 @@ int snn_train_step(snn *self, const float *x, const float *target, loss_stats *s
 /* One inference step: forward only. */
 int snn_infer_step(snn *self, const float *x);
 
-/* The products of both layers go in SNN_PARTS parts of the batch
- * (lif_layer.parts), the parts in which the stages pass a step across
- * processes: ae-encoder sends each part of the hidden spikes as soon as it is
- * computed, ae-decoder each part of the error, so each stage works on one part
- * while the other works on the next. Same parts, same bits. */
+/* The parts in which the training stages pass a step across processes:
+ * ae-encoder sends each part of the hidden spikes as soon as it is computed,
+ * ae-decoder each part of the error, so each stage works on one part while the
+ * other works on the next. snn_config.parts = SNN_PARTS computes the products
+ * in the same parts in one process: same parts, same bits. */
 #define SNN_PARTS 3
 
 /* The output layer's part before its update, given the hidden spikes:

@@ -235,7 +235,6 @@ int main(int argc, char **argv)
     cfg.mask = options_bool(o, "mask");
     cfg.init_scale = (float)options_float(o, "init-scale");
     cfg.seed = stage_seed(st);
-    cfg.parts = 1; /* one process, no pipeline to match: whole-batch products */
     if (blas_init(argv, (int)options_int(o, "threads")) != 0 ||
         train_options_read(o, &cfg.lif, &cfg.opt) != 0)
         goto fail;

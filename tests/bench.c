@@ -38,11 +38,13 @@ typedef struct {
     int n_hidden, steps, batch;
     int fast_batches;  /* timed batches of the fast path */
     int naive_steps;   /* timed steps of the oracle */
+    int parts;         /* snn_config.parts: 1, or SNN_PARTS to match the pipeline */
+    float init_scale;  /* snn_config.init_scale */
 } bench_case;
 
 static const bench_case cases[] = {
-    {"784-196-784 T=15 B=100", 196, 15, 100, 30, 6},
-    {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2},
+    {"784-196-784 T=15 B=100", 196, 15, 100, 30, 6, 1, 0},
+    {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2, 1, 0},
 };
 
 double bench_now(void)
@@ -128,6 +130,8 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
 
     snn_config cfg = snn_config_default();
     cfg.n_hidden = c->n_hidden;
+    cfg.parts = c->parts;
+    cfg.init_scale = c->init_scale;
     snn *net = snn_new(&cfg, c->batch);
     if (!net)
         return -1;
@@ -346,6 +350,8 @@ int main(int argc, char **argv)
     enum { COMPARE_IMAGES = 10000 };
     bench_case one = cases[0];
     one.fast_batches = COMPARE_IMAGES / one.batch - 1; /* + the warm-up batch */
+    one.parts = SNN_PARTS;  /* the pipeline's parts and initial weights: the same bits */
+    one.init_scale = 0.1f;  /* train-ae-mnist.pipe's */
     if (strstr(only, "pipeline") && (access("data/mnist", F_OK) == 0 || strcmp(data_dir, "data") != 0)) {
         /* alternately, three times each, the best of each kept: on a shared
          * virtual machine one run of either can lose 20% to a neighbour */

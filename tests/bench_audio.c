@@ -130,7 +130,6 @@ static int coder_case_run(const void *arg, bench_result *r)
     cfg.n_out = CODER_OUT;
     cfg.opt.lr = 5e-5f;
     cfg.init_scale = 0; /* train-audiocoder.pipe's: 1/sqrt(inputs) */
-    cfg.parts = 1;      /* as the audiocoder stage */
     snn *net = maps && x && target ? snn_new(&cfg, CODER_BATCH) : NULL;
     if (!net) {
         free(values), free(maps), free(x), free(target);

@@ -250,14 +250,17 @@ static void test_same_bits_any_thread_count(void **state)
     free(img);
 }
 
-/* A step's update in parts (as a pipeline does it, each part of the error as it
- * arrives) gives the bits of one update: hidden layer (dense errors) and output
+/* A step computed part by part, as the stages do it across processes
+ * (ae-encoder: forward by parts, update with each part of the error as it
+ * arrives; ae-decoder: forward, loss and error by parts), gives the bits of
+ * snn_train_step with the same parts: hidden layer (dense errors) and output
  * layer (sparse, masked errors), over two batches. */
-static void test_split_update_same_bits(void **state)
+static void test_parts_same_bits(void **state)
 {
     (void)state;
     snn_config cfg = snn_config_default();
     cfg.n_hidden = 100;
+    cfg.parts = SNN_PARTS;
     const int B = 40, T = 6;
     float *x = malloc(sizeof(float) * B * 784), *img = malloc(sizeof(float) * B * 784);
     uint32_t ids[40];
@@ -268,6 +271,8 @@ static void test_split_update_same_bits(void **state)
     snn *whole = snn_new(&cfg, B), *parts = snn_new(&cfg, B);
     assert_non_null(whole);
     assert_non_null(parts);
+    lif_layer *h = parts->hidden, *o = parts->output;
+    assert_int_equal(lif_layer_part_end(B, SNN_PARTS, 0), 16);
     for (int batch = 0; batch < 2; batch++) {
         for (int b = 0; b < B; b++)
             ids[b] = (uint32_t)(batch * B + b);
@@ -276,24 +281,26 @@ static void test_split_update_same_bits(void **state)
         for (int t = 0; t < T; t++) {
             poisson_encode(&pp, img, ids, B, 784, (uint32_t)t, x);
             assert_int_equal(snn_train_step(whole, x, x, NULL), 0);
-            lif_layer *h = parts->hidden, *o = parts->output;
-            assert_int_equal(lif_layer_forward(h, x), 0);
-            assert_int_equal(snn_output_error(o, h->spikes, x, true, parts->dv_out, parts->g_hidden,
-                                              NULL), 0);
-            lif_layer_surrogate(h, parts->g_hidden, parts->dv_hidden);
-            /* out of order is refused */
+            for (int k = 0, b0 = 0, b1; b0 < B; b0 = b1, k++) {
+                b1 = lif_layer_part_end(B, SNN_PARTS, k);
+                assert_int_equal(lif_layer_forward_rows(h, x, b0, b1), 0);
+                assert_int_equal(snn_output_error_rows(o, h->spikes, x, true, parts->dv_out,
+                                                       parts->g_hidden, NULL, b0, b1), 0);
+            }
+            /* parts out of order are refused */
             assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, 16, 40), -1);
-            assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, 0, 16), 0);
-            assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, 16, 40), 0);
-            assert_int_equal(lif_layer_update_rows(o, parts->dv_out, 0, 8), 0);
-            assert_int_equal(lif_layer_update_rows(o, parts->dv_out, 8, 32), 0);
-            assert_int_equal(lif_layer_update_rows(o, parts->dv_out, 32, 40), 0);
+            for (int k = 0, b0 = 0, b1; b0 < B; b0 = b1, k++) {
+                b1 = lif_layer_part_end(B, SNN_PARTS, k);
+                lif_layer_surrogate_rows(h, parts->g_hidden, parts->dv_hidden, b0, b1);
+                assert_int_equal(lif_layer_update_rows(h, parts->dv_hidden, b0, b1), 0);
+            }
+            assert_int_equal(lif_layer_update(o, parts->dv_out), 0);
         }
     }
     if (memcmp(whole->hidden->w, parts->hidden->w, sizeof(float) * 784 * 100) != 0)
-        fail_msg("W1 updated in parts differs from one update");
+        fail_msg("W1 computed in parts differs from snn_train_step");
     if (memcmp(whole->output->w, parts->output->w, sizeof(float) * 784 * 100) != 0)
-        fail_msg("W2 updated in parts differs from one update");
+        fail_msg("W2 computed in parts differs from snn_train_step");
     snn_destroy(&whole);
     snn_destroy(&parts);
     free(x);
@@ -398,7 +405,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_known_answers),
         cmocka_unit_test(test_same_bits_any_thread_count),
-        cmocka_unit_test(test_split_update_same_bits),
+        cmocka_unit_test(test_parts_same_bits),
         cmocka_unit_test(test_poisson_independent_of_batching),
         cmocka_unit_test(test_loss_mask),
         cmocka_unit_test(test_surrogate),
