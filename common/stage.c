@@ -368,7 +368,15 @@ int stage_handshake(stage *self)
 
 int stage_ready(stage *self)
 {
-    if (stage_handshake(self) < 0 || control_send(self, FRAME_READY) < 0)
+    if (stage_handshake(self) < 0)
+        return -1;
+    size_t lanes = 0;
+    for (size_t i = 0; i < self->n_links; i++)
+        lanes += link_uses_lane(self->links[i]);
+    if (self->n_links)
+        log_info("links up: %zu through shared memory, %zu over ZeroMQ", lanes,
+                 self->n_links - lanes);
+    if (control_send(self, FRAME_READY) < 0)
         return -1;
     if (!self->control)
         return 0;

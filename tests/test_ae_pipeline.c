@@ -2,6 +2,7 @@
  * synthetic MNIST written by the test (run from the repo root, after make):
  *  - train-ae-mnist.pipe gives weights bit-identical to the same training in
  *    one process (snn_train_step on the same Poisson spikes), and they moved;
+ *    and the same again with --transport=zmq (no shared-memory lanes);
  *  - eval-ae-mnist.pipe writes finite metrics for every test image and a PNG;
  *  - SIGKILL of any stage of either pipeline makes the runner fail within 5 s
  *    naming it, with no process left behind;
@@ -341,6 +342,41 @@ static void test_train_matches_one_process(void **state)
     dataset_destroy(&ds);
 }
 
+/* The transport changes nothing: over ZeroMQ only (no shared-memory lanes) the
+ * same training gives the same files' weights. */
+static void test_train_same_over_zmq(void **state)
+{
+    (void)state;
+    ensure_trained();
+    char model_var[300];
+    snprintf(model_var, sizeof model_var, "model=%s/zmq-ae", dir);
+    const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=7", model_var,
+                          "--transport=zmq", "-q", NULL};
+    run_ok("pipelines/train-ae-mnist.pipe", vars, "train-zmq", 30);
+    char log[300];
+    path_in(log, sizeof log, "train-zmq/logs/enc.log");
+    if (!strstr(proc_slurp(log), "links up: 0 through shared memory, 3 over ZeroMQ"))
+        fail_msg("enc.log does not show ZeroMQ-only links: %s", proc_slurp(log));
+    path_in(log, sizeof log, "train/logs/enc.log");
+    if (!strstr(proc_slurp(log), "links up: 3 through shared memory, 0 over ZeroMQ"))
+        fail_msg("enc.log of the default run does not show shared-memory links: %s",
+                 proc_slurp(log));
+    const char *kinds[] = {"ae-encoder", "ae-decoder"};
+    for (int i = 0; i < 2; i++) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "ae-%s.ssm", kinds[i] + 3);
+        snprintf(b, sizeof b, "zmq-ae-%s.ssm", kinds[i] + 3);
+        model *lane = load_layer(a, kinds[i], 0, 0), *zmq = load_layer(b, kinds[i], 0, 0);
+        size_t n = (size_t)lane->n_in * lane->n_out;
+        assert_int_equal((size_t)zmq->n_in * zmq->n_out, n);
+        if (memcmp(lane->w, zmq->w, n * sizeof *lane->w) != 0)
+            fail_msg("%s: weights over ZeroMQ only differ from those through shared memory: max "
+                     "|diff| %g", kinds[i], max_diff(lane->w, zmq->w, n));
+        model_destroy(&lane);
+        model_destroy(&zmq);
+    }
+}
+
 /* ---- c. evaluation ----------------------------------------------------------- */
 
 /* The number after "key": in a flat JSON object; fails when missing or not finite. */
@@ -597,6 +633,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_loads),
         cmocka_unit_test_teardown(test_train_matches_one_process, reap_leftover),
+        cmocka_unit_test_teardown(test_train_same_over_zmq, reap_leftover),
         cmocka_unit_test_teardown(test_eval, reap_leftover),
         cmocka_unit_test_teardown(test_killed_image_source, reap_leftover),
         cmocka_unit_test_teardown(test_killed_poisson_encoder, reap_leftover),
