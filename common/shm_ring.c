@@ -228,6 +228,7 @@ int shm_ring_write(shm_ring *self, const void *a, size_t a_len, const void *b, s
         memcpy(self->data + p + 8 + a_len, b, b_len);
     self->head += total;
     atomic_store(&self->sh->head, self->head);
+    atomic_thread_fence(memory_order_seq_cst); /* publish before looking for a sleeper */
     if (atomic_load(&self->sh->consumer_sleeps))
         futex_wake(&self->sh->data_seq);
     return 1;
@@ -248,6 +249,7 @@ static int wait_until(shm_ring *self, bool (*ready)(const shm_ring *, uint64_t),
         }
     uint32_t seen = atomic_load(word);
     atomic_store(sleeps, 1);
+    atomic_thread_fence(memory_order_seq_cst); /* the flag before the last look (Dekker) */
     if (!ready(self, arg))
         futex_wait(word, seen, timeout_ms);
     atomic_store(sleeps, 0);
@@ -320,6 +322,7 @@ void shm_ring_release(shm_ring *self)
 {
     self->tail = self->next_tail;
     atomic_store(&self->sh->tail, self->tail);
+    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&self->sh->producer_sleeps))
         futex_wake(&self->sh->room_seq);
 }
