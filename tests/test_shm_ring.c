@@ -145,12 +145,13 @@ static void test_wait_times_out_then_wakes(void **state)
     assert_int_equal(shm_ring_wait_data(c, 100), 0);
     double waited = now_s() - t0;
     assert_true(waited >= 0.09 && waited < 1.0);
-    /* a producer in another process, starting late and often finding the ring full */
+    /* a producer in another process, starting late and often finding the ring full;
+     * 20,000 messages, so that a publication race would show as a wrong byte */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         usleep(100000);
-        for (unsigned i = 0; i < 500; i++) {
+        for (unsigned i = 0; i < 20000; i++) {
             int r;
             while ((r = write_message(p, i)) == 0)
                 shm_ring_wait_room(p, a_len(i) + b_len(i), 100);
@@ -160,7 +161,7 @@ static void test_wait_times_out_then_wakes(void **state)
         _exit(0);
     }
     t0 = now_s();
-    for (unsigned i = 0; i < 500; i++) {
+    for (unsigned i = 0; i < 20000; i++) {
         assert_int_equal(shm_ring_wait_data(c, 2000), 1);
         if (i == 0) /* woken by the write, not by the 2 s timeout */
             assert_true(now_s() - t0 < 1.5);
