@@ -27,6 +27,10 @@ pid_t proc_run_start(const char *cmd, const char *pipe_path, const char *out_dir
  * took (may be NULL) receives the seconds waited. */
 int proc_finish(pid_t pid, double limit, double *took);
 
+/* Kills and reaps *pid (a child a failed test left running), then sets it to 0;
+ * nothing when it is 0. For cmocka teardowns. */
+void proc_kill(pid_t *pid);
+
 /* The file's contents (up to 64 KiB, "" when it cannot be read), in a static
  * buffer that the next call overwrites. */
 char *proc_slurp(const char *path);

@@ -156,3 +156,12 @@ void proc_assert_all_gone(const proc_info *ps, size_t n)
     if (n && killpg(ps[0].pgid, 0) == 0)
         fail_msg("process group %d still has members", (int)ps[0].pgid);
 }
+
+void proc_kill(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        *pid = 0;
+    }
+}

@@ -155,11 +155,7 @@ static int group_teardown(void **state)
 static int reap_leftover(void **state)
 {
     (void)state;
-    if (live > 0) {
-        kill(live, SIGKILL);
-        waitpid(live, NULL, 0);
-        live = 0;
-    }
+    proc_kill(&live);
     return 0;
 }
 
