@@ -4,11 +4,12 @@
  * Inference: each hidden spike frame in, the output spike frame out (port
  * `spikes`). Training (when `target` is linked): the masked membrane loss of
  * the output against the target spike frame of the same step (the
- * autoencoder's own input spikes), dL/d(hidden spikes) back to ae-encoder on
- * `grad` (computed with W2 before its update) in parts of the batch as each is
- * ready (the encoder's parts, SNN_PARTS), then the update of W2, which runs while the encoder
- * updates W1: the output half of snn_train_step. With --metrics it writes the training
- * figures (loss, masked fraction, rates, time, samples/s) as JSON. */
+ * autoencoder's own input spikes), and dL/d(hidden spikes) back to ae-encoder
+ * on `grad` (computed with W2 before its update), part by part as the
+ * encoder's hidden parts arrive (SNN_PARTS); then the update of W2, which runs
+ * while the encoder updates W1: the output half of snn_train_step. With
+ * --metrics it writes the training figures (loss, masked fraction, rates,
+ * time, samples/s) as JSON. */
 #include "blas.h"
 #include "err.h"
 #include "json_out.h"

@@ -2,14 +2,14 @@
  *
  * Inference: each input spike frame in, the hidden spike frame of the same
  * step out. Training (when the feedback port `grad` is linked, from
- * ae-decoder): it sends step t in parts of the batch (SNN_PARTS), then
- * waits for dL/d(hidden spikes) of step t, which comes back in the same parts, applies the surrogate and updates W1 with
- * each part as it arrives (lif_layer_update_rows: the same bits as one update),
- * so both layers move in lock-step; the batch, step and rows of every error
- * frame must be the ones expected next. This is
- * snn_train_step of the library, split across two processes. While the
- * decoder works, the encoder reads and unpacks its next input, so that work is
- * off the step's critical path (encoder -> decoder -> encoder). */
+ * ae-decoder): it sends step t in parts of the batch (SNN_PARTS), then waits
+ * for dL/d(hidden spikes) of step t, which comes back in the same parts,
+ * applies the surrogate and updates W1 with each part as it arrives
+ * (lif_layer_update_rows: the same bits as one update), so both layers move
+ * in lock-step; the batch, step and rows of every error frame must be the ones
+ * expected next. This is snn_train_step of the library, split across two
+ * processes. While the decoder works, the encoder reads and unpacks its next
+ * input, so that work is off the step's critical path. */
 #include "blas.h"
 #include "err.h"
 #include "log.h"
