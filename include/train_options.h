@@ -9,13 +9,15 @@
 #include "lif_layer.h"
 #include "options.h"
 
-#define TRAIN_OPTION_SPECS                                                                         \
+#define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("5e-4", "learning rate")
+/* The same with another default learning rate (the audiocoder's 5e-5). */
+#define TRAIN_OPTION_SPECS_LR(lr, lr_help)                                                         \
     {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x"},                            \
     {"threshold", OPT_FLOAT, "1", "firing threshold Vth"},                                         \
     {"clamp", OPT_BOOL, "false", "clamp V at Vth (the authors' code)"},                            \
     {"trace", OPT_STRING, "per-neuron", "eligibility trace: per-neuron (paper) or shared (authors' code)"}, \
     {"optimizer", OPT_STRING, "adam", "adam or sgd"},                                              \
-    {"lr", OPT_FLOAT, "5e-4", "learning rate"},                                                    \
+    {"lr", OPT_FLOAT, lr, lr_help},                                                                \
     {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W"},                        \
     {"beta1", OPT_FLOAT, "0.9", "Adam"},                                                           \
     {"beta2", OPT_FLOAT, "0.999", "Adam"},                                                         \
