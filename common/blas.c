@@ -109,8 +109,15 @@ void blas_sgemm_rows(bool trans_a, bool trans_b, int m, int n, int k,
     if (row_block <= 0 || row_block > m)
         row_block = m;
     const int blocks = column_blocks(n), row_blocks = (m + row_block - 1) / row_block;
+    const bool parallel = (double)m * n * k > 1e6;
+    /* OpenBLAS's OpenMP build threads a call made outside a parallel region
+     * over omp_get_max_threads(), whatever openblas_set_num_threads said, and
+     * its split changes the last bits: a serial product runs with one thread */
+    const int pool = omp_get_max_threads();
+    if (!parallel)
+        omp_set_num_threads(1);
     /* OpenBLAS runs one thread per call (blas_init); the blocks share the pool */
-#pragma omp parallel for schedule(dynamic) if ((double)m * n * k > 1e6)
+#pragma omp parallel for schedule(dynamic) if (parallel)
     for (int t = 0; t < blocks * row_blocks; t++) {
         const int i = t % blocks, r0 = t / blocks * row_block;
         const int rows = m - r0 < row_block ? m - r0 : row_block;
@@ -125,4 +132,6 @@ void blas_sgemm_rows(bool trans_a, bool trans_b, int m, int n, int k,
                     trans_b ? CblasTrans : CblasNoTrans, rows, j1 - j0, k, alpha, ar, lda, bj, ldb,
                     beta, c + (size_t)r0 * ldc + j0, ldc);
     }
+    if (!parallel)
+        omp_set_num_threads(pool);
 }
