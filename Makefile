@@ -1,6 +1,7 @@
-# spikesynth: one library (common/ + include/), one program per stage (stages/),
-# one cmocka binary per test file (tests/test_*.c). Files are discovered, so a new
-# class or stage needs no Makefile edit.
+# spikesynth: one library (common/LAYER/*.c + include/LAYER/*.h, layers in
+# docs/hacking.md), one program per stage (stages/), one cmocka binary per test
+# file (tests/test_*.c). Files are discovered, so a new class, layer or stage
+# needs no Makefile edit; header dependencies come from the compiler (-MMD).
 #
 #   make            build bin/* and build/libspikesynth.a
 #   make test       unit + oracle + pipeline tests, then again under ASan/UBSan
@@ -16,7 +17,7 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?=
 # -fno-math-errno lets sqrtf vectorise; it changes no result. -Wno-psabi: the vector
 # kernels pass 64-byte vectors between static functions, never across an ABI
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fno-math-errno -Wno-psabi -g -fopenmp -Iinclude \
+CFLAGS  += -MMD -MP -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fno-math-errno -Wno-psabi -g -fopenmp -Iinclude \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 LDFLAGS += -fopenmp
@@ -24,7 +25,8 @@ ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
 
-LIB_SRC   := $(wildcard common/*.c)
+LAYERS    := core numerics audio data transport
+LIB_SRC   := $(foreach l,$(LAYERS),$(wildcard common/$(l)/*.c))
 LIB_OBJ   := $(LIB_SRC:common/%.c=$(BUILD)/common/%.o)
 LIB       := $(BUILD)/libspikesynth.a
 STAGE_SRC := $(wildcard stages/*.c)
@@ -45,22 +47,26 @@ deps-check:
 deps:
 	scripts/install-deps
 
-$(BUILD)/common/%.o: common/%.c $(wildcard include/*.h) | $(BUILD)/common
+$(BUILD)/common/%.o: common/%.c
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
-$(BUILD)/tests/%.o: tests/%.c $(wildcard include/*.h tests/*.h) | $(BUILD)/tests
+$(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 # linked under a temporary name, then renamed: a stage that is running keeps
 # its old file instead of crashing on a half-written one
-bin/%: stages/%.c $(LIB) $(wildcard include/*.h) | bin
-	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
+bin/%: stages/%.c $(LIB) | bin $(BUILD)/stages
+	$(CC) $(CFLAGS) -MF $(BUILD)/stages/$*.d -MT $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
-$(BUILD)/common $(BUILD)/tests bin:
+$(BUILD)/tests $(BUILD)/stages bin:
 	mkdir -p $@
 
+-include $(LIB_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
+
 test: deps-check
+	scripts/check-layers
 	$(MAKE) test-plain
 	$(MAKE) test-sanitize
 

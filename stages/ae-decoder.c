@@ -10,15 +10,15 @@
  * while the encoder updates W1: the output half of snn_train_step. With
  * --metrics it writes the training figures (loss, masked fraction, rates,
  * time, samples/s) as JSON. */
-#include "blas.h"
-#include "err.h"
-#include "json_out.h"
-#include "log.h"
-#include "model.h"
-#include "progress.h"
-#include "snn.h"
-#include "stage.h"
-#include "train_options.h"
+#include "numerics/blas.h"
+#include "core/err.h"
+#include "core/json_out.h"
+#include "core/log.h"
+#include "data/model.h"
+#include "core/progress.h"
+#include "numerics/snn.h"
+#include "transport/stage.h"
+#include "numerics/train_options.h"
 
 #include <math.h>
 #include <stdlib.h>

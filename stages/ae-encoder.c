@@ -10,13 +10,13 @@
  * expected next. This is snn_train_step of the library, split across two
  * processes. While the decoder works, the encoder reads and unpacks its next
  * input, so that work is off the step's critical path. */
-#include "blas.h"
-#include "err.h"
-#include "log.h"
-#include "model.h"
-#include "snn.h"
-#include "stage.h"
-#include "train_options.h"
+#include "numerics/blas.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "data/model.h"
+#include "numerics/snn.h"
+#include "transport/stage.h"
+#include "numerics/train_options.h"
 
 #include <stdlib.h>
 #include <string.h>

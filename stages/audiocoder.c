@@ -15,16 +15,16 @@
  * Defaults are the paper's audiocoder settings (lr 5e-5, weight decay 1e-4,
  * leak 0.1, XOR mask, per-step Adam restarted per batch); docs/audiocoder.md
  * gives the measured choices (init scale, sizes, speed). */
-#include "blas.h"
-#include "err.h"
-#include "json_out.h"
-#include "log.h"
-#include "model.h"
-#include "progress.h"
-#include "snn.h"
-#include "spike_maps.h"
-#include "stage.h"
-#include "train_options.h"
+#include "numerics/blas.h"
+#include "core/err.h"
+#include "core/json_out.h"
+#include "core/log.h"
+#include "data/model.h"
+#include "core/progress.h"
+#include "numerics/snn.h"
+#include "data/spike_maps.h"
+#include "transport/stage.h"
+#include "numerics/train_options.h"
 
 #include <math.h>
 #include <stdio.h>

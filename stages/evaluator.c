@@ -6,13 +6,13 @@
  * it writes metrics.json (mse, spike_mse, pearson_r, pixel_mse, firing rates,
  * n_samples: include/metrics.h) and a PNG grid of the first images above their
  * reconstructions (output spike counts, each scaled by its largest count). */
-#include "err.h"
-#include "image_grid.h"
-#include "json_out.h"
-#include "log.h"
-#include "metrics.h"
-#include "progress.h"
-#include "stage.h"
+#include "core/err.h"
+#include "data/image_grid.h"
+#include "core/json_out.h"
+#include "core/log.h"
+#include "data/metrics.h"
+#include "core/progress.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <stdlib.h>

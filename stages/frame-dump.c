@@ -2,10 +2,10 @@
  * or JSON (a debugging aid), or only counts them (--format=none, a benchmark).
  * With --data the lines carry the payload: spike rows as 0/1 strings, values as
  * numbers. A summary (frames, batches, bytes, rate) goes to stderr at the end. */
-#include "err.h"
-#include "log.h"
-#include "progress.h"
-#include "stage.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /* frame-relay: passes frames from its in-port to its out-port unchanged, with the
  * shape it learns from the HELLO. Useful to benchmark links; --fail-after and
  * --delay-ms simulate a crashing or slow stage in tests. */
-#include "err.h"
-#include "log.h"
-#include "stage.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <time.h>

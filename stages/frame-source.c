@@ -2,10 +2,10 @@
  * benchmark links and downstream stages without real data.
  * Batch b, step t carries sample ids b*batch .. b*batch+batch-1; spikes are on
  * with probability --rate, values uniform in [0, 1). Deterministic in --seed. */
-#include "log.h"
-#include "err.h"
-#include "progress.h"
-#include "stage.h"
+#include "core/log.h"
+#include "core/err.h"
+#include "core/progress.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -15,17 +15,17 @@
  *    to the Dataset A image of the spoken digit among the ten;
  *  - --csv: one line per input (id, name, label, mse, r, ...).
  * Samples must arrive whole (T frames each, as every stage sends them). */
-#include "atomic_file.h"
-#include "dataset.h"
-#include "err.h"
-#include "image_grid.h"
-#include "json_out.h"
-#include "log.h"
-#include "manifest.h"
-#include "metrics.h"
-#include "pairing.h"
-#include "progress.h"
-#include "stage.h"
+#include "core/atomic_file.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "data/image_grid.h"
+#include "core/json_out.h"
+#include "core/log.h"
+#include "data/manifest.h"
+#include "data/metrics.h"
+#include "data/pairing.h"
+#include "core/progress.h"
+#include "transport/stage.h"
 
 #include <errno.h>
 #include <math.h>

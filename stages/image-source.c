@@ -5,12 +5,12 @@
  * (train 0, test 2^30, so the two never share Poisson draws) and n x epoch, so a
  * second epoch draws fresh spikes for the same image. The optional port `copy`
  * carries the same frames (to an evaluator, say). */
-#include "dataset.h"
-#include "err.h"
-#include "log.h"
-#include "progress.h"
-#include "rng.h"
-#include "stage.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "numerics/rng.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -7,13 +7,13 @@
  * pair-source writes before its first frame, so it is complete once our stream
  * ends) every map also gets its label and source image index, else -1. Sample
  * ids must be unique. Nothing is written unless the whole stream arrived. */
-#include "err.h"
-#include "image_grid.h"
-#include "log.h"
-#include "pairing.h"
-#include "progress.h"
-#include "spike_maps.h"
-#include "stage.h"
+#include "core/err.h"
+#include "data/image_grid.h"
+#include "core/log.h"
+#include "data/pairing.h"
+#include "core/progress.h"
+#include "data/spike_maps.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <stdlib.h>

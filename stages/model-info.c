@@ -5,10 +5,10 @@
  *
  *   bin/model-info models/ae-mnist-encoder.ssm
  *   bin/model-info --check --kind ae-decoder --inputs 196 --outputs 784 FILE */
-#include "err.h"
-#include "json_out.h"
-#include "log.h"
-#include "model.h"
+#include "core/err.h"
+#include "core/json_out.h"
+#include "core/log.h"
+#include "data/model.h"
 
 #include <math.h>
 #include <stdio.h>

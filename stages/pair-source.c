@@ -10,14 +10,14 @@
  * one without is an error naming it. --manifest (id,path,label, as spectrogram
  * writes it) and --pairing (id,label,image_index,recording) are written before
  * the first frame. */
-#include "audio_list.h"
-#include "dataset.h"
-#include "err.h"
-#include "log.h"
-#include "manifest.h"
-#include "pairing.h"
-#include "progress.h"
-#include "stage.h"
+#include "audio/audio_list.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "data/manifest.h"
+#include "data/pairing.h"
+#include "core/progress.h"
+#include "transport/stage.h"
 
 #include <math.h>
 #include <stdlib.h>

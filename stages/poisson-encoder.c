@@ -3,11 +3,11 @@
  * drawn from (seed, s, t, j) alone (include/poisson.h). The optional port
  * `copy` carries the same spike frames (to a decoder as its training target,
  * or to an evaluator). */
-#include "blas.h"
-#include "err.h"
-#include "log.h"
-#include "poisson.h"
-#include "stage.h"
+#include "numerics/blas.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "numerics/poisson.h"
+#include "transport/stage.h"
 
 #include <stdlib.h>
 #include <string.h>

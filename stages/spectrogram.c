@@ -17,20 +17,20 @@
  * first epoch are kept in memory (2,400 FSDD train files x 39,000 floats is
  * 374 MB) and later epochs are sent from there; when they would take more than
  * --cache-mb every epoch recomputes them (about 7 s per epoch of FSDD). */
-#include "audio.h"
-#include "audio_list.h"
-#include "cochlea.h"
-#include "cochleagram.h"
-#include "err.h"
-#include "image_grid.h"
-#include "log.h"
-#include "manifest.h"
-#include "melbank.h"
-#include "pcm_reader.h"
-#include "progress.h"
-#include "rng.h"
-#include "segmenter.h"
-#include "stage.h"
+#include "audio/audio.h"
+#include "audio/audio_list.h"
+#include "audio/cochlea.h"
+#include "audio/cochleagram.h"
+#include "core/err.h"
+#include "data/image_grid.h"
+#include "core/log.h"
+#include "data/manifest.h"
+#include "audio/melbank.h"
+#include "audio/pcm_reader.h"
+#include "core/progress.h"
+#include "numerics/rng.h"
+#include "audio/segmenter.h"
+#include "transport/stage.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,10 +5,10 @@
  *
  * Stage programs are found next to this program. Exit status: 0 done, 1 a stage
  * failed, 2 a bad pipeline or command line, 130 interrupted. */
-#include "err.h"
-#include "log.h"
-#include "pipeline.h"
-#include "runner.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "transport/pipeline.h"
+#include "transport/runner.h"
 
 #include <libgen.h>
 #include <limits.h>

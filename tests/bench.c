@@ -10,14 +10,14 @@
  * The fast path runs three times and the pipeline comparison alternates three
  * times; the best of each is kept (the shared virtual machine's neighbours take
  * up to 30% of a single run). The audio cases: tests/bench_audio.c. */
-#include "blas.h"
-#include "dataset.h"
-#include "err.h"
-#include "log.h"
+#include "numerics/blas.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "core/log.h"
 #include "oracle.h"
-#include "poisson.h"
-#include "rng.h"
-#include "snn.h"
+#include "numerics/poisson.h"
+#include "numerics/rng.h"
+#include "numerics/snn.h"
 
 #include "bench.h"
 

@@ -17,15 +17,15 @@
  *  - as fast as it goes: the real-time factor, wall time from the first byte to
  *    the last stage's exit over the audio's duration, and the CPU time of all
  *    stages over it. */
-#include "audio.h"
-#include "audio_list.h"
+#include "audio/audio.h"
+#include "audio/audio_list.h"
 #include "bench.h"
-#include "cochlea.h"
-#include "cochleagram.h"
-#include "err.h"
-#include "poisson.h"
-#include "rng.h"
-#include "snn.h"
+#include "audio/cochlea.h"
+#include "audio/cochleagram.h"
+#include "core/err.h"
+#include "numerics/poisson.h"
+#include "numerics/rng.h"
+#include "numerics/snn.h"
 #include "tmpdir.h"
 
 #include <dirent.h>

@@ -20,20 +20,20 @@
  * --seed N [1], --limit N (train files) [0], --test-limit N [0], --eval-every N [1],
  * --fresh-spikes (new Poisson draws every epoch: ids + epoch * 2^20), --max-seconds S
  * (stop training after S seconds) [0], --threads N [0], --trace per-neuron|shared. */
-#include "audio.h"
-#include "audio_list.h"
-#include "blas.h"
-#include "cochlea.h"
-#include "cochleagram.h"
-#include "dataset.h"
-#include "err.h"
-#include "metrics.h"
-#include "model.h"
-#include "pairing.h"
-#include "poisson.h"
-#include "rng.h"
-#include "snn.h"
-#include "spike_maps.h"
+#include "audio/audio.h"
+#include "audio/audio_list.h"
+#include "numerics/blas.h"
+#include "audio/cochlea.h"
+#include "audio/cochleagram.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "data/metrics.h"
+#include "data/model.h"
+#include "data/pairing.h"
+#include "numerics/poisson.h"
+#include "numerics/rng.h"
+#include "numerics/snn.h"
+#include "data/spike_maps.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,11 +7,11 @@
  *                      [--frames N] [--quality medium|best]
  * --fs 0 keeps the files' rate; --decimation is the cochlea's decimation or the
  * mel hop; --frames the cochleagram length (1500). */
-#include "audio.h"
-#include "cochlea.h"
-#include "cochleagram.h"
-#include "err.h"
-#include "melbank.h"
+#include "audio/audio.h"
+#include "audio/cochlea.h"
+#include "audio/cochleagram.h"
+#include "core/err.h"
+#include "audio/melbank.h"
 
 #include <dirent.h>
 #include <stdio.h>

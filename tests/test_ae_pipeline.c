@@ -18,17 +18,17 @@
 
 #include "tmpdir.h"
 
-#include "blas.h"
-#include "dataset.h"
-#include "err.h"
-#include "frame.h"
-#include "idx.h"
-#include "link.h"
-#include "model.h"
-#include "poisson.h"
+#include "numerics/blas.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "transport/frame.h"
+#include "data/idx.h"
+#include "transport/link.h"
+#include "data/model.h"
+#include "numerics/poisson.h"
 #include "process.h"
-#include "rng.h"
-#include "snn.h"
+#include "numerics/rng.h"
+#include "numerics/snn.h"
 
 #include <math.h>
 #include <signal.h>

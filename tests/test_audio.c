@@ -8,8 +8,8 @@
 
 #include "tmpdir.h"
 
-#include "audio.h"
-#include "err.h"
+#include "audio/audio.h"
+#include "core/err.h"
 
 #include <math.h>
 #include <sndfile.h>

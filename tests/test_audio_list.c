@@ -7,8 +7,8 @@
 
 #include "tmpdir.h"
 
-#include "audio_list.h"
-#include "err.h"
+#include "audio/audio_list.h"
+#include "core/err.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "cochlea.h"
-#include "err.h"
+#include "audio/cochlea.h"
+#include "core/err.h"
 
 #include <math.h>
 #include <stdint.h>

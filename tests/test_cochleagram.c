@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "cochleagram.h"
-#include "err.h"
+#include "audio/cochleagram.h"
+#include "core/err.h"
 
 #include <math.h>
 #include <stdlib.h>

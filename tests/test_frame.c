@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "frame.h"
+#include "core/err.h"
+#include "transport/frame.h"
 
 #include <stdlib.h>
 #include <string.h>

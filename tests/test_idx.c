@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dataset.h"
-#include "err.h"
-#include "idx.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "data/idx.h"
 
 #include <dirent.h>
 #include <ftw.h>

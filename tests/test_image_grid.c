@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "image_grid.h"
+#include "core/err.h"
+#include "data/image_grid.h"
 
 #include <dirent.h>
 #include <ftw.h>

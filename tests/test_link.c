@@ -10,8 +10,8 @@
 
 #include "tmpdir.h"
 
-#include "err.h"
-#include "link.h"
+#include "core/err.h"
+#include "transport/link.h"
 
 #include <signal.h>
 #include <stdio.h>

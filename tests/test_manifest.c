@@ -8,8 +8,8 @@
 
 #include "tmpdir.h"
 
-#include "err.h"
-#include "manifest.h"
+#include "core/err.h"
+#include "data/manifest.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "melbank.h"
+#include "core/err.h"
+#include "audio/melbank.h"
 
 #include <math.h>
 #include <stdlib.h>

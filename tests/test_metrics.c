@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "metrics.h"
+#include "core/err.h"
+#include "data/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,8 +8,8 @@
 
 #include "tmpdir.h"
 
-#include "err.h"
-#include "model.h"
+#include "core/err.h"
+#include "data/model.h"
 
 #include <math.h>
 #include <stdio.h>

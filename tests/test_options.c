@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "options.h"
+#include "core/err.h"
+#include "core/options.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,9 +11,9 @@
 
 #include "tmpdir.h"
 
-#include "dataset.h"
-#include "err.h"
-#include "pairing.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "data/pairing.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "pcm_reader.h"
+#include "core/err.h"
+#include "audio/pcm_reader.h"
 
 #include <stdint.h>
 #include <stdlib.h>

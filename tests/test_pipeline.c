@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "pipeline.h"
+#include "core/err.h"
+#include "transport/pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>

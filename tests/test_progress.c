@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "progress.h"
+#include "core/progress.h"
 
 #include <math.h>
 #include <string.h>

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "rng.h"
-#include "segmenter.h"
+#include "core/err.h"
+#include "numerics/rng.h"
+#include "audio/segmenter.h"
 
 #include <math.h>
 #include <stdlib.h>

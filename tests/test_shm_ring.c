@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "shm_ring.h"
+#include "core/err.h"
+#include "transport/shm_ring.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 
 #include "tmpdir.h"
 
-#include "manifest.h"
+#include "data/manifest.h"
 #include "process.h"
 
 #include <fcntl.h>

@@ -9,8 +9,8 @@
 
 #include "tmpdir.h"
 
-#include "err.h"
-#include "spike_maps.h"
+#include "core/err.h"
+#include "data/spike_maps.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,17 +17,17 @@
 
 #include "tmpdir.h"
 
-#include "audio_list.h"
-#include "blas.h"
-#include "dataset.h"
-#include "err.h"
-#include "idx.h"
-#include "lif_layer.h"
-#include "model.h"
-#include "pairing.h"
-#include "poisson.h"
+#include "audio/audio_list.h"
+#include "numerics/blas.h"
+#include "data/dataset.h"
+#include "core/err.h"
+#include "data/idx.h"
+#include "numerics/lif_layer.h"
+#include "data/model.h"
+#include "data/pairing.h"
+#include "numerics/poisson.h"
 #include "process.h"
-#include "spike_maps.h"
+#include "data/spike_maps.h"
 
 #include <math.h>
 #include <signal.h>

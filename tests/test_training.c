@@ -7,11 +7,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "blas.h"
+#include "numerics/blas.h"
 #include "oracle.h"
-#include "poisson.h"
-#include "rng.h"
-#include "snn.h"
+#include "numerics/poisson.h"
+#include "numerics/rng.h"
+#include "numerics/snn.h"
 
 #include <math.h>
 #include <omp.h>

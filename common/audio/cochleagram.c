@@ -1,0 +1,62 @@
+/* cochleagram: max-normalisation and fixed frame count (see include/cochleagram.h). */
+#include "audio/cochleagram.h"
+#include "core/err.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Largest value, or -1 (err set) on a negative or non-finite one. */
+static double image_max(const float *x, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        if (!(x[i] >= 0.0f) || !isfinite(x[i]))
+            return err_set("cochleagram: value %g at index %zu is not a finite non-negative number",
+                           (double)x[i], i);
+        if (x[i] > m)
+            m = x[i];
+    }
+    return m;
+}
+
+double cochleagram_normalise(float *x, size_t n_frames, int n_channels)
+{
+    size_t n = n_frames * (size_t)n_channels;
+    double m = image_max(x, n);
+    if (m <= 0.0)
+        return m;
+    float inv = (float)(1.0 / m);
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] * inv;
+        x[i] = v > 1.0f ? 1.0f : v; /* 1/m rounding must not push the peak above 1 */
+    }
+    return m;
+}
+
+void cochleagram_fit(const float *x, size_t n_frames, int n_channels, float *out,
+                     size_t out_frames)
+{
+    size_t keep = n_frames < out_frames ? n_frames : out_frames;
+    size_t row = (size_t)n_channels;
+    if (keep)
+        memcpy(out, x, keep * row * sizeof *out);
+    memset(out + keep * row, 0, (out_frames - keep) * row * sizeof *out);
+}
+
+int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out,
+                     size_t out_frames)
+{
+    double m = image_max(x, n_frames * (size_t)n_channels);
+    if (m < 0.0)
+        return -1;
+    cochleagram_fit(x, n_frames, n_channels, out, out_frames);
+    if (m > 0.0) {
+        float inv = (float)(1.0 / m);
+        size_t n = out_frames * (size_t)n_channels;
+        for (size_t i = 0; i < n; i++) {
+            float v = out[i] * inv;
+            out[i] = v > 1.0f ? 1.0f : v;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,285 @@
+/* model: one layer's weights and settings in a checked binary file (see
+ * include/model.h). Fields are written one by one, little-endian, so the file
+ * does not depend on struct padding. */
+#include "data/model.h"
+
+#include "core/atomic_file.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "model files are little-endian");
+
+static const char MODEL_MAGIC[8] = {'S', 'S', 'Y', 'N', 'M', 'O', 'D', 'L'};
+#define MODEL_MAX_WEIGHTS ((int64_t)1 << 31)
+
+/* A byte buffer the header is serialised into (and parsed from). */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap, pos;
+    int bad;
+} buf;
+
+static void put(buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 256) + n;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d) {
+            b->bad = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void get(buf *b, void *p, size_t n)
+{
+    if (b->pos + n > b->len) {
+        b->bad = 1;
+        memset(p, 0, n);
+        return;
+    }
+    memcpy(p, b->data + b->pos, n);
+    b->pos += n;
+}
+
+/* The header fields, in file order; one function serves both directions. */
+#define FIELDS(X, m)                                                                           \
+    X(m->kind, MODEL_KIND_MAX) X(&m->n_in, 4) X(&m->n_out, 4) X(&m->lif.leak, 4)              \
+    X(&m->lif.threshold, 4) X(&lif_clamp, 4) X(&lif_trace, 4) X(&opt_kind, 4) X(&m->opt.lr, 4) \
+    X(&m->opt.beta1, 4) X(&m->opt.beta2, 4) X(&m->opt.eps, 4) X(&m->opt.weight_decay, 4)      \
+    X(&opt_carry, 4) X(&m->steps, 4) X(&m->r_max, 4) X(&m->mask, 4) X(&m->seed, 8)             \
+    X(&m->epochs, 4) X(&m->batches, 8) X(&m->samples, 8)
+
+static void header_write(buf *b, const model *m)
+{
+    int32_t lif_clamp = m->lif.clamp, lif_trace = m->lif.trace, opt_kind = m->opt.kind,
+            opt_carry = m->opt.carry_moments;
+#define PUT(p, n) put(b, p, n);
+    FIELDS(PUT, m)
+#undef PUT
+}
+
+static void header_read(buf *b, model *m)
+{
+    int32_t lif_clamp, lif_trace, opt_kind, opt_carry;
+#define GET(p, n) get(b, p, n);
+    FIELDS(GET, m)
+#undef GET
+    m->kind[MODEL_KIND_MAX - 1] = '\0';
+    m->lif.clamp = lif_clamp != 0;
+    m->lif.trace = lif_trace == TRACE_SHARED ? TRACE_SHARED : TRACE_PER_NEURON;
+    m->opt.kind = opt_kind == OPTIM_SGD ? OPTIM_SGD : OPTIM_ADAM;
+    m->opt.carry_moments = opt_carry != 0;
+}
+
+model *model_from_layer(const lif_layer *layer, const char *kind)
+{
+    model *m = calloc(1, sizeof *m);
+    size_t n = (size_t)layer->n_out * layer->n_in;
+    if (!m || !(m->w = malloc(n * sizeof *m->w))) {
+        free(m);
+        err_set("model %s: out of memory", kind);
+        return NULL;
+    }
+    snprintf(m->kind, sizeof m->kind, "%s", kind);
+    m->n_in = layer->n_in;
+    m->n_out = layer->n_out;
+    m->lif = layer->lif;
+    m->opt = layer->opt;
+    memcpy(m->w, layer->w, n * sizeof *m->w);
+    return m;
+}
+
+int model_save(const model *self, const char *path)
+{
+    buf h = {0};
+    header_write(&h, self);
+    if (h.bad) {
+        free(h.data);
+        return err_set("%s: out of memory", path);
+    }
+    atomic_file *f = atomic_file_new(path);
+    if (!f) {
+        free(h.data);
+        return -1;
+    }
+    FILE *out = atomic_file_stream(f);
+    uint32_t version = MODEL_FORMAT_VERSION, header_bytes = (uint32_t)h.len;
+    size_t n = (size_t)self->n_out * self->n_in;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, (const Bytef *)MODEL_MAGIC, sizeof MODEL_MAGIC);
+    crc = crc32(crc, (const Bytef *)&version, 4);
+    crc = crc32(crc, (const Bytef *)&header_bytes, 4);
+    crc = crc32(crc, h.data, (uInt)h.len);
+    crc = crc32_z(crc, (const Bytef *)self->w, n * sizeof(float));
+    uint32_t crc32v = (uint32_t)crc;
+    int ok = fwrite(MODEL_MAGIC, sizeof MODEL_MAGIC, 1, out) == 1 &&
+             fwrite(&version, 4, 1, out) == 1 && fwrite(&header_bytes, 4, 1, out) == 1 &&
+             fwrite(h.data, 1, h.len, out) == h.len &&
+             fwrite(self->w, sizeof(float), n, out) == n && fwrite(&crc32v, 4, 1, out) == 1;
+    free(h.data);
+    if (!ok) {
+        atomic_file_destroy(&f);
+        return err_set("%s: write failed: %s", path, strerror(errno));
+    }
+    return atomic_file_commit(&f);
+}
+
+model *model_load(const char *path)
+{
+    model *m = NULL;
+    buf h = {0};
+    FILE *in = fopen(path, "rb");
+    if (!in) {
+        err_set("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char magic[8];
+    uint32_t version, header_bytes;
+    if (fread(magic, 8, 1, in) != 1 || memcmp(magic, MODEL_MAGIC, 8) != 0) {
+        err_set("%s: not a spikesynth model (bad magic)", path);
+        goto err;
+    }
+    if (fread(&version, 4, 1, in) != 1 || version != MODEL_FORMAT_VERSION) {
+        err_set("%s: model format version %u, this program reads %d", path, version,
+                MODEL_FORMAT_VERSION);
+        goto err;
+    }
+    if (fread(&header_bytes, 4, 1, in) != 1 || header_bytes > 4096) {
+        err_set("%s: truncated or corrupt header", path);
+        goto err;
+    }
+    h.data = malloc(header_bytes ? header_bytes : 1);
+    h.len = header_bytes;
+    if (!h.data || fread(h.data, 1, header_bytes, in) != header_bytes) {
+        err_set("%s: truncated header", path);
+        goto err;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m)
+        goto oom;
+    header_read(&h, m);
+    if (h.bad) {
+        err_set("%s: header of %u bytes is too short for format %u", path, header_bytes, version);
+        goto err;
+    }
+    if (m->n_in <= 0 || m->n_out <= 0 || (int64_t)m->n_in * m->n_out > MODEL_MAX_WEIGHTS) {
+        err_set("%s: bad layer shape %d -> %d", path, m->n_in, m->n_out);
+        goto err;
+    }
+    size_t n = (size_t)m->n_out * m->n_in;
+    m->w = malloc(n * sizeof *m->w);
+    if (!m->w)
+        goto oom;
+    uint32_t stored;
+    if (fread(m->w, sizeof(float), n, in) != n || fread(&stored, 4, 1, in) != 1) {
+        err_set("%s: truncated: expected %zu weights (%d x %d) and a checksum", path, n, m->n_out,
+                m->n_in);
+        goto err;
+    }
+    if (fgetc(in) != EOF) {
+        err_set("%s: trailing bytes after the checksum", path);
+        goto err;
+    }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, (const Bytef *)magic, 8);
+    crc = crc32(crc, (const Bytef *)&version, 4);
+    crc = crc32(crc, (const Bytef *)&header_bytes, 4);
+    crc = crc32(crc, h.data, (uInt)h.len);
+    crc = crc32_z(crc, (const Bytef *)m->w, n * sizeof(float));
+    if ((uint32_t)crc != stored) {
+        err_set("%s: checksum mismatch (file corrupt)", path);
+        goto err;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(m->w[i])) {
+            err_set("%s: weight %zu (row %zu, column %zu) is not finite", path, i, i / m->n_in,
+                    i % m->n_in);
+            goto err;
+        }
+    free(h.data);
+    fclose(in);
+    return m;
+oom:
+    err_set("%s: out of memory", path);
+err:
+    free(h.data);
+    fclose(in);
+    model_destroy(&m);
+    return NULL;
+}
+
+int model_expect(const model *self, const char *path, const char *kind, int n_in, int n_out)
+{
+    if (kind && strcmp(self->kind, kind) != 0)
+        return err_set("%s: holds a %s layer, expected %s", path, self->kind, kind);
+    if ((n_in > 0 && self->n_in != n_in) || (n_out > 0 && self->n_out != n_out))
+        return err_set("%s: layer is %d -> %d, expected %d -> %d", path, self->n_in, self->n_out,
+                       n_in > 0 ? n_in : self->n_in, n_out > 0 ? n_out : self->n_out);
+    return 0;
+}
+
+int model_to_layer(const model *self, lif_layer *layer)
+{
+    if (layer->n_in != self->n_in || layer->n_out != self->n_out)
+        return err_set("model %s is %d -> %d, the layer %d -> %d", self->kind, self->n_in,
+                       self->n_out, layer->n_in, layer->n_out);
+    memcpy(layer->w, self->w, (size_t)self->n_out * self->n_in * sizeof *self->w);
+    return 0;
+}
+
+void model_destroy(model **self_p)
+{
+    model *m = self_p ? *self_p : NULL;
+    if (!m)
+        return;
+    free(m->w);
+    free(m);
+    *self_p = NULL;
+}
+
+lif_layer *model_layer_open(const model_layer_spec *spec)
+{
+    if (!spec->path || !*spec->path) {
+        lif_layer *l = lif_layer_new(spec->n_in, spec->n_out, spec->max_batch, &spec->lif, &spec->opt);
+        if (l)
+            lif_layer_init_uniform(l, spec->seed, spec->layer_id, spec->init_scale);
+        return l;
+    }
+    model *m = model_load(spec->path);
+    if (!m)
+        return NULL;
+    lif_layer *l = NULL;
+    if (model_expect(m, spec->path, spec->kind, spec->n_in, spec->n_out) == 0 &&
+        (l = lif_layer_new(m->n_in, m->n_out, spec->max_batch, &spec->lif, &spec->opt)) != NULL)
+        model_to_layer(m, l);
+    model_destroy(&m);
+    return l;
+}
+
+int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path)
+{
+    model *m = model_from_layer(layer, kind);
+    if (!m)
+        return -1;
+    m->steps = info->steps;
+    m->r_max = info->r_max;
+    m->mask = info->mask;
+    m->seed = info->seed;
+    m->epochs = info->epochs;
+    m->batches = info->batches;
+    m->samples = info->samples;
+    int rc = model_save(m, path);
+    model_destroy(&m);
+    return rc;
+}

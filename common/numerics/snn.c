@@ -1,0 +1,104 @@
+/* snn: two LIF layers trained with the masked membrane loss (see include/snn.h). */
+#include "numerics/snn.h"
+
+#include "core/err.h"
+
+#include <stdlib.h>
+
+snn_config snn_config_default(void)
+{
+    return (snn_config){.n_in = 784, .n_hidden = 196, .n_out = 784,
+                        .lif = lif_params_default(), .opt = optim_params_default(),
+                        .mask = true, .init_scale = 0, .seed = 1, .parts = 1};
+}
+
+snn *snn_new(const snn_config *cfg, int max_batch)
+{
+    snn *self = calloc(1, sizeof *self);
+    if (!self)
+        goto oom;
+    self->cfg = *cfg;
+    self->hidden = lif_layer_new(cfg->n_in, cfg->n_hidden, max_batch, &cfg->lif, &cfg->opt);
+    self->output = lif_layer_new(cfg->n_hidden, cfg->n_out, max_batch, &cfg->lif, &cfg->opt);
+    if (!self->hidden || !self->output)
+        goto err;
+    self->dv_out = calloc((size_t)max_batch * cfg->n_out, sizeof(float));
+    self->g_hidden = calloc((size_t)max_batch * cfg->n_hidden, sizeof(float));
+    self->dv_hidden = calloc((size_t)max_batch * cfg->n_hidden, sizeof(float));
+    if (!self->dv_out || !self->g_hidden || !self->dv_hidden)
+        goto oom;
+    self->hidden->parts = self->output->parts = cfg->parts;
+    lif_layer_init_uniform(self->hidden, cfg->seed, 1, cfg->init_scale);
+    lif_layer_init_uniform(self->output, cfg->seed, 2, cfg->init_scale);
+    return self;
+oom:
+    err_set("network %d-%d-%d, batch %d: out of memory", cfg->n_in, cfg->n_hidden, cfg->n_out,
+            max_batch);
+err:
+    snn_destroy(&self);
+    return NULL;
+}
+
+void snn_destroy(snn **self_p)
+{
+    snn *self = self_p ? *self_p : NULL;
+    if (!self)
+        return;
+    lif_layer_destroy(&self->hidden);
+    lif_layer_destroy(&self->output);
+    free(self->dv_out);
+    free(self->g_hidden);
+    free(self->dv_hidden);
+    free(self);
+    *self_p = NULL;
+}
+
+int snn_begin_batch(snn *self, int batch)
+{
+    if (lif_layer_begin_batch(self->hidden, batch) != 0 ||
+        lif_layer_begin_batch(self->output, batch) != 0)
+        return -1;
+    return 0;
+}
+
+int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
+                     float *dv, float *g_in, loss_stats *stats)
+{
+    return snn_output_error_rows(out, hidden_spikes, target, mask, dv, g_in, stats, 0, out->batch);
+}
+
+int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
+                          bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1)
+{
+    const size_t at = (size_t)b0 * out->n_out;
+    if (lif_layer_forward_rows(out, hidden_spikes, b0, b1) != 0)
+        return -1;
+    loss_membrane(out->v + at, out->spikes + at, target + at, b1 - b0, out->n_out,
+                  out->lif.threshold, mask, dv + at, stats);
+    lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
+    return 0;
+}
+
+int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)
+{
+    lif_layer_surrogate(hidden, g, dv);
+    return lif_layer_update(hidden, dv);
+}
+
+int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats)
+{
+    if (lif_layer_forward(self->hidden, x) != 0)
+        return -1;
+    if (snn_output_error(self->output, self->hidden->spikes, target, self->cfg.mask, self->dv_out,
+                         self->g_hidden, stats) != 0 ||
+        snn_hidden_train(self->hidden, self->g_hidden, self->dv_hidden) != 0)
+        return -1;
+    return lif_layer_update(self->output, self->dv_out);
+}
+
+int snn_infer_step(snn *self, const float *x)
+{
+    if (lif_layer_forward(self->hidden, x) != 0)
+        return -1;
+    return lif_layer_forward(self->output, self->hidden->spikes);
+}

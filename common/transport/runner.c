@@ -1,0 +1,689 @@
+/* runner: starts and supervises the stage processes of a pipeline (see
+ * include/runner.h). The signal flags and the wake-up pipe are process-wide by
+ * nature (signal handlers); everything else is local to runner_run.
+ * Invariant: runner_run returns only after every child has been reaped. */
+#include "transport/runner.h"
+
+#include "core/atomic_file.h"
+#include "core/err.h"
+#include "transport/frame.h"
+#include "transport/shm_ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static volatile sig_atomic_t interrupts;
+static int wake_fd = -1; /* write end of the self-pipe that wakes the poll */
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (sig != SIGCHLD)
+        interrupts++;
+    if (wake_fd >= 0 && write(wake_fd, "x", 1) < 0) {
+        /* the pipe is full: the poll wakes anyway */
+    }
+    errno = saved;
+}
+
+void runner_config_default(runner_config *cfg)
+{
+    cfg->bin_dir = "bin";
+    cfg->out_dir = "out";
+    cfg->ready_timeout = 120;
+    cfg->stop_timeout = 5;
+    cfg->kill_timeout = 2;
+    cfg->verbosity = 1;
+    cfg->console = stderr;
+    cfg->transport = NULL;
+}
+
+typedef struct {
+    const pipeline_stage *ps;
+    char **argv;
+    size_t argc;
+    pid_t pid;
+    int err_fd;
+    FILE *log;
+    char partial[4096];
+    size_t n_partial;
+    char last_error[1024], last_line[1024];
+    bool ready, done, exited;
+    int status;
+    double started, ended;
+} child;
+
+typedef struct {
+    const pipeline *p;
+    const runner_config *cfg;
+    child *c;
+    size_t n;
+    char run_dir[64], run_id[FRAME_NAME_MAX], control_ep[128];
+    void *ctx, *router;
+    pid_t pgid;
+    int wake[2];
+    double start;
+    spike_frame *ctl;
+    msgpack_sbuffer hdr;
+} run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void say(const run *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const run *r, int level, const char *fmt, ...)
+{
+    if (r->cfg->verbosity < level || !r->cfg->console)
+        return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(r->cfg->console, "spikesynth: %s\n", line);
+    fflush(r->cfg->console);
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *s = tmp + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
+                return err_set("%s: cannot create: %s", tmp, strerror(errno));
+            *s = '/';
+        }
+    if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
+        return err_set("%s: cannot create: %s", tmp, strerror(errno));
+    return 0;
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+static int push_arg(child *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int push_arg(child *c, const char *fmt, ...)
+{
+    char **a = realloc(c->argv, (c->argc + 2) * sizeof *a);
+    if (!a)
+        return err_set("out of memory");
+    c->argv = a;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&a[c->argc], fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return err_set("out of memory");
+    a[++c->argc] = NULL;
+    return 0;
+}
+
+static int build_argv(run *r)
+{
+    const pipeline *p = r->p;
+    for (size_t i = 0; i < r->n; i++) {
+        child *c = &r->c[i];
+        if (push_arg(c, "%s/%s", r->cfg->bin_dir, c->ps->program) < 0 ||
+            push_arg(c, "--name=%s", c->ps->name) < 0 || push_arg(c, "--run-id=%s", r->run_id) < 0 ||
+            push_arg(c, "--control=%s", r->control_ep) < 0 ||
+            (r->cfg->transport && push_arg(c, "--transport=%s", r->cfg->transport) < 0))
+            return -1;
+    }
+    for (size_t j = 0; j < p->n_links; j++) {
+        const pipeline_link *l = &p->links[j];
+        char ep[256];
+        /* readable socket names where they fit in sun_path, numbered otherwise */
+        snprintf(ep, sizeof ep, "ipc://%s/%s.%s", r->run_dir, p->stages[l->to].name, l->to_port);
+        if (strlen(ep) - 6 > 100)
+            snprintf(ep, sizeof ep, "ipc://%s/L%zu", r->run_dir, j);
+        if (push_arg(&r->c[l->to], "--in=%s=@%s", l->to_port, ep) < 0 ||
+            push_arg(&r->c[l->from], "--out=%s=>%s", l->from_port, ep) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        for (size_t k = 0; k < r->c[i].ps->n_args; k++)
+            if (push_arg(&r->c[i], "%s", r->c[i].ps->args[k]) < 0)
+                return -1;
+    return 0;
+}
+
+/* A stage that reads standard input (a source given --input=-, e.g. a live
+ * audio stream piped into the runner) gets the runner's; the others /dev/null. */
+static bool reads_stdin(const child *c)
+{
+    for (size_t i = 1; i < c->argc; i++)
+        if (strcmp(c->argv[i], "--input=-") == 0 ||
+            (strcmp(c->argv[i], "--input") == 0 && i + 1 < c->argc && strcmp(c->argv[i + 1], "-") == 0))
+            return true;
+    return false;
+}
+
+static int spawn(run *r, child *c)
+{
+    const bool keep_stdin = reads_stdin(c);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return err_set("pipe: %s", strerror(errno));
+    char log_path[4096];
+    snprintf(log_path, sizeof log_path, "%s/logs/%s.log", r->cfg->out_dir, c->ps->name);
+    /* logs are streamed, not written atomically: a crash must leave its last lines behind */
+    c->log = fopen(log_path, "we"); /* close-on-exec: later stages must not hold it */
+    if (!c->log) {
+        close(fds[0]);
+        close(fds[1]);
+        return err_set("%s: cannot create: %s", log_path, strerror(errno));
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return err_set("fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        /* only async-signal-safe calls until exec */
+        setpgid(0, r->pgid);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int devnull = keep_stdin ? -1 : open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        execv(c->argv[0], c->argv);
+        dprintf(STDERR_FILENO, "%s: error: cannot run %s: %s\n", c->ps->name, c->argv[0],
+                strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, r->pgid ? r->pgid : pid); /* both sides, so neither order races */
+    if (!r->pgid)
+        r->pgid = pid;
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    c->pid = pid;
+    c->err_fd = fds[0];
+    c->started = now_s();
+    return 0;
+}
+
+/* ---- stage output -------------------------------------------------------------- */
+
+static void take_line(run *r, child *c, const char *line)
+{
+    if (c->log) {
+        fprintf(c->log, "%s\n", line);
+        fflush(c->log);
+    }
+    snprintf(c->last_line, sizeof c->last_line, "%s", line);
+    bool is_error = strstr(line, ": error: ") != NULL;
+    if (is_error)
+        snprintf(c->last_error, sizeof c->last_error, "%s", line);
+    if (r->cfg->console && (is_error || r->cfg->verbosity >= 1)) {
+        fprintf(r->cfg->console, "%s\n", line);
+        fflush(r->cfg->console);
+    }
+}
+
+/* Reads what is available; closes the pipe at EOF. */
+static void read_stderr(run *r, child *c)
+{
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(c->err_fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                if (c->n_partial) {
+                    c->partial[c->n_partial] = '\0';
+                    take_line(r, c, c->partial);
+                    c->n_partial = 0;
+                }
+                close(c->err_fd);
+                c->err_fd = -1;
+            }
+            return;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (chunk[i] == '\n' || c->n_partial == sizeof c->partial - 1) {
+                c->partial[c->n_partial] = '\0';
+                take_line(r, c, c->partial);
+                c->n_partial = 0;
+                if (chunk[i] == '\n')
+                    continue;
+            }
+            c->partial[c->n_partial++] = chunk[i];
+        }
+    }
+}
+
+/* ---- control channel --------------------------------------------------------------- */
+
+static child *find_child(run *r, const char *name, size_t len)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strlen(r->c[i].ps->name) == len && !memcmp(r->c[i].ps->name, name, len))
+            return &r->c[i];
+    return NULL;
+}
+
+static void control_send(run *r, child *c, frame_control code)
+{
+    frame_set_control(r->ctl, code);
+    snprintf(r->ctl->stage, sizeof r->ctl->stage, "spikesynth");
+    if (frame_encode(r->ctl, r->run_id, "control", &r->hdr) < 0)
+        return;
+    static const char empty = 0;
+    const char *name = c->ps->name;
+    if (zmq_send(r->router, name, strlen(name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(r->router, r->hdr.data, r->hdr.size, ZMQ_SNDMORE) < 0 ||
+        zmq_send(r->router, &empty, 0, 0) < 0)
+        say(r, 2, "could not send %s to %s: %s", frame_control_name(code), name, zmq_strerror(errno));
+}
+
+static void control_read(run *r)
+{
+    for (;;) {
+        zmq_msg_t part[3];
+        int n = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, r->router, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(&m);
+                if (n == 0)
+                    return;
+                break;
+            }
+            more = zmq_msg_more(&m);
+            if (n < 3)
+                part[n++] = m;
+            else
+                zmq_msg_close(&m);
+        }
+        if (n == 3) {
+            child *c = find_child(r, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]));
+            if (c && frame_decode(r->ctl, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]),
+                                  zmq_msg_data(&part[2]), zmq_msg_size(&part[2])) == 0 &&
+                r->ctl->kind == FRAME_CONTROL) {
+                if (r->ctl->control == FRAME_READY) {
+                    c->ready = true;
+                    say(r, 2, "%s is ready", c->ps->name);
+                } else if (r->ctl->control == FRAME_DONE) {
+                    c->done = true;
+                    say(r, 2, "%s is done", c->ps->name);
+                }
+            }
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&part[i]);
+    }
+}
+
+/* ---- supervision ------------------------------------------------------------------ */
+
+static void signal_all(run *r, int sig)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].pid > 0 && !r->c[i].exited)
+            kill(r->c[i].pid, sig);
+    if (r->pgid > 0)
+        killpg(r->pgid, sig); /* anything a stage started itself */
+}
+
+static void describe_exit(const child *c, char *buf, size_t cap)
+{
+    if (WIFSIGNALED(c->status))
+        snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(c->status), strsignal(WTERMSIG(c->status)));
+    else
+        snprintf(buf, cap, "exited with status %d", WEXITSTATUS(c->status));
+}
+
+static bool clean_exit(const child *c) { return WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0; }
+
+static void write_summary(run *r, const char *status)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/run.json", r->cfg->out_dir);
+    atomic_file *f = atomic_file_new(path);
+    if (!f)
+        return;
+    FILE *s = atomic_file_stream(f);
+    fprintf(s, "{\"pipeline\": \"%s\", \"run_id\": \"%s\", \"status\": \"%s\", \"seconds\": %.3f,\n"
+               " \"stages\": [", r->p->path, r->run_id, status, now_s() - r->start);
+    for (size_t i = 0; i < r->n; i++) {
+        const child *c = &r->c[i];
+        fprintf(s, "%s\n  {\"name\": \"%s\", \"program\": \"%s\", \"pid\": %ld, \"ready\": %s, "
+                   "\"done\": %s, \"exit\": %d, \"signal\": %d, \"seconds\": %.3f}",
+                i ? "," : "", c->ps->name, c->ps->program, (long)c->pid, c->ready ? "true" : "false",
+                c->done ? "true" : "false", WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1,
+                WIFSIGNALED(c->status) ? WTERMSIG(c->status) : 0,
+                c->exited ? c->ended - c->started : 0.0);
+    }
+    fprintf(s, "\n]}\n");
+    if (atomic_file_commit(&f) < 0)
+        say(r, 0, "warning: %s", err_msg());
+}
+
+static int supervise(run *r)
+{
+    const runner_config *cfg = r->cfg;
+    bool go_sent = false, stopping = false, terminating = false, killed = false;
+    double stop_deadline = 0, term_at = 0, sinks_done_at = 0;
+    int seen_interrupts = 0;
+    long failed = -1; /* the stage that failed first */
+    char reason[512] = "";
+    zmq_pollitem_t *items = calloc(r->n + 2, sizeof *items);
+    size_t *owner = calloc(r->n + 2, sizeof *owner);
+    if (!items || !owner) {
+        free(items);
+        free(owner);
+        signal_all(r, SIGKILL);
+        return err_set("out of memory");
+    }
+    for (;;) {
+        size_t ni = 0;
+        items[ni++] = (zmq_pollitem_t){r->router, 0, ZMQ_POLLIN, 0};
+        items[ni++] = (zmq_pollitem_t){NULL, r->wake[0], ZMQ_POLLIN, 0};
+        for (size_t i = 0; i < r->n; i++)
+            if (r->c[i].err_fd >= 0) {
+                owner[ni] = i;
+                items[ni++] = (zmq_pollitem_t){NULL, r->c[i].err_fd, ZMQ_POLLIN, 0};
+            }
+        zmq_poll(items, (int)ni, 100);
+        char drain[64];
+        while (read(r->wake[0], drain, sizeof drain) > 0) {
+        }
+        for (size_t k = 2; k < ni; k++)
+            if (items[k].revents)
+                read_stderr(r, &r->c[owner[k]]);
+        control_read(r);
+        double now = now_s();
+
+        /* reap; a stage killed by a signal we did not send is the likeliest first cause */
+        size_t alive = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            child *c = &r->c[i];
+            if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+                c->exited = true;
+                c->ended = now;
+                shm_ring_unlink_stale((long)c->pid); /* rings it offered that nobody opened */
+                if (!clean_exit(c) && !terminating &&
+                    (failed < 0 || (WIFSIGNALED(c->status) && !WIFSIGNALED(r->c[failed].status))))
+                    failed = (long)i;
+            }
+            alive += !c->exited;
+        }
+        if (failed >= 0 && !terminating) {
+            char how[128];
+            describe_exit(&r->c[failed], how, sizeof how);
+            say(r, 2, "%s %s; stopping the others", r->c[failed].ps->name, how);
+            terminating = true;
+        }
+        if (alive == 0)
+            break;
+
+        /* interrupts: first drains through the sources, second stops at once */
+        if (interrupts > seen_interrupts) {
+            seen_interrupts = interrupts;
+            if (seen_interrupts == 1 && go_sent && !terminating) {
+                say(r, 1, "interrupted: stopping the sources, draining (Ctrl-C again to stop at once)");
+                for (size_t i = 0; i < r->n; i++)
+                    if (r->c[i].ps->source && !r->c[i].exited)
+                        control_send(r, &r->c[i], FRAME_STOP);
+                stopping = true;
+                stop_deadline = now + cfg->stop_timeout;
+            } else if (!terminating) {
+                say(r, 1, "interrupted: stopping");
+                terminating = true;
+            }
+        }
+        if (stopping && !terminating && now >= stop_deadline) {
+            snprintf(reason, sizeof reason, "the stages did not drain within %g s of the interrupt",
+                     cfg->stop_timeout);
+            terminating = true;
+        }
+
+        /* start: GO once everyone is READY */
+        if (!go_sent && !terminating) {
+            size_t ready = 0;
+            for (size_t i = 0; i < r->n; i++)
+                ready += r->c[i].ready || r->c[i].exited;
+            if (ready == r->n) {
+                for (size_t i = 0; i < r->n; i++)
+                    if (!r->c[i].exited)
+                        control_send(r, &r->c[i], FRAME_GO);
+                go_sent = true;
+                say(r, 2, "all %zu stages ready after %.2f s: go", r->n, now - r->start);
+            } else if (now - r->start > cfg->ready_timeout) {
+                for (size_t i = 0; i < r->n; i++)
+                    if (!r->c[i].ready && !r->c[i].exited) {
+                        failed = (long)i;
+                        snprintf(reason, sizeof reason, "stage %s (%s) was not ready after %g s",
+                                 r->c[i].ps->name, r->c[i].ps->program, cfg->ready_timeout);
+                        break;
+                    }
+                terminating = true;
+            }
+        }
+
+        /* end: once the sinks are done, the rest get stop_timeout to exit */
+        if (go_sent && !terminating) {
+            bool sinks_done = true;
+            for (size_t i = 0; i < r->n; i++)
+                if (r->c[i].ps->sink && !r->c[i].done && !(r->c[i].exited && clean_exit(&r->c[i])))
+                    sinks_done = false;
+            if (sinks_done && !sinks_done_at)
+                sinks_done_at = now;
+            if (sinks_done_at && now - sinks_done_at > cfg->stop_timeout) {
+                for (size_t i = 0; i < r->n; i++)
+                    if (!r->c[i].exited) {
+                        failed = (long)i;
+                        snprintf(reason, sizeof reason, "stage %s (%s) still running %g s after the "
+                                 "sinks finished", r->c[i].ps->name, r->c[i].ps->program,
+                                 cfg->stop_timeout);
+                        break;
+                    }
+                terminating = true;
+            }
+        }
+
+        if (terminating && !term_at) {
+            term_at = now;
+            signal_all(r, SIGTERM);
+        } else if (terminating && !killed && now - term_at > cfg->kill_timeout) {
+            killed = true;
+            say(r, 2, "stages still alive %g s after SIGTERM: SIGKILL", cfg->kill_timeout);
+            signal_all(r, SIGKILL);
+        }
+    }
+    /* the last words of every stage */
+    for (size_t i = 0; i < r->n; i++)
+        while (r->c[i].err_fd >= 0) {
+            zmq_pollitem_t it = {NULL, r->c[i].err_fd, ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, 200) <= 0)
+                break;
+            read_stderr(r, &r->c[i]);
+        }
+    free(items);
+    free(owner);
+
+    char logs[4200];
+    snprintf(logs, sizeof logs, "logs in %s/logs/", cfg->out_dir);
+    if (failed >= 0) {
+        const child *c = &r->c[failed];
+        char how[128];
+        describe_exit(c, how, sizeof how);
+        /* its last error line; a stage killed without one gets its last line,
+         * marked as such, so an info line is not mistaken for the error */
+        const char *last = c->last_error[0] ? c->last_error : c->last_line;
+        const char *sep = c->last_error[0] ? ": " : c->last_line[0] ? " (its last line: " : "";
+        if (reason[0])
+            say(r, 0, "error: %s; %s", reason, logs);
+        else
+            say(r, 0, "error: stage %s (%s) %s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
+                last, c->last_error[0] || !c->last_line[0] ? "" : ")", logs);
+        write_summary(r, "failed");
+        return RUNNER_FAILED;
+    }
+    if (reason[0]) {
+        say(r, 0, "error: %s; %s", reason, logs);
+        write_summary(r, seen_interrupts ? "interrupted" : "failed");
+        return seen_interrupts ? RUNNER_INTERRUPTED : RUNNER_FAILED;
+    }
+    if (seen_interrupts) {
+        say(r, 1, "interrupted; %s after %.1f s; %s", stopping ? "drained and stopped cleanly" : "stopped",
+            now_s() - r->start, logs);
+        write_summary(r, "interrupted");
+        return RUNNER_INTERRUPTED;
+    }
+    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, now_s() - r->start, logs);
+    write_summary(r, "ok");
+    return RUNNER_OK;
+}
+
+int runner_run(const pipeline *p, const runner_config *cfg)
+{
+    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = now_s()};
+    int rc = -1;
+    struct sigaction old_int, old_term, old_hup, old_chld;
+    bool handlers = false;
+    msgpack_sbuffer_init(&r.hdr);
+    /* Stages share the cores and mostly wait on each other: OpenMP threads that
+     * spin while their stage waits steal the core from the stage that works
+     * (measured: 2.3x slower training). Unless the user chose otherwise. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    char logs[4096];
+    snprintf(logs, sizeof logs, "%s/logs", cfg->out_dir);
+    if (mkdir_p(logs) < 0)
+        goto out;
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp || strlen(tmp) > 40)
+        tmp = "/tmp";
+    snprintf(r.run_dir, sizeof r.run_dir, "%s/spikesynth-XXXXXX", tmp);
+    if (!mkdtemp(r.run_dir)) {
+        r.run_dir[0] = '\0';
+        err_set("cannot create a run directory in %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    snprintf(r.run_id, sizeof r.run_id, "%.40s-%s", p->stem, strrchr(r.run_dir, '-') + 1);
+    snprintf(r.control_ep, sizeof r.control_ep, "ipc://%s/control", r.run_dir);
+    if (pipe2(r.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        err_set("pipe: %s", strerror(errno));
+        goto out;
+    }
+    r.c = calloc(r.n, sizeof *r.c);
+    r.ctl = frame_new(&(frame_shape){FRAME_CONTROL, 0, 0, 0});
+    r.ctx = zmq_ctx_new();
+    if (!r.c || !r.ctl || !r.ctx) {
+        err_set("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < r.n; i++) {
+        r.c[i].ps = &p->stages[i];
+        r.c[i].err_fd = -1;
+    }
+    int on = 1, linger = 0;
+    r.router = zmq_socket(r.ctx, ZMQ_ROUTER);
+    if (!r.router || zmq_setsockopt(r.router, ZMQ_ROUTER_MANDATORY, &on, sizeof on) ||
+        zmq_setsockopt(r.router, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_bind(r.router, r.control_ep)) {
+        err_set("control channel %s: %s", r.control_ep, zmq_strerror(errno));
+        goto out;
+    }
+    if (build_argv(&r) < 0)
+        goto out;
+
+    /* signals: set before any child exists, so none is missed */
+    interrupts = 0;
+    wake_fd = r.wake[1];
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+    sigaction(SIGCHLD, &sa, &old_chld);
+    handlers = true;
+
+    say(&r, 2, "run %s: %zu stages, %zu links, run directory %s", r.run_id, r.n, p->n_links, r.run_dir);
+    for (size_t i = 0; i < r.n; i++)
+        if (spawn(&r, &r.c[i]) < 0) {
+            say(&r, 0, "error: stage %s: %s", r.c[i].ps->name, err_msg());
+            signal_all(&r, SIGKILL);
+            for (size_t j = 0; j < i; j++)
+                waitpid(r.c[j].pid, &r.c[j].status, 0);
+            rc = RUNNER_FAILED;
+            goto out;
+        }
+    rc = supervise(&r);
+out:
+    if (handlers) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+        sigaction(SIGCHLD, &old_chld, NULL);
+        wake_fd = -1;
+    }
+    for (size_t i = 0; r.c && i < r.n; i++) {
+        if (r.c[i].err_fd >= 0)
+            close(r.c[i].err_fd);
+        if (r.c[i].log)
+            fclose(r.c[i].log);
+        for (size_t k = 0; k < r.c[i].argc; k++)
+            free(r.c[i].argv[k]);
+        free(r.c[i].argv);
+    }
+    free(r.c);
+    if (r.router)
+        zmq_close(r.router);
+    if (r.ctx)
+        zmq_ctx_term(r.ctx);
+    for (int i = 0; i < 2; i++)
+        if (r.wake[i] >= 0)
+            close(r.wake[i]);
+    frame_destroy(&r.ctl);
+    msgpack_sbuffer_destroy(&r.hdr);
+    if (r.run_dir[0]) { /* the sockets the stages left, then the directory */
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "%s", r.run_dir);
+        for (size_t j = 0; j <= p->n_links; j++) {
+            char f[4300];
+            if (j == p->n_links)
+                snprintf(f, sizeof f, "%s/control", r.run_dir);
+            else
+                snprintf(f, sizeof f, "%s/%s.%s", r.run_dir, p->stages[p->links[j].to].name,
+                         p->links[j].to_port);
+            unlink(f);
+            snprintf(f, sizeof f, "%s/L%zu", r.run_dir, j);
+            unlink(f);
+        }
+        rmdir(cmd);
+    }
+    return rc;
+}

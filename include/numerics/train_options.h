@@ -1,0 +1,32 @@
+/* train_options: the command-line options of every stage that holds a trained
+ * layer (ae-encoder, ae-decoder, audiocoder), declared once.
+ *
+ * Put TRAIN_OPTION_SPECS inside a stage's option table, then read them with
+ * train_options_read. Defaults are the paper's settings (docs/algorithm.md). */
+#ifndef SPIKESYNTH_TRAIN_OPTIONS_H
+#define SPIKESYNTH_TRAIN_OPTIONS_H
+
+#include "numerics/lif_layer.h"
+#include "core/options.h"
+
+#define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("5e-4", "learning rate")
+/* The same with another default learning rate (the audiocoder's 5e-5). */
+#define TRAIN_OPTION_SPECS_LR(lr, lr_help)                                                         \
+    {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x"},                            \
+    {"threshold", OPT_FLOAT, "1", "firing threshold Vth"},                                         \
+    {"clamp", OPT_BOOL, "false", "clamp V at Vth (the authors' code)"},                            \
+    {"trace", OPT_STRING, "per-neuron", "eligibility trace: per-neuron (paper) or shared (authors' code)"}, \
+    {"optimizer", OPT_STRING, "adam", "adam or sgd"},                                              \
+    {"lr", OPT_FLOAT, lr, lr_help},                                                                \
+    {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W"},                        \
+    {"beta1", OPT_FLOAT, "0.9", "Adam"},                                                           \
+    {"beta2", OPT_FLOAT, "0.999", "Adam"},                                                         \
+    {"eps", OPT_FLOAT, "1e-8", "Adam"},                                                            \
+    {"carry-moments", OPT_BOOL, "false", "keep Adam's moments across batches (default: restart per batch)"}, \
+    {"init-scale", OPT_FLOAT, "0", "initial weights U(-s, s); 0: 1/sqrt(inputs)"},                \
+    {"threads", OPT_INT, "0", "compute threads (0: all cores)"}
+
+/* Fills lif and opt from the options; -1 with err_msg() naming a bad value. */
+int train_options_read(const options *o, lif_params *lif, optim_params *opt);
+
+#endif
