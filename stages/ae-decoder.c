@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     if (!(layer = model_layer_open(&spec)))
         goto fail;
     if (training)
-        layer->parts = SNN_PARTS; /* as snn_train_step: same parts, same bits */
+        lif_layer_set_parts(layer, SNN_PARTS); /* as snn_train_step: same parts, same bits */
     frame_shape gs = {FRAME_ERROR, hs->batch, hs->width, hs->steps};
     frame_shape ss = {FRAME_SPIKES, hs->batch, (uint32_t)layer->n_out, hs->steps};
     spike_link *grad = training ? stage_out(st, "grad", &gs) : NULL;

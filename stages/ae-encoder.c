@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     if (!(layer = model_layer_open(&spec)))
         goto fail;
     if (training)
-        layer->parts = SNN_PARTS; /* as snn_train_step: same parts, same bits */
+        lif_layer_set_parts(layer, SNN_PARTS); /* as snn_train_step: same parts, same bits */
     frame_shape hs = {FRAME_SPIKES, xs->batch, (uint32_t)layer->n_out, xs->steps};
     spike_link *out = stage_out(st, "hidden", &hs);
     spike_link *grad = training ? stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch,
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         /* training: the hidden spikes go in parts, so that the decoder starts on
          * the first while we compute the next (the parts of snn_train_step) */
         for (int k = 0, b0 = 0, b1; b0 < (int)x->batch; b0 = b1, k++) {
-            b1 = lif_layer_part_end((int)x->batch, layer->parts, k);
+            b1 = lif_layer_part_end((int)x->batch, lif_layer_parts(layer), k);
             if (lif_layer_forward_rows(layer, input, b0, b1) < 0 ||
                 frame_pack_f32(h, layer->spikes + (size_t)b0 * layer->n_out, (uint32_t)(b1 - b0)) < 0)
                 goto fail;
