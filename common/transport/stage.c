@@ -119,6 +119,20 @@ static int parse_endpoints(stage *self, port_dir dir)
     return 0;
 }
 
+/* The links' settings from the common options (their ranges are the options' own:
+ * common_specs in core/options.c). */
+static void link_config_from_options(link_config *cfg, const options *o)
+{
+    link_config_default(cfg);
+    cfg->timeout_ms = (int)(options_float(o, "timeout") * 1000);
+    cfg->connect_timeout_ms = (int)(options_float(o, "connect-timeout") * 1000);
+    cfg->heartbeat_ms = (int)(options_float(o, "heartbeat") * 1000);
+    cfg->queue = (int)options_int(o, "queue");
+    cfg->max_frame = options_int(o, "max-frame");
+    cfg->spin_us = (int)options_int(o, "spin-us");
+    cfg->lanes = !strcmp(options_str(o, "transport"), "auto");
+}
+
 int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE *out)
 {
     *self_p = NULL;
@@ -154,15 +168,7 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
         goto err;
     }
     self->id = (link_identity){name, def->type, options_str(o, "run-id")};
-    /* the ranges are the options' own (common_specs in core/options.c) */
-    link_config_default(&self->cfg);
-    self->cfg.timeout_ms = (int)(options_float(o, "timeout") * 1000);
-    self->cfg.connect_timeout_ms = (int)(options_float(o, "connect-timeout") * 1000);
-    self->cfg.heartbeat_ms = (int)(options_float(o, "heartbeat") * 1000);
-    self->cfg.queue = (int)options_int(o, "queue");
-    self->cfg.max_frame = options_int(o, "max-frame");
-    self->cfg.spin_us = (int)options_int(o, "spin-us");
-    self->cfg.lanes = !strcmp(options_str(o, "transport"), "auto");
+    link_config_from_options(&self->cfg, o);
     if (parse_endpoints(self, PORT_IN) < 0 || parse_endpoints(self, PORT_OUT) < 0)
         goto err;
     for (const port_spec *p = def->ports; p && p->name; p++)
