@@ -35,6 +35,7 @@ typedef struct {
     int n_in, n_h, n_out, batch, steps, window;
     double leak, vth;
     bool clamp;
+    float dense; /* > 0: inputs at this density and of value 0.5 (not spikes: the dense products) */
 } shape;
 
 /* What the forward pass recorded, per (t, b, neuron). */
@@ -186,6 +187,11 @@ static float *make_input(const shape *sh, uint64_t seed, float density)
     poisson_params pp = {.seed = seed, .r_max = 0.8f};
     for (int t = 0; t < sh->steps; t++)
         poisson_encode(&pp, img, ids, sh->batch, n, (uint32_t)t, x + (size_t)t * sh->batch * n);
+    if (sh->dense > 0) {
+        rng_fill_uniform(seed, 9, 2, 0, x, sh->steps * sh->batch * n);
+        for (int i = 0; i < sh->steps * sh->batch * n; i++)
+            x[i] = x[i] < 1.0f - sh->dense ? 0.0f : 0.5f;
+    }
     free(img);
     free(ids);
     return x;
@@ -352,6 +358,9 @@ static void test_gradient_against_oracle(void **state)
         sh.window = 0;
         sh.leak = 0.3;
         sh.clamp = true;
+        check_gradient(&sh, seed);
+        sh.clamp = false;
+        sh.dense = 0.6f; /* sgemm for the input layer's products */
         check_gradient(&sh, seed);
     }
 }

@@ -173,7 +173,7 @@ int lif_layer_begin_batch(lif_layer *self, int batch)
     if (st->traces)
         trace_rule_begin_batch(st->traces, batch);
     if (st->bptt)
-        bptt_rule_begin_batch(st->bptt, batch);
+        bptt_rule_begin_batch(st->bptt, batch, self->w);
     if (st->optim)
         optim_state_begin_batch(st->optim, &self->opt);
     return 0;
@@ -196,16 +196,21 @@ int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
     if (st->traces && trace_rule_forward(st->traces, input, self->spikes, st->n_spikes, b0, b1) != 0)
         return -1;
     const int n_out = self->n_out, n_in = self->n_in;
-    blas_sgemm_rows(false, true, b1 - b0, n_out, n_in, 1.0f, input + (size_t)b0 * n_in, n_in,
-                    self->w, n_in, 0.0f, st->z + (size_t)b0 * n_out, n_out, pr);
+    if (st->bptt) {
+        if (bptt_rule_forward(st->bptt, input, b0, b1, self->w, st->z, pr) != 0)
+            return -1;
+    } else {
+        blas_sgemm_rows(false, true, b1 - b0, n_out, n_in, 1.0f, input + (size_t)b0 * n_in, n_in,
+                        self->w, n_in, 0.0f, st->z + (size_t)b0 * n_out, n_out, pr);
+    }
 #pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_out > 16384)
     for (int b = b0; b < b1; b++) {
         const size_t at = (size_t)b * n_out;
         st->n_spikes[b] = lif_neuron_step(&self->lif, st->membrane + at, st->z + at, self->v + at,
                                           self->spikes + at, n_out);
     }
-    if (st->bptt && bptt_rule_record(st->bptt, input, self->v, self->spikes, b0, b1) != 0)
-        return -1;
+    if (st->bptt)
+        bptt_rule_record(st->bptt, self->v, self->spikes, b0, b1);
     st->fwd_next = b1 < self->batch ? b1 : 0;
     if (b1 == self->batch)
         st->step++;

@@ -24,11 +24,18 @@ typedef struct bptt_rule bptt_rule;
 bptt_rule *bptt_rule_new(int n_in, int n_out, int max_batch, const learning_params *learn);
 void bptt_rule_destroy(bptt_rule **self_p);
 
-void bptt_rule_begin_batch(bptt_rule *self, int batch);
-/* After the layer's forward of samples b0..b1-1: keeps this step's input, v
- * and spikes (the whole batch's arrays). The step counts once b1 is the batch's end. */
-int bptt_rule_record(bptt_rule *self, const float *input, const float *v, const float *spikes,
-                     int b0, int b1);
+/* A batch starts: recording from step 0; w (n_out x n_in) is the layer's
+ * weights as they are now (kept transposed for the event-driven product). */
+void bptt_rule_begin_batch(bptt_rule *self, int batch, const float *w);
+/* The layer's product z = input W^T for samples b0..b1-1 of this step (the
+ * whole batch's arrays), recording the input. Binary sparse inputs go by
+ * events (rows of W^T added per spike), others through sgemm in parts of
+ * part_rows; the choice depends on the part's data alone. */
+int bptt_rule_forward(bptt_rule *self, const float *input, int b0, int b1, const float *w, float *z,
+                      int part_rows);
+/* After the neurons' step: keeps v and spikes of samples b0..b1-1. The step
+ * counts once b1 is the batch's end. */
+void bptt_rule_record(bptt_rule *self, const float *v, const float *spikes, int b0, int b1);
 int bptt_rule_steps(const bptt_rule *self);
 /* See the header comment; g is steps x batch x n_out, grad_in steps x batch x
  * n_in or NULL. Recording starts again afterwards. */
