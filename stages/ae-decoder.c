@@ -130,7 +130,7 @@ static int decoder_open(stage *st, void *arg)
                                  .layer_id = 2, .init_scale = (float)options_float(o, "init-scale")};
     d->mask = options_bool(o, "mask");
     if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
-        train_options_read(o, &d->spec.lif, &d->spec.opt) != 0)
+        train_options_read(o, &d->spec.lif, &d->spec.opt, &d->spec.learn) != 0)
         return -1;
     d->training = stage_has_port(st, "target");
     if (decoder_links_in(d, st) < 0)
@@ -142,7 +142,11 @@ static int decoder_open(stage *st, void *arg)
     if (*d->spec.path && !d->training)
         d->spec.n_out = 0; /* the file's */
     /* inference keeps no learning state (no traces to update) */
-    d->spec.learn.rule = d->training ? LEARN_TRACES : LEARN_NONE;
+    if (d->training && d->spec.learn.rule != LEARN_TRACES)
+        return stage_usage_error(st, "--learning=%s: across processes only traces for now; bin/ae-train "
+                                     "trains by bptt in one process", learning_rule_name(d->spec.learn.rule));
+    if (!d->training)
+        d->spec.learn.rule = LEARN_NONE;
     if (!(d->layer = model_layer_open(&d->spec)))
         return -1;
     if (d->training)

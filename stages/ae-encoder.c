@@ -70,7 +70,7 @@ static int encoder_open(stage *st, void *arg)
                                  .n_out = (int)options_int(o, "hidden"), .seed = stage_seed(st),
                                  .layer_id = 1, .init_scale = (float)options_float(o, "init-scale")};
     if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
-        train_options_read(o, &e->spec.lif, &e->spec.opt) != 0)
+        train_options_read(o, &e->spec.lif, &e->spec.opt, &e->spec.learn) != 0)
         return -1;
     e->training = stage_has_port(st, "grad");
     if (!(e->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) ||
@@ -82,7 +82,11 @@ static int encoder_open(stage *st, void *arg)
     if (*e->spec.path)
         e->spec.n_out = 0; /* the file's */
     /* inference keeps no learning state (no traces to update) */
-    e->spec.learn.rule = e->training ? LEARN_TRACES : LEARN_NONE;
+    if (e->training && e->spec.learn.rule != LEARN_TRACES)
+        return stage_usage_error(st, "--learning=%s: across processes only traces for now; bin/ae-train "
+                                     "trains by bptt in one process", learning_rule_name(e->spec.learn.rule));
+    if (!e->training)
+        e->spec.learn.rule = LEARN_NONE;
     if (!(e->layer = model_layer_open(&e->spec)))
         return -1;
     if (e->training)

@@ -6,8 +6,8 @@
  * Writes MODEL-encoder.ssm and MODEL-decoder.ssm (the files the training
  * pipeline writes, so eval-ae-mnist.pipe scores them), the loss of every batch
  * as CSV (--loss-csv) and the training figures as JSON (--metrics). Each rule
- * has its own tuned defaults for lr and Adam's moments (see rule_defaults);
- * options given on the command line override them. */
+ * has its own tuned lr and Adam reading (train_options_tuned); options given
+ * on the command line override them. */
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/atomic_file.h"
@@ -37,8 +37,6 @@ static const option_spec specs[] = {
     {"steps", OPT_INT, "15", "time steps T per sample", .min = "1", .max = "10000"},
     {"r-max", OPT_FLOAT, "1", "Poisson rate of a white pixel per step", .min = "0", .max = "1"},
     {"hidden", OPT_INT, "196", "hidden neurons", .min = "1", .max = "65536"},
-    {"learning", OPT_STRING, "traces", "the learning rule", .choices = "traces|bptt"},
-    {"window", OPT_INT, "0", "bptt: steps per update (truncated BPTT), 0: the whole sample", .min = "0"},
     {"shuffle", OPT_BOOL, "true", "visit the images in a random order drawn from (seed, epoch)"},
     {"mask", OPT_BOOL, "true", "the XOR mask of the loss"},
     {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm"},
@@ -48,32 +46,16 @@ static const option_spec specs[] = {
     {NULL},
 };
 
-/* The tuned defaults of each rule (docs/results.md): traces update at every
- * step with moments restarted per batch (the paper's reading); bptt updates
- * once per window, so its moments must carry across batches. */
-static void rule_defaults(const options *o, snn_config *cfg)
-{
-    if (cfg->learn.rule != LEARN_BPTT)
-        return;
-    if (!options_given(o, "lr"))
-        cfg->opt.lr = 3e-3f;
-    if (!options_given(o, "carry-moments"))
-        cfg->opt.carry_moments = true;
-}
-
 static int read_config(const options *o, snn_config *cfg)
 {
     *cfg = snn_config_default();
-    if (train_options_read(o, &cfg->lif, &cfg->opt) != 0 ||
-        learning_rule_parse(options_str(o, "learning"), &cfg->learn.rule) != 0)
+    if (train_options_read(o, &cfg->lif, &cfg->opt, &cfg->learn) != 0)
         return -1;
-    cfg->learn.window = (int)options_int(o, "window");
     cfg->n_hidden = (int)options_int(o, "hidden");
     /* the training pipeline's U(-0.1, 0.1) unless asked otherwise */
     cfg->init_scale = options_given(o, "init-scale") ? (float)options_float(o, "init-scale") : 0.1f;
     cfg->mask = options_bool(o, "mask");
     cfg->seed = (uint64_t)options_int(o, "seed");
-    rule_defaults(o, cfg);
     return 0;
 }
 

@@ -256,7 +256,7 @@ static int coder_open(stage *st, void *arg)
     c->cfg.init_scale = (float)options_float(o, "init-scale");
     c->cfg.seed = stage_seed(st);
     if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
-        train_options_read(o, &c->cfg.lif, &c->cfg.opt) != 0)
+        train_options_read(o, &c->cfg.lif, &c->cfg.opt, &c->cfg.learn) != 0)
         return -1;
     if (!c->training && !*options_str(o, "model"))
         return stage_usage_error(st, "nothing to run: give --targets FILE to train, or --model PREFIX "
@@ -315,7 +315,8 @@ static int step(coder *c, const spike_frame *x)
     frame_unpack_f32(x, c->input);
     if (c->training) {
         fill_targets(c->maps, c->idx, x->batch, x->step, c->target);
-        if (snn_train_step(c->net, c->input, c->target, &c->tf.all) < 0)
+        if (snn_train_step(c->net, c->input, c->target, &c->tf.all) < 0 ||
+            (x->step + 1 == x->steps && snn_end_batch(c->net) < 0))
             return -1;
     } else if (snn_infer_step(c->net, c->input) < 0) {
         return -1;

@@ -5,8 +5,20 @@
 
 #include <string.h>
 
-int train_options_read(const options *o, lif_params *lif, optim_params *opt)
+train_tuned train_options_tuned(learning_rule rule)
 {
+    /* traces update at every step, so Adam's moments restart per batch (the
+     * paper's reading); bptt updates once per window: the moments must carry */
+    return rule == LEARN_BPTT ? (train_tuned){.lr = 3e-3f, .carry_moments = true}
+                              : (train_tuned){.lr = 5e-4f, .carry_moments = false};
+}
+
+int train_options_read(const options *o, lif_params *lif, optim_params *opt, learning_params *learn)
+{
+    *learn = (learning_params){.window = (int)options_int(o, "window")};
+    if (learning_rule_parse(options_str(o, "learning"), &learn->rule) != 0)
+        return -1;
+    const train_tuned tuned = train_options_tuned(learn->rule);
     *lif = lif_params_default();
     *opt = optim_params_default();
     lif->leak = (float)options_float(o, "leak");
@@ -16,11 +28,14 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt)
     lif->trace = strcmp(options_str(o, "trace"), "shared") ? TRACE_PER_NEURON : TRACE_SHARED;
     opt->kind = strcmp(options_str(o, "optimizer"), "sgd") ? OPTIM_ADAM : OPTIM_SGD;
     opt->lr = (float)options_float(o, "lr");
+    if (opt->lr == 0)
+        opt->lr = tuned.lr;
     opt->weight_decay = (float)options_float(o, "weight-decay");
     opt->beta1 = (float)options_float(o, "beta1");
     opt->beta2 = (float)options_float(o, "beta2");
     opt->eps = (float)options_float(o, "eps");
-    opt->carry_moments = options_bool(o, "carry-moments");
+    const char *carry = options_str(o, "carry-moments");
+    opt->carry_moments = strcmp(carry, "auto") ? strcmp(carry, "true") == 0 : tuned.carry_moments;
     if (!(lif->threshold > 0))
         return err_set("--threshold %g: must be positive", lif->threshold);
     if (!(opt->beta1 < 1) || !(opt->beta2 < 1) || !(opt->eps > 0))

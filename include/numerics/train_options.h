@@ -2,14 +2,16 @@
  * layer (ae-encoder, ae-decoder, audiocoder), declared once.
  *
  * Put TRAIN_OPTION_SPECS inside a stage's option table, then read them with
- * train_options_read. Defaults are the paper's settings (docs/algorithm.md). */
+ * train_options_read. Defaults are the paper's settings (docs/algorithm.md);
+ * --learning picks the rule, and --lr 0 / --carry-moments auto take that
+ * rule's tuned values (train_options_tuned). */
 #ifndef SPIKESYNTH_TRAIN_OPTIONS_H
 #define SPIKESYNTH_TRAIN_OPTIONS_H
 
 #include "numerics/lif_layer.h"
 #include "core/options.h"
 
-#define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("5e-4", "learning rate")
+#define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("0", "learning rate (0: the rule's tuned value, traces 5e-4, bptt 3e-3)")
 /* The same with another default learning rate (the audiocoder's 5e-5). */
 #define TRAIN_OPTION_SPECS_LR(lr, lr_help)                                                         \
     {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x", .min = "0", .max = "1"},   \
@@ -18,18 +20,32 @@
     {"trace", OPT_STRING, "per-neuron", "eligibility trace: per-neuron (paper) or shared (authors' code)", \
      .choices = "per-neuron|shared"},                                                              \
     {"optimizer", OPT_STRING, "adam", "adam or sgd", .choices = "adam|sgd"},                       \
+    {"learning", OPT_STRING, "traces", "the learning rule: traces (the paper's: eligibility traces, "  \
+     "an update every step) or bptt (backpropagation through time, an update per window)",         \
+     .choices = "traces|bptt"},                                                                    \
+    {"window", OPT_INT, "0", "bptt: steps per update (truncated BPTT); 0: all the steps of a sample", \
+     .min = "0"},                                                                                  \
     {"lr", OPT_FLOAT, lr, lr_help, .min = "0"},                                                    \
     {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W", .min = "0"},            \
     {"beta1", OPT_FLOAT, "0.9", "Adam, below 1", .min = "0", .max = "1"},                          \
     {"beta2", OPT_FLOAT, "0.999", "Adam, below 1", .min = "0", .max = "1"},                        \
     {"eps", OPT_FLOAT, "1e-8", "Adam (positive)"},                                                 \
-    {"carry-moments", OPT_BOOL, "false", "keep Adam's moments across batches (default: restart per batch)"}, \
+    {"carry-moments", OPT_STRING, "auto", "keep Adam's moments across batches: true, false (restart " \
+     "per batch, the paper's reading) or auto (the rule's: traces false, bptt true)",              \
+     .choices = "auto|true|false"},                                                                \
     {"init-scale", OPT_FLOAT, "0", "initial weights U(-s, s); 0: 1/sqrt(inputs)"},                \
     {"threads", OPT_INT, "0", "compute threads (0: all cores)"}
 
 /* Fills lif and opt from the options; -1 with err_msg() naming a bad value.
  * The table's ranges are checked by the parser; what a closed range cannot say
  * (threshold and eps positive, beta below 1) is checked here. */
-int train_options_read(const options *o, lif_params *lif, optim_params *opt);
+int train_options_read(const options *o, lif_params *lif, optim_params *opt, learning_params *learn);
+
+/* A rule's tuned learning rate and Adam reading (docs/results.md). */
+typedef struct {
+    float lr;
+    bool carry_moments;
+} train_tuned;
+train_tuned train_options_tuned(learning_rule rule);
 
 #endif
