@@ -39,6 +39,8 @@ static const option_spec specs[] = {
     {"hidden", OPT_INT, "196", "hidden neurons", .min = "1", .max = "65536"},
     {"shuffle", OPT_BOOL, "true", "visit the images in a random order drawn from (seed, epoch)"},
     {"mask", OPT_BOOL, "true", "the XOR mask of the loss"},
+    {"lr-schedule", OPT_STRING, "constant", "constant, or cosine: lr falls along a half cosine to 0 "
+     "over the run", .choices = "constant|cosine"},
     {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm"},
     {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
     {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV)"},
@@ -57,6 +59,14 @@ static int read_config(const options *o, snn_config *cfg)
     cfg->mask = options_bool(o, "mask");
     cfg->seed = (uint64_t)options_int(o, "seed");
     return 0;
+}
+
+/* optimiser updates per batch: every step (traces), every window (bptt) */
+static int64_t updates_per_batch(const snn_config *cfg, int steps)
+{
+    if (cfg->learn.rule != LEARN_BPTT)
+        return steps;
+    return cfg->learn.window > 0 ? (steps + cfg->learn.window - 1) / cfg->learn.window : 1;
 }
 
 static double now(void)
@@ -141,8 +151,12 @@ int main(int argc, char **argv)
     const int epochs = (int)options_int(o, "epochs");
     if (read_config(o, &cfg) != 0 || blas_init(argv, (int)options_int(o, "threads")) != 0 ||
         !(ds = dataset_load_images(options_str(o, "data"), options_str(o, "dataset"), "train",
-                                   (size_t)options_int(o, "limit"))) ||
-        !(net = snn_new(&cfg, batch)))
+                                   (size_t)options_int(o, "limit"))))
+        goto done;
+    if (!strcmp(options_str(o, "lr-schedule"), "cosine"))
+        cfg.opt.decay_updates = updates_per_batch(&cfg, steps) * (int64_t)epochs *
+                                (int64_t)((ds->n + (size_t)batch - 1) / (size_t)batch);
+    if (!(net = snn_new(&cfg, batch)))
         goto done;
     img = malloc(sizeof(float) * batch * 784);
     x = malloc(sizeof(float) * batch * 784);

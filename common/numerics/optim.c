@@ -54,6 +54,12 @@ void optim_state_begin_batch(optim_state *self, const optim_params *p)
 void optim_state_begin_step(optim_state *self, const optim_params *p)
 {
     self->step++;
+    self->lr = p->lr;
+    if (p->decay_updates > 0) {
+        const double f = self->updates < p->decay_updates ? (double)self->updates / p->decay_updates : 1.0;
+        self->lr = (float)(p->lr * 0.5 * (1.0 + cos(M_PI * f)));
+    }
+    self->updates++;
     self->inv_bias1 = (float)(1.0 / (1.0 - pow(p->beta1, (double)self->step)));
     self->inv_bias2 = (float)(1.0 / (1.0 - pow(p->beta2, (double)self->step)));
 }

@@ -23,6 +23,8 @@ typedef struct {
     float beta1, beta2, eps; /* Adam only */
     float weight_decay;
     bool carry_moments;      /* Adam: keep moments and step count across batches */
+    int64_t decay_updates;   /* > 0: lr falls along a half cosine to 0 over this many
+                                updates, then stays at 0; 0: lr constant */
 } optim_params;
 
 /* The paper's settings: Adam, lr 5e-4, betas 0.9/0.999, eps 1e-8, wd 1e-4. */
@@ -33,6 +35,8 @@ typedef struct {
     size_t n;
     float *m, *v;
     int64_t step;
+    int64_t updates;            /* updates so far, never restarted (the lr schedule) */
+    float lr;                   /* the learning rate of the current update */
     float inv_bias1, inv_bias2; /* 1 / (1 - beta^step) for the current step */
 } optim_state;
 
@@ -48,7 +52,7 @@ void optim_state_begin_step(optim_state *self, const optim_params *p);
 static inline void optim_apply(const optim_params *p, optim_state *s, size_t i0,
                                      float *restrict w, const float *restrict grad, int n)
 {
-    const float wd = p->weight_decay, lr = p->lr;
+    const float wd = p->weight_decay, lr = s->lr;
     if (p->kind == OPTIM_SGD) {
         for (int k = 0; k < n; k++)
             w[k] -= lr * (grad[k] + wd * w[k]);
