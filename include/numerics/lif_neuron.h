@@ -6,7 +6,7 @@
  *
  * The V a loss or a gradient sees at step t is the value before the reset.
  * A neuron model is a value of neuron_model and a case in lif_neuron_step and
- * lif_neuron_surrogate; a model with more state per neuron (a current-based
+ * lif_surrogate_grad; a model with more state per neuron (a current-based
  * LIF's synaptic current) adds that state to lif_layer next to `membrane`. */
 #ifndef SPIKESYNTH_LIF_NEURON_H
 #define SPIKESYNTH_LIF_NEURON_H
