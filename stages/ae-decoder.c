@@ -11,6 +11,7 @@
  * --metrics it writes the training figures (loss, masked fraction, rates,
  * time, samples/s) as JSON. */
 #include "numerics/blas.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
@@ -23,7 +24,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const option_spec opts[] = {
     {"outputs", OPT_INT, "784", "output neurons without --model and --target (with a target: its width)"},
@@ -42,13 +42,6 @@ static const port_spec ports[] = {
     {NULL, 0, 0, NULL},
 };
 static const stage_def def = {"ae-decoder", "The spiking autoencoder's output layer (W2).", opts, ports};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int write_metrics(const char *path, const loss_stats *ls, const model *info, double seconds,
                          const lif_layer *layer)
@@ -165,7 +158,7 @@ int main(int argc, char **argv)
         if (rc == 0)
             break;
         if (t0 == 0)
-            t0 = now();
+            t0 = clock_now();
         const uint32_t rows = h->rows; /* the step's samples; h may be its first part */
         if (h->step == 0 && lif_layer_begin_batch(layer, (int)rows) < 0)
             goto fail;
@@ -212,7 +205,7 @@ int main(int argc, char **argv)
                             training ? loss_stats_mean(&ls) : NAN);
         }
     }
-    double seconds = t0 > 0 ? now() - t0 : 0;
+    double seconds = t0 > 0 ? clock_now() - t0 : 0;
     progress_finish(pg);
     if (training && *options_str(o, "save")) {
         if (model_layer_save(layer, "ae-decoder", &info, options_str(o, "save")) < 0)

@@ -16,6 +16,7 @@
  * leak 0.1, XOR mask, per-step Adam restarted per batch); docs/audiocoder.md
  * gives the measured choices (init scale, sizes, speed). */
 #include "numerics/blas.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
@@ -30,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* TRAIN_OPTION_SPECS with the audiocoder's default lr (5e-5): the same names,
  * so train_options_read reads them. */
@@ -54,13 +54,6 @@ static const port_spec ports[] = {
 static const stage_def def = {
     "audiocoder", "The spiking audiocoder: cochleagram spikes -> the autoencoder's hidden spike map.",
     opts, ports};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void model_path(char *buf, size_t cap, const char *prefix, const char *layer)
 {
@@ -279,7 +272,7 @@ int main(int argc, char **argv)
     double t0 = 0;
     while ((rc = link_recv(in, x)) == 1) {
         if (t0 == 0)
-            t0 = now();
+            t0 = clock_now();
         if (x->step == 0 && (snn_begin_batch(net, (int)x->batch) < 0 ||
                              (training && find_maps(maps, targets, x, idx) < 0)))
             goto fail;
@@ -290,7 +283,7 @@ int main(int argc, char **argv)
             for (uint32_t b = 0; b < x->batch; b++)
                 again |= seen[idx[b]] != 0;
             if (again) {
-                end_epoch(&tf, info.samples, now() - t0);
+                end_epoch(&tf, info.samples, clock_now() - t0);
                 memset(seen, 0, maps->n);
             }
             for (uint32_t b = 0; b < x->batch; b++)
@@ -329,7 +322,7 @@ int main(int argc, char **argv)
     }
     if (rc < 0)
         goto fail;
-    double seconds = t0 > 0 ? now() - t0 : 0;
+    double seconds = t0 > 0 ? clock_now() - t0 : 0;
     if (training && info.samples > 0)
         end_epoch(&tf, info.samples, seconds);
     progress_finish(pg);

@@ -21,6 +21,7 @@
 #include "audio/audio_list.h"
 #include "audio/cochlea.h"
 #include "audio/cochleagram.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "core/log.h"
@@ -41,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static const option_spec opts[] = {
@@ -175,13 +175,6 @@ typedef struct {
     uint64_t sent, cut, skipped;
     double audio_s;
 } run;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int send_frame(run *r, uint32_t rows)
 {
@@ -415,7 +408,7 @@ static int run_files(run *r, audio_list *list)
                      (long long)epochs, shuffle ? ", shuffled" : "", mb);
         }
     }
-    double t0 = now_s();
+    double t0 = clock_now();
     for (int64_t e = 0; e < epochs && !stage_stopping(r->st); e++) {
         for (size_t i = 0; i < n; i++)
             order[i] = (uint32_t)i;
@@ -498,7 +491,7 @@ static int run_files(run *r, audio_list *list)
             }
         }
     }
-    double dt = now_s() - t0;
+    double dt = clock_now() - t0;
     progress_finish(r->pg);
     if (r->skipped)
         log_warn("skipped %llu bad file(s) of %zu", (unsigned long long)r->skipped, list->n);
@@ -611,7 +604,7 @@ static int run_stream(run *r, const char *input)
     if (open_links(r, 1) < 0 || !(r->pg = progress_new(0, 0)) || stage_ready(r->st) < 0)
         goto out;
     stream_ctx ctx = {r, 0};
-    double t0 = now_s();
+    double t0 = clock_now();
     for (;;) {
         const void *data;
         size_t n, n_out;
@@ -631,7 +624,7 @@ static int run_stream(run *r, const char *input)
     double stream_s = (double)segmenter_position(sg) / r->fs;
     if (segmenter_flush(sg, on_utterance, &ctx) < 0)
         goto out;
-    double dt = now_s() - t0;
+    double dt = clock_now() - t0;
     progress_finish(r->pg);
     log_info("%u utterance(s), %.1f s of speech in %.1f s of stream, %.2f s wall clock, %llu cut "
              "to %zu frames", ctx.n, r->audio_s, stream_s, dt, (unsigned long long)r->cut, r->frames);

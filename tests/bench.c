@@ -12,6 +12,7 @@
  * up to 30% of a single run). The audio cases: tests/bench_audio.c. */
 #include "numerics/blas.h"
 #include "data/dataset.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "oracle.h"
@@ -30,7 +31,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -46,13 +46,6 @@ static const bench_case cases[] = {
     {"784-196-784 T=15 B=100", 196, 15, 100, 30, 6, 1, 0},
     {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2, 1, 0},
 };
-
-double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 double bench_rss_mib(const char *field)
 {
@@ -157,7 +150,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
         else
             snn_begin_batch(net, c->batch);
         if (bi == (naive ? 0 : 1))
-            t0 = bench_now();
+            t0 = clock_now();
         for (int t = 0; t < c->steps; t++) {
             if (naive && t == c->naive_steps)
                 break;
@@ -170,7 +163,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
                 steps++;
         }
     }
-    r->seconds = bench_now() - t0;
+    r->seconds = clock_now() - t0;
     r->steps_timed = steps;
     /* samples per second: a sample is T steps of one image */
     r->samples_per_s = (double)steps / c->steps * c->batch / r->seconds;
