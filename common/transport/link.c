@@ -6,6 +6,7 @@
  * a data header being sent. */
 #include "transport/link.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "transport/shm_ring.h"
 
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #define SLICE_MS 100      /* granularity of waits: idle hook, deadlines */
@@ -50,13 +50,6 @@ struct spike_link {
     void *idle_arg;
     double last_idle;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void link_config_default(link_config *cfg)
 {
@@ -256,7 +249,7 @@ static void drain_monitor(spike_link *self)
              * (a stray connection coming and going leaves the peer's in place) */
             if (self->handshaken && self->n_conns == 0 && !self->peer_gone) {
                 self->peer_gone = true;
-                self->gone_at = now_s();
+                self->gone_at = clock_now();
             }
         }
     }
@@ -282,7 +275,7 @@ static int gone_error(const spike_link *self)
 /* What every wait does between looks: the idle hook every SLICE_MS, the monitor. */
 static int tend(spike_link *self)
 {
-    double now = now_s();
+    double now = clock_now();
     if (self->idle && now - self->last_idle >= SLICE_MS / 1000.0) {
         self->last_idle = now;
         if (self->idle(self->idle_arg) < 0)
@@ -298,7 +291,7 @@ static int tend(spike_link *self)
 static int wait_for(spike_link *self, short events, double deadline)
 {
     for (;;) {
-        double now = now_s();
+        double now = clock_now();
         if (tend(self) < 0)
             return -1;
         zmq_pollitem_t items[2] = {{self->sock, 0, events, 0}, {self->mon, 0, ZMQ_POLLIN, 0}};
@@ -368,7 +361,7 @@ static int try_recv(spike_link *self, spike_frame *f)
 static int send_parts(spike_link *self, const msgpack_sbuffer *hdr, const void *payload, size_t len,
                       bool wait)
 {
-    double deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
         if (zmq_send(self->sock, hdr->data, hdr->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
             break;
@@ -380,16 +373,16 @@ static int send_parts(spike_link *self, const msgpack_sbuffer *hdr, const void *
         spike_frame *c = self->ctl;
         while (try_recv(self, c) == 1)
             if (c->kind == FRAME_CONTROL && c->control == FRAME_HEARTBEAT)
-                deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+                deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
         drain_monitor(self);
         if (self->peer_gone)
             return gone_error(self);
         /* short waits, so heartbeats from the receiver are seen as they come */
-        double slice = now_s() + SLICE_MS / 1000.0;
+        double slice = clock_now() + SLICE_MS / 1000.0;
         int r = wait_for(self, ZMQ_POLLOUT, slice < deadline ? slice : deadline);
         if (r < 0)
             return -1;
-        if (r == 0 && now_s() < deadline && !self->peer_gone)
+        if (r == 0 && clock_now() < deadline && !self->peer_gone)
             continue;
         if (r == 0) {
             if (self->peer_gone)
@@ -405,7 +398,7 @@ static int send_parts(spike_link *self, const msgpack_sbuffer *hdr, const void *
     static const char empty = 0;
     if (zmq_send(self->sock, len ? payload : &empty, len, 0) < 0)
         return err_set("link %s: send: %s", self->name, zmq_strerror(errno));
-    self->last_sent = now_s();
+    self->last_sent = clock_now();
     return 1;
 }
 
@@ -424,26 +417,26 @@ static int lane_tend(spike_link *self, double *deadline)
             return err_set("link %s: %s %s frame on the socket of a shared-memory link (only "
                            "heartbeats belong there)", self->name, frame_kind_name(c->kind),
                            frame_control_name(c->control));
-        *deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+        *deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     }
     return r;
 }
 
 static int slice_ms(double deadline)
 {
-    double left = (deadline - now_s()) * 1000;
+    double left = (deadline - clock_now()) * 1000;
     return left >= SLICE_MS ? SLICE_MS : left > 0 ? (int)left + 1 : 0;
 }
 
 static int lane_send(spike_link *self, const msgpack_sbuffer *hdr, const void *payload, size_t len)
 {
-    double deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
         int r = shm_ring_write(self->lane, hdr->data, hdr->size, payload, len);
         if (r < 0)
             return err_wrap("link %s", self->name);
         if (r == 1) {
-            self->last_sent = now_s();
+            self->last_sent = clock_now();
             return 1;
         }
         if (shm_ring_wait_room(self->lane, hdr->size + len, slice_ms(deadline)))
@@ -452,7 +445,7 @@ static int lane_send(spike_link *self, const msgpack_sbuffer *hdr, const void *p
             return -1;
         if (self->peer_gone)
             return gone_error(self);
-        if (now_s() >= deadline) {
+        if (clock_now() >= deadline) {
             char p[160];
             return err_set("link %s: %s has not taken a frame for %.3g s (shared-memory queue "
                            "full; hung? raise --timeout if it is only slow)", self->name,
@@ -484,7 +477,7 @@ static int lane_wait(spike_link *self, double *deadline)
             return -1;
         if (self->peer_gone) /* what it published before it went is still there */
             return shm_ring_has_data(self->lane) ? 1 : 0;
-        if (now_s() >= *deadline)
+        if (clock_now() >= *deadline)
             return 0;
     }
 }
@@ -615,18 +608,18 @@ static int handshake_step(spike_link *self)
     if (agree(self, &peer) < 0)
         return -1;
     self->handshaken = true;
-    self->last_sent = now_s();
+    self->last_sent = clock_now();
     /* connections seen so far are the peer's; if none is live any more, it is gone already */
     if (self->n_conns == 0 && self->ever_connected) {
         self->peer_gone = true;
-        self->gone_at = now_s();
+        self->gone_at = clock_now();
     }
     return 1;
 }
 
 int link_handshake(spike_link **links, size_t n)
 {
-    double start = now_s(), last_idle = 0;
+    double start = clock_now(), last_idle = 0;
     for (;;) {
         size_t done = 0;
         zmq_pollitem_t items[64];
@@ -640,7 +633,7 @@ int link_handshake(spike_link **links, size_t n)
                 done++;
                 continue;
             }
-            if (l->cfg.connect_timeout_ms > 0 && now_s() - start >= l->cfg.connect_timeout_ms / 1000.0)
+            if (l->cfg.connect_timeout_ms > 0 && clock_now() - start >= l->cfg.connect_timeout_ms / 1000.0)
                 return err_set("link %s (%s-port): no HELLO from a peer at %s after %.3g s (is the "
                                "other stage running, with the matching endpoint?)", l->name,
                                l->dir == PORT_IN ? "in" : "out", l->endpoint,
@@ -652,7 +645,7 @@ int link_handshake(spike_link **links, size_t n)
         }
         if (done == n)
             return 0;
-        double now = now_s();
+        double now = clock_now();
         if (now - last_idle >= SLICE_MS / 1000.0) {
             last_idle = now;
             for (size_t i = 0; i < n; i++)
@@ -716,7 +709,7 @@ int link_wait_end_ack(spike_link *self)
         return 0;
     if (!self->end_sent)
         return err_set("link %s: waiting for END_ACK before sending END", self->name);
-    double deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
         int r = try_recv(self, self->ctl);
         if (r < 0)
@@ -727,7 +720,7 @@ int link_wait_end_ack(spike_link *self)
         }
         if (r == 1) {
             /* a heartbeat: the receiver lives and is still draining our frames */
-            deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+            deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
             continue;
         }
         r = wait_for(self, ZMQ_POLLIN, deadline);
@@ -748,7 +741,7 @@ int link_heartbeat(spike_link *self)
     /* both ways: an out end waiting on a full queue also wants to know its receiver lives */
     if (!self->handshaken || self->end_sent || self->end_received || self->peer_gone)
         return 0;
-    if (now_s() - self->last_sent < self->cfg.heartbeat_ms / 1000.0)
+    if (clock_now() - self->last_sent < self->cfg.heartbeat_ms / 1000.0)
         return 0;
     return send_control(self, FRAME_HEARTBEAT, false) < 0 ? -1 : 0;
 }
@@ -772,14 +765,14 @@ int link_recv(spike_link *self, spike_frame *f)
         f->shape.width != self->shape.width)
         return err_set("link %s: receiving into a frame that does not hold %s %ux%u", self->name,
                        frame_kind_name(self->shape.kind), self->shape.batch, self->shape.width);
-    double deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
         int r = self->lane_up ? lane_try_recv(self, f) : try_recv(self, f);
         if (r < 0)
             return -1;
         if (r == 1) {
             if (f->kind == FRAME_CONTROL && f->control == FRAME_HEARTBEAT) {
-                deadline = now_s() + self->cfg.timeout_ms / 1000.0;
+                deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
                 continue;
             }
             if (f->kind == FRAME_CONTROL && f->control != FRAME_END)

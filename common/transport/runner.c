@@ -5,6 +5,7 @@
 #include "transport/runner.h"
 
 #include "core/atomic_file.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "transport/frame.h"
 #include "transport/shm_ring.h"
@@ -18,7 +19,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -76,13 +76,6 @@ typedef struct {
     spike_frame *ctl;
     msgpack_sbuffer hdr;
 } run;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void say(const run *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(const run *r, int level, const char *fmt, ...)
@@ -225,7 +218,7 @@ static int spawn(run *r, child *c)
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     c->pid = pid;
     c->err_fd = fds[0];
-    c->started = now_s();
+    c->started = clock_now();
     return 0;
 }
 
@@ -374,7 +367,7 @@ static void write_summary(run *r, const char *status)
         return;
     FILE *s = atomic_file_stream(f);
     fprintf(s, "{\"pipeline\": \"%s\", \"run_id\": \"%s\", \"status\": \"%s\", \"seconds\": %.3f,\n"
-               " \"stages\": [", r->p->path, r->run_id, status, now_s() - r->start);
+               " \"stages\": [", r->p->path, r->run_id, status, clock_now() - r->start);
     for (size_t i = 0; i < r->n; i++) {
         const child *c = &r->c[i];
         fprintf(s, "%s\n  {\"name\": \"%s\", \"program\": \"%s\", \"pid\": %ld, \"ready\": %s, "
@@ -422,7 +415,7 @@ static int supervise(run *r)
             if (items[k].revents)
                 read_stderr(r, &r->c[owner[k]]);
         control_read(r);
-        double now = now_s();
+        double now = clock_now();
 
         /* reap; a stage killed by a signal we did not send is the likeliest first cause */
         size_t alive = 0;
@@ -557,18 +550,18 @@ static int supervise(run *r)
     }
     if (seen_interrupts) {
         say(r, 1, "interrupted; %s after %.1f s; %s", stopping ? "drained and stopped cleanly" : "stopped",
-            now_s() - r->start, logs);
+            clock_now() - r->start, logs);
         write_summary(r, "interrupted");
         return RUNNER_INTERRUPTED;
     }
-    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, now_s() - r->start, logs);
+    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, clock_now() - r->start, logs);
     write_summary(r, "ok");
     return RUNNER_OK;
 }
 
 int runner_run(const pipeline *p, const runner_config *cfg)
 {
-    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = now_s()};
+    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = clock_now()};
     int rc = -1;
     struct sigaction old_int, old_term, old_hup, old_chld;
     bool handlers = false;
