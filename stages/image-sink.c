@@ -17,6 +17,7 @@
  * Samples must arrive whole (T frames each, as every stage sends them). */
 #include "core/atomic_file.h"
 #include "data/dataset.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "core/json_out.h"
@@ -27,12 +28,10 @@
 #include "core/progress.h"
 #include "transport/stage.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const option_spec opts[] = {
     {"dir", OPT_STRING, "", "write one PNG per input here, named after the input (\"\": none)"},
@@ -154,27 +153,6 @@ static int refs_nearest(const refs *r, const float *counts, float *zo)
 }
 
 /* ---- names and the grid ------------------------------------------------------- */
-
-static int make_dirs(const char *path)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0777) < 0 && errno != EEXIST)
-                return err_set("--dir %s: cannot create %s: %s", path, p, strerror(errno));
-            *s = c;
-            if (!c)
-                break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-        return err_set("--dir %s: not a directory", path);
-    return 0;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -415,8 +393,10 @@ int main(int argc, char **argv)
     } else if (*metrics_path) {
         log_info("no labels known (%s): no metrics", man ? "the manifest has none" : "no --manifest");
     }
-    if (*dir && make_dirs(dir) < 0)
+    if (*dir && dir_make(dir) < 0) {
+        err_wrap("--dir %s", dir);
         goto fail;
+    }
     if (*grid_path && grid_plan(&gr, man, per, n_pix) < 0)
         goto fail;
     if (*options_str(o, "csv")) {

@@ -22,6 +22,7 @@
 #include "audio/cochlea.h"
 #include "audio/cochleagram.h"
 #include "core/clock.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "core/log.h"
@@ -190,17 +191,6 @@ static int send_frame(run *r, uint32_t rows)
     return 0;
 }
 
-static int make_dir(const char *dir)
-{
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-        return err_set("--png %s: not a directory", dir);
-    }
-    return err_set("--png %s: cannot create: %s", dir, strerror(errno));
-}
-
 /* Opens the links (batch rows of frames x channels) and reports ready. */
 static int open_links(run *r, uint32_t batch)
 {
@@ -217,8 +207,8 @@ static int open_links(run *r, uint32_t batch)
         return -1;
     if (!r->out && !r->copy && !*r->png_dir && !*r->manifest_path)
         return err_set("nothing to do: link the values port, or give --png or --manifest");
-    if (*r->png_dir && make_dir(r->png_dir) < 0)
-        return -1;
+    if (*r->png_dir && dir_make(r->png_dir) < 0)
+        return err_wrap("--png %s", r->png_dir);
     if (!(r->f = frame_new(&shape)))
         return err_set("out of memory for a frame of %u x %zu", batch, width);
     return 0;

@@ -13,6 +13,7 @@
 #include "numerics/blas.h"
 #include "data/dataset.h"
 #include "core/clock.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "oracle.h"
@@ -387,10 +388,10 @@ int main(int argc, char **argv)
     char *slash = strrchr(dir, '/');
     if (slash) {
         *slash = '\0';
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-        if (system(cmd) != 0)
+        if (dir_make(dir) < 0) {
+            log_error("%s", err_msg());
             return 1;
+        }
     }
     FILE *f = fopen(out, "w");
     if (!f || fprintf(f, "%s\n]\n", j.text ? j.text : "[") < 0 || fclose(f) != 0) {

@@ -18,6 +18,7 @@
  *    the last stage's exit over the audio's duration, and the CPU time of all
  *    stages over it. */
 #include "core/clock.h"
+#include "core/dir.h"
 #include "audio/audio.h"
 #include "audio/audio_list.h"
 #include "bench.h"
@@ -331,8 +332,8 @@ static int stream_case_run(const void *arg, bench_result *r)
     r->audio_s = (double)s.n / STREAM_FS;
     r->utterances = c->utterances;
     strcpy(r->input, "fsdd");
-    mkdir("out", 0755); /* may exist */
-    mkdir("out/bench", 0755);
+    if (dir_make("out/bench") < 0)
+        return -1;
     if ((access(STREAM_OUT, F_OK) == 0 && tmpdir_remove(STREAM_OUT) != 0) || mkdir(STREAM_OUT, 0755) != 0)
         return err_set("cannot make %s afresh", STREAM_OUT);
     int fd[2];

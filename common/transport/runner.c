@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/clock.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "transport/frame.h"
 #include "transport/shm_ring.h"
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -89,22 +89,6 @@ static void say(const run *r, int level, const char *fmt, ...)
     va_end(ap);
     fprintf(r->cfg->console, "spikesynth: %s\n", line);
     fflush(r->cfg->console);
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *s = tmp + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-                return err_set("%s: cannot create: %s", tmp, strerror(errno));
-            *s = '/';
-        }
-    if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-        return err_set("%s: cannot create: %s", tmp, strerror(errno));
-    return 0;
 }
 
 /* ---- setup ---------------------------------------------------------------------- */
@@ -572,7 +556,7 @@ int runner_run(const pipeline *p, const runner_config *cfg)
     setenv("OMP_WAIT_POLICY", "passive", 0);
     char logs[4096];
     snprintf(logs, sizeof logs, "%s/logs", cfg->out_dir);
-    if (mkdir_p(logs) < 0)
+    if (dir_make(logs) < 0)
         goto out;
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 40)
