@@ -16,6 +16,7 @@
  *  - --csv: one line per input (id, name, label, mse, r, ...).
  * Samples must arrive whole (T frames each, as every stage sends them). */
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "data/dataset.h"
 #include "core/dir.h"
 #include "core/err.h"
@@ -471,14 +472,7 @@ int main(int argc, char **argv)
             if (csv) {
                 FILE *cf = atomic_file_stream(csv);
                 fprintf(cf, "%u,", id);
-                if (strpbrk(name, ",\"\n")) {
-                    fputc('"', cf);
-                    for (const char *s = name; *s; s++)
-                        fprintf(cf, *s == '"' ? "\"\"" : "%c", *s);
-                    fputc('"', cf);
-                } else {
-                    fputs(name, cf);
-                }
+                csv_write_field(cf, name);
                 if (isnan(mse))
                     fprintf(cf, ",%d,,,,\n", d);
                 else
