@@ -307,7 +307,7 @@ int main(int argc, char **argv)
             y->batch_index = x->batch_index;
             y->step = x->step;
             y->steps = x->steps;
-            memcpy(y->ids, x->ids, x->batch * sizeof *x->ids);
+            frame_copy_samples(y, x, 0, x->batch);
             if (link_send(out, y) < 0)
                 goto fail;
         }

@@ -1,11 +1,13 @@
 /* image-sink: the end of audio-to-image synthesis. Takes the output spikes of
  * ae-decoder (batch x 784 over T steps), turns each sample into an image
  * (spike counts / T, 28 x 28) and writes
- *  - one PNG per input into --dir, named after the input (--manifest: the
- *    recording's file stem; "id-N" when the id is not listed), upscaled;
+ *  - one PNG per input into --dir, named after the input (the sample name its
+ *    frames carry, e.g. the recording's file stem; "id-N" when they carry
+ *    none), upscaled;
  *  - --grid: a picture like the paper's Figure 9B, one row per digit and
  *    --per-class utterances in each (spread over the digit's inputs, so
- *    several speakers show), where labels are known; otherwise the first
+ *    several speakers show), where labels are known (the frames carry them:
+ *    the sink reads no file of the source); otherwise the first
  *    inputs, 10 to a row; each scaled by its brightest pixel (--grid-brighten);
  *  - where labels are known, --metrics (JSON): the paper's test MSE (z-scored,
  *    include/metrics.h) against --reference A (the digit's Dataset A image,
@@ -23,7 +25,6 @@
 #include "data/image_grid.h"
 #include "core/json_out.h"
 #include "core/log.h"
-#include "data/manifest.h"
 #include "data/metrics.h"
 #include "data/pairing.h"
 #include "core/progress.h"
@@ -36,7 +37,7 @@
 
 static const option_spec opts[] = {
     {"dir", OPT_STRING, "", "write one PNG per input here, named after the input (\"\": none)"},
-    {"manifest", OPT_STRING, "", "the source's id,path,label CSV: names and labels of the inputs"},
+    {"manifest", OPT_STRING, "", "ignored (names and labels come with the frames); accepted for old command lines"},
     {"grid", OPT_STRING, "", "PNG grid: one row per digit, --per-class images each (\"\": none)"},
     {"per-class", OPT_INT, "5", "grid: images per digit"},
     {"grid-brighten", OPT_BOOL, "true", "grid: scale each image by its brightest pixel (outputs fire at a few % per step)"},
@@ -153,115 +154,72 @@ static int refs_nearest(const refs *r, const float *counts, float *zo)
     return best;
 }
 
-/* ---- names and the grid ------------------------------------------------------- */
-
-static int cmp_str(const void *a, const void *b)
+/* Loads the references at the first labelled image to score (the labels come
+ * with the frames, so not before). */
+static int refs_need(refs *r, const char *data, char ref, size_t n_pix, const char *link)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Output names of the manifest's entries (in its order): the file stem, or
- * stem-ID when two entries share it (as the spectrogram names its PNGs). */
-static char **entry_names(const manifest *m)
-{
-    char **stems = calloc(m->n + 1, sizeof *stems), **sorted = calloc(m->n + 1, sizeof *sorted);
-    char **names = calloc(m->n + 1, sizeof *names);
-    bool ok = stems && sorted && names;
-    for (size_t i = 0; ok && i < m->n; i++) {
-        char s[256];
-        manifest_stem(m->entries[i].path, s, sizeof s);
-        ok = (stems[i] = sorted[i] = strdup(s)) != NULL;
-    }
-    if (ok)
-        qsort(sorted, m->n, sizeof *sorted, cmp_str);
-    for (size_t i = 0; ok && i < m->n; i++) {
-        size_t lo = 0, hi = m->n; /* first sorted stem >= stems[i] */
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (strcmp(sorted[mid], stems[i]) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        bool dup = lo + 1 < m->n && !strcmp(sorted[lo + 1], stems[i]);
-        char s[300];
-        snprintf(s, sizeof s, dup ? "%s-%u" : "%s", stems[i], m->entries[i].id);
-        ok = (names[i] = strdup(s)) != NULL;
-    }
-    for (size_t i = 0; stems && i < m->n; i++)
-        free(stems[i]);
-    free(stems);
-    free(sorted);
-    if (!ok) {
-        for (size_t i = 0; names && i < m->n; i++)
-            free(names[i]);
-        free(names);
-        err_set("out of memory");
-        return NULL;
-    }
-    return names;
-}
-
-static void names_free(char ***names_p, size_t n)
-{
-    for (size_t i = 0; *names_p && i < n; i++)
-        free((*names_p)[i]);
-    free(*names_p);
-    *names_p = NULL;
-}
-
-/* A live stream's source rewrites its manifest before sending each utterance:
- * an id not listed yet makes the sink read it again (the old one stays on error). */
-static int manifest_reload(manifest **man, char ***names, const char *path)
-{
-    manifest *m = manifest_load(path);
-    char **n = m ? entry_names(m) : NULL;
-    if (!n) {
-        manifest_destroy(&m);
+    if (r->train)
+        return 0;
+    if (n_pix != 784)
+        return err_set("%s: %zu-pixel images cannot be scored against MNIST (784)", link, n_pix);
+    if (refs_load(r, data, ref == 'B') < 0)
         return -1;
-    }
-    names_free(names, (*man)->n);
-    manifest_destroy(man);
-    *man = m;
-    *names = n;
+    log_info("references: Dataset %c from %s (A images:%d %d %d %d %d %d %d %d %d %d)", ref, data,
+             r->a[0], r->a[1], r->a[2], r->a[3], r->a[4], r->a[5], r->a[6], r->a[7], r->a[8], r->a[9]);
     return 0;
 }
 
+/* ---- the grid ------------------------------------------------------------------ */
+
+/* The grid keeps the images it may show: every labelled one (by digit, planned
+ * at the end, when the digit's inputs are known) and the first cells' worth of
+ * unlabelled ones (shown when no input has a label). */
 typedef struct {
     int per;         /* columns */
-    uint32_t *ids;   /* 10 x per wanted ids (UINT32_MAX: empty cell) */
-    float *cells;    /* 10 x per images */
+    size_t n_pix;
+    uint32_t *ids;   /* n kept images: sample id, label (-1: none), pixels */
+    int *labels;
+    float *imgs;
+    size_t n, cap;
+    size_t unlabelled; /* kept among them */
+    float *cells;    /* 10 x per images, filled by grid_plan */
     bool labelled;   /* by digit; else the first inputs, 10 to a row */
-    size_t filled;   /* unlabelled: cells used */
+    size_t filled;   /* cells used */
 } grid;
 
-/* Per digit, per cells spread evenly over the digit's listed inputs. */
-static int grid_plan(grid *g, const manifest *m, int per, size_t n_pix)
+static void grid_free(grid *g)
 {
-    g->per = per;
-    size_t cells = (size_t)DATASET_CLASSES * (size_t)per;
-    if (!(g->ids = malloc(cells * sizeof *g->ids)) || !(g->cells = malloc(cells * n_pix * sizeof *g->cells)))
-        return err_set("out of memory");
-    for (size_t i = 0; i < cells * n_pix; i++)
-        g->cells[i] = NAN; /* drawn black; empty cells become gray below */
-    for (size_t i = 0; i < cells; i++)
-        g->ids[i] = UINT32_MAX;
-    size_t count[DATASET_CLASSES] = {0};
-    for (size_t i = 0; m && i < m->n; i++)
-        if (m->entries[i].label >= 0 && m->entries[i].label < DATASET_CLASSES)
-            count[m->entries[i].label]++;
-    size_t seen[DATASET_CLASSES] = {0};
-    for (size_t i = 0; m && i < m->n; i++) {
-        int d = m->entries[i].label;
-        if (d < 0 || d >= DATASET_CLASSES)
-            continue;
-        g->labelled = true;
-        /* cell k takes the digit's (k * count / per)-th input */
-        for (int k = 0; k < per; k++)
-            if ((size_t)k * count[d] / (size_t)per == seen[d] && (size_t)k < count[d])
-                g->ids[(size_t)d * per + k] = m->entries[i].id;
-        seen[d]++;
+    free(g->ids);
+    free(g->labels);
+    free(g->imgs);
+    free(g->cells);
+}
+
+static int grid_keep(grid *g, uint32_t id, int label, const float *img)
+{
+    bool has = label >= 0 && label < DATASET_CLASSES;
+    if (!has && g->unlabelled >= (size_t)DATASET_CLASSES * (size_t)g->per)
+        return 0;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 64;
+        uint32_t *ids = realloc(g->ids, cap * sizeof *ids);
+        if (ids)
+            g->ids = ids;
+        int *labels = realloc(g->labels, cap * sizeof *labels);
+        if (labels)
+            g->labels = labels;
+        float *imgs = realloc(g->imgs, cap * g->n_pix * sizeof *imgs);
+        if (imgs)
+            g->imgs = imgs;
+        if (!ids || !labels || !imgs)
+            return err_set("out of memory for %zu grid images", cap);
+        g->cap = cap;
     }
+    g->ids[g->n] = id;
+    g->labels[g->n] = has ? label : -1;
+    memcpy(g->imgs + g->n * g->n_pix, img, g->n_pix * sizeof *img);
+    g->n++;
+    g->unlabelled += !has;
     return 0;
 }
 
@@ -275,22 +233,67 @@ static void grid_put(float *cell, const float *img, size_t n_pix, bool brighten)
         cell[j] = img[j] * k;
 }
 
-static void grid_add(grid *g, uint32_t id, const float *img, size_t n_pix, bool brighten)
+/* kept images by label, then id, then arrival: the last of an id is its image */
+static const grid *sort_grid;
+static int cmp_kept(const void *a, const void *b)
 {
-    size_t cells = (size_t)DATASET_CLASSES * (size_t)g->per;
-    if (!g->labelled) {
-        if (g->filled < cells)
-            grid_put(g->cells + g->filled++ * n_pix, img, n_pix, brighten);
-        return;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    const grid *g = sort_grid;
+    if (g->labels[i] != g->labels[j])
+        return g->labels[i] < g->labels[j] ? -1 : 1;
+    if (g->ids[i] != g->ids[j])
+        return g->ids[i] < g->ids[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+/* Labelled: per digit, per cells spread evenly over the digit's inputs in id
+ * order (cell k takes the (k * count / per)-th); else the first inputs. */
+static int grid_plan(grid *g, bool brighten)
+{
+    const size_t cells = (size_t)DATASET_CLASSES * (size_t)g->per, n_pix = g->n_pix;
+    size_t *order = malloc((g->n + 1) * sizeof *order);
+    if (!order || !(g->cells = malloc(cells * n_pix * sizeof *g->cells))) {
+        free(order);
+        return err_set("out of memory");
     }
-    for (size_t c = 0; c < cells; c++)
-        if (g->ids[c] == id)
-            grid_put(g->cells + c * n_pix, img, n_pix, brighten);
+    for (size_t i = 0; i < cells * n_pix; i++)
+        g->cells[i] = NAN; /* drawn gray: a cell that no input fills */
+    g->labelled = g->unlabelled < g->n;
+    if (!g->labelled) {
+        for (size_t i = 0; i < g->n; i++)
+            grid_put(g->cells + i * n_pix, g->imgs + i * n_pix, n_pix, brighten);
+        g->filled = g->n;
+        free(order);
+        return 0;
+    }
+    size_t m = 0; /* the labelled ones, each id once (its last image) */
+    for (size_t i = 0; i < g->n; i++)
+        if (g->labels[i] >= 0)
+            order[m++] = i;
+    sort_grid = g;
+    qsort(order, m, sizeof *order, cmp_kept);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (i + 1 == m || g->ids[order[i + 1]] != g->ids[order[i]] || g->labels[order[i + 1]] != g->labels[order[i]])
+            order[u++] = order[i];
+    for (size_t a = 0, b; a < u; a = b) {
+        const int d = g->labels[order[a]];
+        for (b = a; b < u && g->labels[order[b]] == d; b++)
+            ;
+        const size_t count = b - a;
+        for (size_t k = 0; k < (size_t)g->per && k < count; k++) {
+            size_t i = order[a + k * count / (size_t)g->per];
+            grid_put(g->cells + ((size_t)d * g->per + k) * n_pix, g->imgs + i * n_pix, n_pix, brighten);
+        }
+    }
+    g->filled = cells;
+    free(order);
+    return 0;
 }
 
 static int grid_write(grid *g, const char *path, size_t h, size_t w, int scale)
 {
-    size_t n = g->labelled ? (size_t)DATASET_CLASSES * g->per : g->filled;
+    size_t n = g->filled;
     size_t cols = g->labelled ? (size_t)g->per : 10;
     if (n == 0)
         return 0;
@@ -339,12 +342,10 @@ static int write_metrics(const char *path, const metrics_result *mr, const talli
 int main(int argc, char **argv)
 {
     stage *st = NULL;
-    manifest *man = NULL;
-    char **names = NULL;
     refs rf = {0};
     grid gr = {0};
     progress *pg = NULL;
-    spike_frame *f = NULL;
+    spike_frame *f = NULL, *batch = NULL; /* batch: the samples of the batch, from its step 0 */
     atomic_file *csv = NULL;
     float *counts = NULL, *img = NULL, *zo = NULL;
     int rc = stage_new(&st, &def, argc, argv, stdout);
@@ -373,50 +374,32 @@ int main(int argc, char **argv)
         err_set("%s: %zu pixels is not a multiple of --height %d", link_name(in), n_pix, height);
         goto fail;
     }
-    if (*options_str(o, "manifest")) {
-        if (!(man = manifest_load(options_str(o, "manifest"))) || !(names = entry_names(man)))
-            goto fail;
-    }
-    bool any_label = false;
-    for (size_t i = 0; man && i < man->n; i++)
-        any_label |= man->entries[i].label >= 0 && man->entries[i].label < DATASET_CLASSES;
-    const bool scoring = any_label && (*metrics_path || *options_str(o, "csv"));
-    if (scoring) {
-        if (n_pix != 784) {
-            err_set("%s: %zu-pixel images cannot be scored against MNIST (784)", link_name(in), n_pix);
-            goto fail;
-        }
-        if (refs_load(&rf, options_str(o, "data"), ref == 'B') < 0)
-            goto fail;
-        log_info("references: Dataset %c from %s (A images:%d %d %d %d %d %d %d %d %d %d)", ref,
-                 options_str(o, "data"), rf.a[0], rf.a[1], rf.a[2], rf.a[3], rf.a[4], rf.a[5],
-                 rf.a[6], rf.a[7], rf.a[8], rf.a[9]);
-    } else if (*metrics_path) {
-        log_info("no labels known (%s): no metrics", man ? "the manifest has none" : "no --manifest");
-    }
+    const bool scoring = *metrics_path || *options_str(o, "csv"); /* where labels are known */
     if (*dir && dir_make(dir) < 0) {
         err_wrap("--dir %s", dir);
         goto fail;
     }
-    if (*grid_path && grid_plan(&gr, man, per, n_pix) < 0)
-        goto fail;
+    gr.per = per;
+    gr.n_pix = n_pix;
     if (*options_str(o, "csv")) {
         if (!(csv = atomic_file_new(options_str(o, "csv"))))
             goto fail;
         fprintf(atomic_file_stream(csv), "id,name,label,mse,pearson_r,pixel_mse,nearest_digit\n");
     }
-    if (stage_ready(st) < 0 || !(f = link_frame_new(in)) ||
+    if (stage_ready(st) < 0 || !(f = link_frame_new(in)) || !(batch = link_frame_new(in)) ||
         !(counts = calloc((size_t)fs->batch * n_pix, sizeof *counts)) ||
         !(img = malloc(n_pix * sizeof *img)) || !(zo = malloc(n_pix * sizeof *zo)) ||
-        !(pg = progress_new(man ? man->n : 0, 0)))
+        !(pg = progress_new(0, 0)))
         goto fail;
     metrics_acc acc;
     metrics_acc_init(&acc);
     tallies t = {0};
     uint64_t seen = 0;
     while ((rc = link_recv(in, f)) == 1) {
-        if (f->step == 0)
+        if (f->step == 0) {
             memset(counts, 0, (size_t)fs->batch * n_pix * sizeof *counts);
+            frame_copy_samples(batch, f, 0, f->batch);
+        }
         for (uint32_t i = 0; i < f->batch; i++)
             for (size_t j = 0; j < n_pix; j++)
                 counts[i * n_pix + j] += frame_spike(f, i, (uint32_t)j);
@@ -426,14 +409,12 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < f->batch; i++) {
             const uint32_t id = f->ids[i];
             const float *c = counts + (size_t)i * n_pix;
-            const manifest_entry *e = man ? manifest_find(man, id) : NULL;
-            if (man && !e && manifest_reload(&man, &names, options_str(o, "manifest")) == 0)
-                e = manifest_find(man, id);
-            char name[320];
-            if (e)
-                snprintf(name, sizeof name, "%s", names[e - man->entries]);
+            char name[FRAME_SAMPLE_NAME_MAX];
+            if (batch->named)
+                snprintf(name, sizeof name, "%s", frame_name(batch, i));
             else
                 snprintf(name, sizeof name, "id-%u", id);
+            const int d = batch->named ? batch->labels[i] : -1;
             double sum = 0;
             for (size_t j = 0; j < n_pix; j++) {
                 img[j] = c[j] / (float)steps;
@@ -448,12 +429,13 @@ int main(int argc, char **argv)
                 if (image_grid_write_png(p, img, 1, h, w, 1, &go) < 0)
                     goto fail;
             }
-            if (*grid_path)
-                grid_add(&gr, id, img, n_pix, options_bool(o, "grid-brighten"));
-            int d = e ? e->label : -1;
+            if (*grid_path && grid_keep(&gr, id, d, img) < 0)
+                goto fail;
             double mse = NAN, r = NAN, pix = NAN;
             int nearest = -1;
             if (scoring && d >= 0 && d < DATASET_CLASSES) {
+                if (refs_need(&rf, options_str(o, "data"), ref, n_pix, link_name(in)) < 0)
+                    goto fail;
                 size_t k = refs_pick(&rf, c, d, ref == 'B', zo);
                 const float *refimg = rf.train->images + k * n_pix;
                 if (metrics_acc_add(&acc, refimg, NULL, c, 1, n_pix, steps) < 0)
@@ -487,7 +469,8 @@ int main(int argc, char **argv)
     progress_finish(pg);
     if (csv && atomic_file_commit(&csv) < 0)
         goto fail;
-    if (*grid_path && grid_write(&gr, grid_path, h, w, 2) < 0)
+    if (*grid_path && (grid_plan(&gr, options_bool(o, "grid-brighten")) < 0 ||
+                       grid_write(&gr, grid_path, h, w, 2) < 0))
         goto fail;
     metrics_result mr = metrics_acc_result(&acc);
     if (*metrics_path && t.labelled && write_metrics(metrics_path, &mr, &t, ref, (int)fs->steps) < 0)
@@ -504,6 +487,8 @@ int main(int argc, char **argv)
         log_info("MSE per digit:%s", line);
     } else {
         log_info("%llu images (no labels: no scores)", (unsigned long long)seen);
+        if (*metrics_path)
+            log_info("no labels known (the frames carry none): no metrics");
     }
     if (stage_finish(st) < 0)
         goto fail;
@@ -514,15 +499,13 @@ fail:
     rc = 1;
 done:
     atomic_file_destroy(&csv);
-    names_free(&names, man ? man->n : 0);
-    manifest_destroy(&man);
     refs_free(&rf);
-    free(gr.ids);
-    free(gr.cells);
+    grid_free(&gr);
     free(counts);
     free(img);
     free(zo);
     frame_destroy(&f);
+    frame_destroy(&batch);
     progress_destroy(&pg);
     stage_destroy(&st);
     return rc;

@@ -9,7 +9,8 @@
  * audio itself is never read. Every recording needs an FSDD name (its digit);
  * one without is an error naming it. --manifest (id,path,label, as spectrogram
  * writes it) and --pairing (id,label,image_index,recording) are written before
- * the first frame. */
+ * the first frame. Frames name their rows' samples (the recording's name, as
+ * spectrogram names it) and labels. */
 #include "audio/audio_list.h"
 #include "data/dataset.h"
 #include "core/err.h"
@@ -150,6 +151,7 @@ int main(int argc, char **argv)
     spike_frame *f = NULL;
     progress *pg = NULL;
     int *labels = NULL, *images = NULL;
+    char **names = NULL;
     int rc = stage_new(&st, &def, argc, argv, stdout);
     if (rc != 0)
         return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
@@ -167,7 +169,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (pair_all(o, stage_seed(st), list, train, labels, images) < 0 ||
-        write_lists(o, list, labels, images) < 0)
+        write_lists(o, list, labels, images) < 0 || !(names = manifest_names(list->paths, list->n)))
         goto fail;
     frame_shape shape = {FRAME_VALUES, (uint32_t)batch, (uint32_t)train->n_pixels, 1};
     spike_link *out = stage_out(st, "images", &shape);
@@ -186,6 +188,8 @@ int main(int argc, char **argv)
         for (size_t r = 0; r < rows; r++) {
             size_t id = start + r;
             f->ids[r] = (uint32_t)id;
+            if (frame_set_sample(f, (uint32_t)r, names[id], labels[id]) < 0)
+                goto fail;
             memcpy(f->values + r * train->n_pixels, train->images + (size_t)images[id] * train->n_pixels,
                    train->n_pixels * sizeof(float));
         }
@@ -201,6 +205,7 @@ fail:
     log_error("%s", err_msg());
     rc = 1;
 out:
+    manifest_names_free(&names, list ? list->n : 0);
     free(labels);
     free(images);
     progress_destroy(&pg);

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     while ((rc = link_recv(values, in)) == 1) {
         out->batch_index = in->batch_index;
         out->steps = shape.steps;
-        memcpy(out->ids, in->ids, in->batch * sizeof *in->ids);
+        frame_copy_samples(out, in, 0, in->batch);
         for (uint32_t t = 0; t < shape.steps; t++) {
             poisson_encode(&pp, in->values, in->ids, (int)in->batch, (int)in->width, (int)t, spikes);
             if (frame_pack_f32(out, spikes, in->batch) < 0)

@@ -423,10 +423,19 @@ static void test_bad_names(void **state)
     spike_frame *a = make(FRAME_SPIKES, 4, 16, 2);
     a->batch = 4;
     for (uint32_t i = 0; i < 4; i++)
-        assert_int_equal(frame_set_sample(a, i, "n", -2), 0);
+        assert_int_equal(frame_set_sample(a, i, "n", 1), 0);
+    assert_int_equal(frame_set_sample(a, 0, "n", -2), -1);
+    assert_int_equal(frame_set_sample(a, 0, "../x", 1), -1);
+    assert_int_equal(frame_set_sample(a, 0, "", 1), -1);
+    a->labels[0] = -2; /* a sender that does not check */
     assert_int_equal(frame_encode(a, "", "", &sb), 0);
     assert_int_equal(frame_decode(b, sb.data, sb.size, payload, 8), -1);
     assert_non_null(strstr(err_msg(), "'labels' entry 0: -2"));
+    a->labels[0] = 1;
+    strcpy(a->names + FRAME_SAMPLE_NAME_MAX, "a/b");
+    assert_int_equal(frame_encode(a, "", "", &sb), 0);
+    assert_int_equal(frame_decode(b, sb.data, sb.size, payload, 8), -1);
+    assert_non_null(strstr(err_msg(), "'names' entry 1: 'a/b'"));
     msgpack_sbuffer_destroy(&sb);
     frame_destroy(&a);
     frame_destroy(&b);

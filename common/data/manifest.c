@@ -6,6 +6,7 @@
 #include "core/csv.h"
 #include "core/err.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,4 +156,55 @@ size_t manifest_stem(const char *path, char *buf, size_t cap)
     memcpy(buf, base, n);
     buf[n] = '\0';
     return n;
+}
+
+/* the stems sorted, each with its id: equal stems are neighbours */
+typedef struct {
+    char *stem;
+    size_t id;
+} stem_id;
+
+static int cmp_stem(const void *a, const void *b)
+{
+    return strcmp(((const stem_id *)a)->stem, ((const stem_id *)b)->stem);
+}
+
+char **manifest_names(char *const *paths, size_t n)
+{
+    char **names = calloc(n + 1, sizeof *names);
+    stem_id *st = calloc(n + 1, sizeof *st);
+    int rc = names && st ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char s[256];
+        manifest_stem(paths[i], s, sizeof s);
+        st[i].id = i;
+        if (!(st[i].stem = strdup(s)))
+            rc = -1;
+    }
+    if (rc == 0)
+        qsort(st, n, sizeof *st, cmp_stem);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool dup = (i > 0 && !strcmp(st[i].stem, st[i - 1].stem)) ||
+                   (i + 1 < n && !strcmp(st[i].stem, st[i + 1].stem));
+        char s[300];
+        snprintf(s, sizeof s, dup ? "%s-%zu" : "%s", st[i].stem, st[i].id);
+        if (!(names[st[i].id] = strdup(s)))
+            rc = -1;
+    }
+    for (size_t i = 0; st && i < n; i++)
+        free(st[i].stem);
+    free(st);
+    if (rc) {
+        manifest_names_free(&names, n);
+        err_set("manifest: out of memory for %zu names", n);
+    }
+    return names;
+}
+
+void manifest_names_free(char ***names_p, size_t n)
+{
+    for (size_t i = 0; *names_p && i < n; i++)
+        free((*names_p)[i]);
+    free(*names_p);
+    *names_p = NULL;
 }

@@ -137,6 +137,12 @@ void frame_copy_samples(spike_frame *self, const spike_frame *src, uint32_t row0
     }
 }
 
+/* A sample's name becomes a file name at sinks: no path, nothing empty. */
+static bool name_ok(const char *name)
+{
+    return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
 int frame_set_sample(spike_frame *self, uint32_t row, const char *name, int32_t label)
 {
     size_t len = strlen(name);
@@ -145,6 +151,10 @@ int frame_set_sample(spike_frame *self, uint32_t row, const char *name, int32_t 
     if (len >= FRAME_SAMPLE_NAME_MAX)
         return err_set("sample name '%.40s...' of %zu bytes: at most %d allowed", name, len,
                        FRAME_SAMPLE_NAME_MAX - 1);
+    if (!name_ok(name))
+        return err_set("sample name '%s': empty, '.', '..' or holding a '/'", name);
+    if (label < -1)
+        return err_set("sample '%s': label %d (-1: unknown)", name, label);
     memcpy(self->names + (size_t)row * FRAME_SAMPLE_NAME_MAX, name, len + 1);
     self->labels[row] = label;
     self->named = true;
@@ -491,9 +501,13 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
                        names ? "labels" : "names");
     if (names && (n_names != f->batch || n_labels != f->batch))
         return err_set("frame header: %u names and %u labels for %u rows", n_names, n_labels, f->batch);
-    for (uint32_t i = 0; names && i < f->batch; i++)
+    for (uint32_t i = 0; names && i < f->batch; i++) {
         if (f->labels[i] < -1)
             return err_set("frame header field 'labels' entry %u: %d (-1: unknown)", i, f->labels[i]);
+        if (!name_ok(f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX))
+            return err_set("frame header field 'names' entry %u: '%s' is empty, '.', '..' or holds "
+                           "a '/'", i, f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX);
+    }
     f->named = names;
     if (!(seen & 1u << F_ROWS)) { /* a whole step */
         if (f->row0 != 0)

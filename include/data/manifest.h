@@ -50,4 +50,10 @@ const manifest_entry *manifest_find(const manifest *self, uint32_t id);
  * outputs after inputs. Returns the length written. */
 size_t manifest_stem(const char *path, char *buf, size_t cap);
 
+/* The names of n inputs (sample id = index), the one naming rule of the tree:
+ * the input's stem, or "STEM-ID" when another input of the list has the same
+ * stem. An array of n strings for manifest_names_free, or NULL with err_msg(). */
+char **manifest_names(char *const *paths, size_t n);
+void manifest_names_free(char ***names_p, size_t n);
+
 #endif
