@@ -1,6 +1,7 @@
 /* frame: one time step of one batch as it travels between stages, and its wire
  * encoding (docs/protocol.md): a msgpack header (version first, then kind, run id,
- * link name, batch index, step t of T, shape, sample ids, control fields) and a
+ * link name, batch index, step t of T, shape, sample ids and, optionally, the
+ * samples' names and labels, control fields) and a
  * payload (bit-packed spikes or float32 values, little-endian).
  *
  * A spike_frame is allocated once for a shape and reused for every step: decoding
@@ -111,8 +112,10 @@ void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0,
  * frame_follow. */
 void frame_copy_samples(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n);
 /* Names row `row`'s sample (and makes self named): -1 with err_msg() when the
- * row is beyond the allocation or the name needs FRAME_SAMPLE_NAME_MAX bytes or
- * more. A source that names one row of a frame names all of them. */
+ * row is beyond the allocation, the label is below -1, or the name is empty,
+ * "." or "..", holds a '/' or needs FRAME_SAMPLE_NAME_MAX bytes or more (sinks
+ * make file names of it; decoding checks the same). A source that names one
+ * row of a frame names all of them. */
 int frame_set_sample(spike_frame *self, uint32_t row, const char *name, int32_t label);
 /* Row `row`'s sample name ("" when the frame is not named). */
 static inline const char *frame_name(const spike_frame *f, uint32_t row)
