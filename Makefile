@@ -16,8 +16,10 @@ PKGS    := libzmq msgpack sndfile libpng openblas cmocka samplerate zlib
 OPT     ?= -O3 -march=native
 CFLAGS  ?=
 # -fno-math-errno lets sqrtf vectorise; it changes no result. -Wno-psabi: the vector
-# kernels pass 64-byte vectors between static functions, never across an ABI
-CFLAGS  += -MMD -MP -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fno-math-errno -Wno-psabi -g -fopenmp -Iinclude \
+# kernels pass 64-byte vectors between static functions, never across an ABI.
+# -Wno-missing-field-initializers: tables ({name, type, def, help} options) leave
+# their optional trailing fields (.min, .max, .choices) to zero
+CFLAGS  += -MMD -MP -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-missing-field-initializers $(OPT) -fno-math-errno -Wno-psabi -g -fopenmp -Iinclude \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 LDFLAGS += -fopenmp

@@ -75,164 +75,209 @@ static int check_pair(const spike_frame *y, const spike_frame *h, const char *li
     return 0;
 }
 
+typedef struct {
+    const options *o;
+    bool training, mask;
+    model_layer_spec spec;
+    lif_layer *layer;
+    spike_link *in, *tgt, *grad, *spk;
+    spike_frame *h, *y, *gf, *sf; /* hidden in, target in, error out, spikes out */
+    float *hidden, *target, *dv, *g_in;
+    size_t n_hidden;
+    progress *pg;
+    model info;
+    loss_stats ls;
+    double t0, seconds;
+} decoder;
+
+/* Training pairs the hidden and target links; their shapes decide W2's. */
+static int decoder_links_in(decoder *d, stage *st)
+{
+    if (d->training != stage_has_port(st, "grad"))
+        return stage_usage_error(st, "training needs both ports target and grad linked (or neither, to run)");
+    d->in = stage_in(st, "hidden", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
+    if (d->in && d->training)
+        link_accept_parts(d->in);
+    if (d->training)
+        d->tgt = stage_in(st, "target", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
+    if (!d->in || (d->training && !d->tgt) || stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *hs = link_shape(d->in);
+    if (d->training) {
+        const frame_shape *ts = link_shape(d->tgt);
+        if (ts->batch != hs->batch || ts->steps != hs->steps)
+            return err_set("%s: target frames %ux%u over %u steps do not pair with hidden frames of "
+                           "%u rows over %u steps", link_name(d->tgt), ts->batch, ts->width, ts->steps,
+                           hs->batch, hs->steps);
+        d->spec.n_out = (int)ts->width;
+    }
+    return 0;
+}
+
+static int decoder_open(stage *st, void *arg)
+{
+    decoder *d = arg;
+    const options *o = d->o = stage_options(st);
+    d->spec = (model_layer_spec){.path = options_str(o, "model"), .kind = "ae-decoder",
+                                 .n_out = (int)options_int(o, "outputs"), .seed = stage_seed(st),
+                                 .layer_id = 2, .init_scale = (float)options_float(o, "init-scale")};
+    d->mask = options_bool(o, "mask");
+    if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
+        train_options_read(o, &d->spec.lif, &d->spec.opt) != 0)
+        return -1;
+    d->training = stage_has_port(st, "target");
+    if (decoder_links_in(d, st) < 0)
+        return -1;
+    const frame_shape *hs = link_shape(d->in);
+    d->n_hidden = hs->width;
+    d->spec.n_in = (int)hs->width;
+    d->spec.max_batch = (int)hs->batch;
+    if (*d->spec.path && !d->training)
+        d->spec.n_out = 0; /* the file's */
+    /* inference keeps no learning state (no traces to update) */
+    d->spec.learn.rule = d->training ? LEARN_TRACES : LEARN_NONE;
+    if (!(d->layer = model_layer_open(&d->spec)))
+        return -1;
+    if (d->training)
+        lif_layer_set_parts(d->layer, SNN_PARTS); /* as snn_train_step: same parts, same bits */
+    const size_t n_out = (size_t)d->layer->n_out;
+    frame_shape gs = {FRAME_ERROR, hs->batch, hs->width, hs->steps};
+    frame_shape ss = {FRAME_SPIKES, hs->batch, (uint32_t)n_out, hs->steps};
+    if ((d->training && !(d->grad = stage_out(st, "grad", &gs))) ||
+        (stage_has_port(st, "spikes") && !(d->spk = stage_out(st, "spikes", &ss))) ||
+        !(d->h = link_frame_new(d->in)) || (d->training && !(d->y = link_frame_new(d->tgt))) ||
+        !(d->gf = frame_new(&gs)) || !(d->sf = frame_new(&ss)) ||
+        !(d->hidden = malloc((size_t)hs->batch * hs->width * sizeof *d->hidden)) ||
+        !(d->target = malloc((size_t)hs->batch * n_out * sizeof *d->target)) ||
+        !(d->dv = malloc((size_t)hs->batch * n_out * sizeof *d->dv)) ||
+        !(d->g_in = malloc((size_t)hs->batch * hs->width * sizeof *d->g_in)) ||
+        !(d->pg = progress_new(0, 0)))
+        return -1;
+    d->info = (model){.steps = (int32_t)hs->steps, .mask = d->mask, .seed = stage_seed(st)};
+    return 0;
+}
+
+/* One training step, part by part as the encoder sends them; each part's error
+ * goes back at once, so the encoder updates with it while we compute the next. */
+static int train_step(decoder *d, uint32_t rows)
+{
+    spike_frame *h = d->h;
+    const size_t nh = d->n_hidden;
+    for (;;) {
+        const int b0 = (int)h->row0, b1 = b0 + (int)h->batch;
+        frame_unpack_f32(h, d->hidden + (size_t)b0 * nh);
+        if (check_pair(d->y, h, link_name(d->in)) < 0 ||
+            snn_output_error_rows(d->layer, d->hidden, d->target, d->mask, d->dv, d->g_in, &d->ls, b0,
+                                  b1) < 0)
+            return -1;
+        frame_follow_rows(d->gf, d->y, (uint32_t)b0, (uint32_t)(b1 - b0));
+        memcpy(d->gf->values, d->g_in + (size_t)b0 * nh, (size_t)(b1 - b0) * nh * sizeof *d->g_in);
+        if (link_send(d->grad, d->gf) < 0)
+            return -1;
+        if (b1 == (int)rows)
+            break;
+        int rc = link_recv(d->in, h);
+        if (rc != 1)
+            return rc == 0 ? err_set("%s: END in the middle of a step", link_name(d->in)) : -1;
+    }
+    return lif_layer_update(d->layer, d->dv);
+}
+
+/* The next step's frames: 1, or 0 at the END of both (training: they end together). */
+static int recv_step(decoder *d)
+{
+    /* the target first: it is usually there already, and unpacking it while
+     * the hidden frame is still on its way keeps that off the critical path */
+    int rt = d->training ? link_recv(d->tgt, d->y) : 1, rc;
+    if (rt == 1 && d->training)
+        frame_unpack_f32(d->y, d->target);
+    if (rt < 0 || (rc = link_recv(d->in, d->h)) < 0)
+        return -1;
+    if (d->training && rt != rc)
+        return err_set(rc ? "%s: ended before %s" : "%s: more frames than %s", link_name(d->tgt),
+                       link_name(d->in));
+    return rc;
+}
+
+/* The output spikes of the step, labelled as its target (or hidden) frame. */
+static int send_spikes(decoder *d, uint32_t rows)
+{
+    if (frame_pack_f32(d->sf, d->layer->spikes, rows) < 0)
+        return -1;
+    frame_follow(d->sf, d->training ? d->y : d->h);
+    return link_send(d->spk, d->sf);
+}
+
+static int decoder_run(stage *st, void *arg)
+{
+    (void)st;
+    decoder *d = arg;
+    log_info("%s W2 %d -> %d%s", d->training ? "training" : "running", d->layer->n_in,
+             d->layer->n_out, *d->spec.path ? " from the model file" : "");
+    int rc;
+    while ((rc = recv_step(d)) == 1) {
+        if (d->t0 == 0)
+            d->t0 = clock_now();
+        const uint32_t rows = d->h->rows; /* the step's samples; h may be its first part */
+        if (d->h->step == 0 && lif_layer_begin_batch(d->layer, (int)rows) < 0)
+            return -1;
+        if (d->training) {
+            if (train_step(d, rows) < 0)
+                return -1;
+        } else {
+            frame_unpack_f32(d->h, d->hidden);
+            if (lif_layer_forward(d->layer, d->hidden) < 0)
+                return -1;
+        }
+        if (d->spk && send_spikes(d, rows) < 0)
+            return -1;
+        if (d->h->step + 1 == d->h->steps) {
+            d->info.batches++;
+            d->info.samples += rows;
+            progress_update(d->pg, (uint64_t)d->info.batches, (uint64_t)d->info.samples,
+                            d->training ? loss_stats_mean(&d->ls) : NAN);
+        }
+    }
+    d->seconds = d->t0 > 0 ? clock_now() - d->t0 : 0;
+    return rc;
+}
+
+static int decoder_close(stage *st, void *arg)
+{
+    (void)st;
+    decoder *d = arg;
+    const char *save = options_str(d->o, "save"), *metrics = options_str(d->o, "metrics");
+    progress_finish(d->pg);
+    if (d->training && *save) {
+        if (model_layer_save(d->layer, "ae-decoder", &d->info, save) < 0)
+            return -1;
+        log_info("saved W2 to %s", save);
+    }
+    if (*metrics && write_metrics(metrics, &d->ls, &d->info, d->seconds, d->layer) < 0)
+        return -1;
+    return 0;
+}
+
+static void decoder_cleanup(void *arg)
+{
+    decoder *d = arg;
+    free(d->hidden);
+    free(d->target);
+    free(d->dv);
+    free(d->g_in);
+    frame_destroy(&d->h);
+    frame_destroy(&d->y);
+    frame_destroy(&d->gf);
+    frame_destroy(&d->sf);
+    progress_destroy(&d->pg);
+    lif_layer_destroy(&d->layer);
+}
+
+static const stage_callbacks callbacks = {.open = decoder_open, .run = decoder_run,
+                                          .close = decoder_close, .cleanup = decoder_cleanup};
+
 int main(int argc, char **argv)
 {
-    stage *st = NULL;
-    lif_layer *layer = NULL;
-    progress *pg = NULL;
-    spike_frame *h = NULL, *y = NULL, *gf = NULL, *sf = NULL;
-    float *hidden = NULL, *target = NULL, *dv = NULL, *g_in = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    model_layer_spec spec = {.path = options_str(o, "model"), .kind = "ae-decoder",
-                             .n_out = (int)options_int(o, "outputs"), .seed = stage_seed(st),
-                             .layer_id = 2, .init_scale = (float)options_float(o, "init-scale")};
-    const bool mask = options_bool(o, "mask");
-    if (blas_init(argv, (int)options_int(o, "threads")) != 0 ||
-        train_options_read(o, &spec.lif, &spec.opt) != 0)
-        goto fail;
-    const bool training = stage_has_port(st, "target");
-    if (training != stage_has_port(st, "grad")) {
-        err_set("training needs both ports target and grad linked (or neither, to run)");
-        goto fail;
-    }
-    spike_link *in = stage_in(st, "hidden", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
-    if (in && training)
-        link_accept_parts(in);
-    spike_link *tgt = training ? stage_in(st, "target", &(frame_shape){FRAME_SPIKES, 0, 0, 0}) : NULL;
-    if (!in || (training && !tgt) || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *hs = link_shape(in);
-    if (training) {
-        const frame_shape *ts = link_shape(tgt);
-        if (ts->batch != hs->batch || ts->steps != hs->steps) {
-            err_set("%s: target frames %ux%u over %u steps do not pair with hidden frames of %u "
-                    "rows over %u steps", link_name(tgt), ts->batch, ts->width, ts->steps,
-                    hs->batch, hs->steps);
-            goto fail;
-        }
-        spec.n_out = (int)ts->width;
-    }
-    spec.n_in = (int)hs->width;
-    spec.max_batch = (int)hs->batch;
-    if (*spec.path && !training)
-        spec.n_out = 0; /* the file's */
-    if (!(layer = model_layer_open(&spec)))
-        goto fail;
-    if (training)
-        layer->parts = SNN_PARTS; /* as snn_train_step: same parts, same bits */
-    frame_shape gs = {FRAME_ERROR, hs->batch, hs->width, hs->steps};
-    frame_shape ss = {FRAME_SPIKES, hs->batch, (uint32_t)layer->n_out, hs->steps};
-    spike_link *grad = training ? stage_out(st, "grad", &gs) : NULL;
-    spike_link *spk = stage_has_port(st, "spikes") ? stage_out(st, "spikes", &ss) : NULL;
-    if ((training && !grad) || (stage_has_port(st, "spikes") && !spk) || stage_ready(st) < 0 ||
-        !(h = link_frame_new(in)) || (training && !(y = link_frame_new(tgt))) ||
-        !(gf = frame_new(&gs)) || !(sf = frame_new(&ss)) ||
-        !(hidden = malloc((size_t)hs->batch * hs->width * sizeof *hidden)) ||
-        !(target = malloc((size_t)hs->batch * layer->n_out * sizeof *target)) ||
-        !(dv = malloc((size_t)hs->batch * layer->n_out * sizeof *dv)) ||
-        !(g_in = malloc((size_t)hs->batch * hs->width * sizeof *g_in)) ||
-        !(pg = progress_new(0, 0)))
-        goto fail;
-    log_info("%s W2 %d -> %d%s", training ? "training" : "running", layer->n_in, layer->n_out,
-             *spec.path ? " from the model file" : "");
-
-    model info = {.steps = (int32_t)hs->steps, .mask = mask, .seed = stage_seed(st)};
-    loss_stats ls = {0};
-    double t0 = 0;
-    for (;;) {
-        /* the target first: it is usually there already, and unpacking it while
-         * the hidden frame is still on its way keeps that off the critical path */
-        int rt = training ? link_recv(tgt, y) : 1;
-        if (rt == 1 && training)
-            frame_unpack_f32(y, target);
-        if (rt < 0 || (rc = link_recv(in, h)) < 0)
-            goto fail;
-        if (training && rt != rc) {
-            err_set(rc ? "%s: ended before %s" : "%s: more frames than %s", link_name(tgt),
-                    link_name(in));
-            goto fail;
-        }
-        if (rc == 0)
-            break;
-        if (t0 == 0)
-            t0 = clock_now();
-        const uint32_t rows = h->rows; /* the step's samples; h may be its first part */
-        if (h->step == 0 && lif_layer_begin_batch(layer, (int)rows) < 0)
-            goto fail;
-        if (training) {
-            /* part by part as the encoder sends them; each part's error goes back
-             * at once, so the encoder updates with it while we compute the next */
-            for (;;) {
-                const int b0 = (int)h->row0, b1 = b0 + (int)h->batch;
-                frame_unpack_f32(h, hidden + (size_t)b0 * hs->width);
-                if (check_pair(y, h, link_name(in)) < 0 ||
-                    snn_output_error_rows(layer, hidden, target, mask, dv, g_in, &ls, b0, b1) < 0)
-                    goto fail;
-                frame_follow_rows(gf, y, (uint32_t)b0, (uint32_t)(b1 - b0));
-                memcpy(gf->values, g_in + (size_t)b0 * hs->width,
-                       (size_t)(b1 - b0) * hs->width * sizeof *g_in);
-                if (link_send(grad, gf) < 0)
-                    goto fail;
-                if (b1 == (int)rows)
-                    break;
-                if ((rc = link_recv(in, h)) != 1) {
-                    if (rc == 0)
-                        err_set("%s: END in the middle of a step", link_name(in));
-                    goto fail;
-                }
-            }
-            if (lif_layer_update(layer, dv) < 0)
-                goto fail;
-        } else {
-            frame_unpack_f32(h, hidden);
-            if (lif_layer_forward(layer, hidden) < 0)
-                goto fail;
-        }
-        if (spk) {
-            if (frame_pack_f32(sf, layer->spikes, rows) < 0)
-                goto fail;
-            frame_follow(sf, training ? y : h);
-            if (link_send(spk, sf) < 0)
-                goto fail;
-        }
-        if (h->step + 1 == h->steps) {
-            info.batches++;
-            info.samples += rows;
-            progress_update(pg, (uint64_t)info.batches, (uint64_t)info.samples,
-                            training ? loss_stats_mean(&ls) : NAN);
-        }
-    }
-    double seconds = t0 > 0 ? clock_now() - t0 : 0;
-    progress_finish(pg);
-    if (training && *options_str(o, "save")) {
-        if (model_layer_save(layer, "ae-decoder", &info, options_str(o, "save")) < 0)
-            goto fail;
-        log_info("saved W2 to %s", options_str(o, "save"));
-    }
-    if (*options_str(o, "metrics") &&
-        write_metrics(options_str(o, "metrics"), &ls, &info, seconds, layer) < 0)
-        goto fail;
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto done;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-done:
-    free(hidden);
-    free(target);
-    free(dv);
-    free(g_in);
-    frame_destroy(&h);
-    frame_destroy(&y);
-    frame_destroy(&gf);
-    frame_destroy(&sf);
-    progress_destroy(&pg);
-    lif_layer_destroy(&layer);
-    stage_destroy(&st);
-    return rc;
+    decoder d = {0};
+    return stage_main(&def, &callbacks, &d, argc, argv);
 }

@@ -49,130 +49,171 @@ static int check_answer(const spike_frame *sent, const spike_frame *got, uint32_
     return 0;
 }
 
+typedef struct {
+    const options *o;
+    bool training;
+    model_layer_spec spec;
+    lif_layer *layer;
+    spike_link *in, *out, *grad;
+    spike_frame *x, *next, *h, *g; /* this step's input, the next one, hidden, error */
+    float *input, *dv, *g_all;
+    model info;
+} encoder;
+
+/* The input's shape first: the decoder learns ours from it, and only then
+ * opens the error link back to us. */
+static int encoder_open(stage *st, void *arg)
+{
+    encoder *e = arg;
+    const options *o = e->o = stage_options(st);
+    e->spec = (model_layer_spec){.path = options_str(o, "model"), .kind = "ae-encoder",
+                                 .n_out = (int)options_int(o, "hidden"), .seed = stage_seed(st),
+                                 .layer_id = 1, .init_scale = (float)options_float(o, "init-scale")};
+    if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
+        train_options_read(o, &e->spec.lif, &e->spec.opt) != 0)
+        return -1;
+    e->training = stage_has_port(st, "grad");
+    if (!(e->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) ||
+        stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *xs = link_shape(e->in);
+    e->spec.n_in = (int)xs->width;
+    e->spec.max_batch = (int)xs->batch;
+    if (*e->spec.path)
+        e->spec.n_out = 0; /* the file's */
+    /* inference keeps no learning state (no traces to update) */
+    e->spec.learn.rule = e->training ? LEARN_TRACES : LEARN_NONE;
+    if (!(e->layer = model_layer_open(&e->spec)))
+        return -1;
+    if (e->training)
+        lif_layer_set_parts(e->layer, SNN_PARTS); /* as snn_train_step: same parts, same bits */
+    const size_t n_out = (size_t)e->layer->n_out;
+    frame_shape hs = {FRAME_SPIKES, xs->batch, (uint32_t)n_out, xs->steps};
+    if (!(e->out = stage_out(st, "hidden", &hs)))
+        return -1;
+    if (e->training) {
+        if (!(e->grad = stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch, hs.width, hs.steps})))
+            return -1;
+        link_accept_parts(e->grad);
+    }
+    if (stage_handshake(st) < 0 || /* the error link's shape, for its frame */
+        !(e->x = link_frame_new(e->in)) || !(e->next = link_frame_new(e->in)) || !(e->h = frame_new(&hs)) ||
+        (e->training && !(e->g = link_frame_new(e->grad))) ||
+        !(e->input = malloc((size_t)xs->batch * xs->width * sizeof *e->input)) ||
+        !(e->dv = malloc((size_t)xs->batch * n_out * sizeof *e->dv)) ||
+        !(e->g_all = malloc((size_t)xs->batch * n_out * sizeof *e->g_all)))
+        return -1;
+    e->info = (model){.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
+    return 0;
+}
+
+/* The hidden spikes of step x, in parts when training, so that the decoder
+ * starts on the first while we compute the next (the parts of snn_train_step). */
+static int send_hidden(encoder *e, const spike_frame *x)
+{
+    lif_layer *layer = e->layer;
+    if (x->step == 0 && lif_layer_begin_batch(layer, (int)x->batch) < 0)
+        return -1;
+    for (int k = 0, b0 = 0, b1; b0 < (int)x->batch; b0 = b1, k++) {
+        b1 = lif_layer_part_end((int)x->batch, lif_layer_parts(layer), k);
+        if (lif_layer_forward_rows(layer, e->input, b0, b1) < 0 ||
+            frame_pack_f32(e->h, layer->spikes + (size_t)b0 * layer->n_out, (uint32_t)(b1 - b0)) < 0)
+            return -1;
+        frame_follow_rows(e->h, x, (uint32_t)b0, (uint32_t)(b1 - b0));
+        if (link_send(e->out, e->h) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The error of step x comes in parts of the batch; each updates W1 as it arrives. */
+static int take_errors(encoder *e, const spike_frame *x)
+{
+    lif_layer *layer = e->layer;
+    spike_frame *g = e->g;
+    for (uint32_t row0 = 0; row0 < x->batch; row0 += g->batch) {
+        int r = link_recv(e->grad, g);
+        if (r != 1)
+            return r == 0 ? err_set("%s: ended before the last step", link_name(e->grad)) : -1;
+        if (check_answer(x, g, row0, link_name(e->grad)) < 0)
+            return -1;
+        const size_t at = (size_t)row0 * layer->n_out;
+        memcpy(e->g_all + at, g->values, (size_t)g->batch * layer->n_out * sizeof *e->g_all);
+        lif_layer_surrogate_rows(layer, e->g_all, e->dv, (int)row0, (int)(row0 + g->batch));
+        if (lif_layer_update_rows(layer, e->dv, (int)row0, (int)(row0 + g->batch)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int encoder_run(stage *st, void *arg)
+{
+    (void)st;
+    encoder *e = arg;
+    log_info("%s W1 %d -> %d%s", e->training ? "training" : "running", e->layer->n_in,
+             e->layer->n_out, *e->spec.path ? " from the model file" : "");
+    int rc;
+    if ((rc = link_recv(e->in, e->x)) == 1)
+        frame_unpack_f32(e->x, e->input);
+    while (rc == 1) {
+        const spike_frame *x = e->x;
+        if (send_hidden(e, x) < 0)
+            return -1;
+        /* the next input, read and unpacked while the decoder works on this step */
+        if ((rc = link_recv(e->in, e->next)) == 1)
+            frame_unpack_f32(e->next, e->input);
+        else if (rc < 0)
+            return -1;
+        if (e->training && take_errors(e, x) < 0)
+            return -1;
+        if (x->step + 1 == x->steps) {
+            e->info.batches++;
+            e->info.samples += x->batch;
+        }
+        spike_frame *done = e->x;
+        e->x = e->next;
+        e->next = done;
+    }
+    return rc; /* 0 at the END, -1 when the first frame failed */
+}
+
+/* END downstream first: the decoder ends the error stream only after it. */
+static int encoder_close(stage *st, void *arg)
+{
+    (void)st;
+    encoder *e = arg;
+    const char *save = options_str(e->o, "save");
+    int rc;
+    if (link_send_end(e->out) < 0)
+        return -1;
+    if (e->training && (rc = link_recv(e->grad, e->g)) != 0)
+        return rc == 1 ? err_set("%s: an error frame after the last step", link_name(e->grad)) : -1;
+    if (e->training && *save) {
+        if (model_layer_save(e->layer, "ae-encoder", &e->info, save) < 0)
+            return -1;
+        log_info("saved W1 to %s (%lld samples)", save, (long long)e->info.samples);
+    }
+    return 0;
+}
+
+static void encoder_cleanup(void *arg)
+{
+    encoder *e = arg;
+    free(e->input);
+    free(e->dv);
+    free(e->g_all);
+    frame_destroy(&e->x);
+    frame_destroy(&e->next);
+    frame_destroy(&e->h);
+    frame_destroy(&e->g);
+    lif_layer_destroy(&e->layer);
+}
+
+static const stage_callbacks callbacks = {.open = encoder_open, .run = encoder_run,
+                                          .close = encoder_close, .cleanup = encoder_cleanup};
+
 int main(int argc, char **argv)
 {
-    stage *st = NULL;
-    lif_layer *layer = NULL;
-    spike_frame *x = NULL, *next = NULL, *h = NULL, *g = NULL;
-    float *input = NULL, *dv = NULL, *g_all = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    model_layer_spec spec = {.path = options_str(o, "model"), .kind = "ae-encoder",
-                             .n_out = (int)options_int(o, "hidden"), .seed = stage_seed(st),
-                             .layer_id = 1, .init_scale = (float)options_float(o, "init-scale")};
-    if (blas_init(argv, (int)options_int(o, "threads")) != 0 ||
-        train_options_read(o, &spec.lif, &spec.opt) != 0)
-        goto fail;
-    const bool training = stage_has_port(st, "grad");
-    /* the input's shape first: the decoder learns ours from it, and only then
-     * opens the error link back to us */
-    spike_link *in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
-    if (!in || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *xs = link_shape(in);
-    spec.n_in = (int)xs->width;
-    spec.max_batch = (int)xs->batch;
-    if (*spec.path)
-        spec.n_out = 0; /* the file's */
-    if (!(layer = model_layer_open(&spec)))
-        goto fail;
-    if (training)
-        layer->parts = SNN_PARTS; /* as snn_train_step: same parts, same bits */
-    frame_shape hs = {FRAME_SPIKES, xs->batch, (uint32_t)layer->n_out, xs->steps};
-    spike_link *out = stage_out(st, "hidden", &hs);
-    spike_link *grad = training ? stage_in(st, "grad", &(frame_shape){FRAME_ERROR, hs.batch,
-                                                                         hs.width, hs.steps}) : NULL;
-    if (grad)
-        link_accept_parts(grad);
-    if (!out || (training && !grad) || stage_ready(st) < 0 || !(x = link_frame_new(in)) ||
-        !(next = link_frame_new(in)) || !(h = frame_new(&hs)) ||
-        (training && !(g = link_frame_new(grad))) ||
-        !(input = malloc((size_t)xs->batch * xs->width * sizeof *input)) ||
-        !(dv = malloc((size_t)xs->batch * layer->n_out * sizeof *dv)) ||
-        !(g_all = malloc((size_t)xs->batch * layer->n_out * sizeof *g_all)))
-        goto fail;
-    log_info("%s W1 %d -> %d%s", training ? "training" : "running", layer->n_in, layer->n_out,
-             *spec.path ? " from the model file" : "");
-
-    model info = {.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
-    if ((rc = link_recv(in, x)) == 1)
-        frame_unpack_f32(x, input);
-    while (rc == 1) {
-        if (x->step == 0 && lif_layer_begin_batch(layer, (int)x->batch) < 0)
-            goto fail;
-        /* training: the hidden spikes go in parts, so that the decoder starts on
-         * the first while we compute the next (the parts of snn_train_step) */
-        for (int k = 0, b0 = 0, b1; b0 < (int)x->batch; b0 = b1, k++) {
-            b1 = lif_layer_part_end((int)x->batch, layer->parts, k);
-            if (lif_layer_forward_rows(layer, input, b0, b1) < 0 ||
-                frame_pack_f32(h, layer->spikes + (size_t)b0 * layer->n_out, (uint32_t)(b1 - b0)) < 0)
-                goto fail;
-            frame_follow_rows(h, x, (uint32_t)b0, (uint32_t)(b1 - b0));
-            if (link_send(out, h) < 0)
-                goto fail;
-        }
-        /* the next input, read and unpacked while the decoder works on this step */
-        if ((rc = link_recv(in, next)) == 1)
-            frame_unpack_f32(next, input);
-        else if (rc < 0)
-            goto fail;
-        /* the error comes in parts of the batch; each updates as it arrives */
-        for (uint32_t row0 = 0; training && row0 < x->batch; row0 += g->batch) {
-            int r = link_recv(grad, g);
-            if (r != 1) {
-                if (r == 0)
-                    err_set("%s: ended before the last step", link_name(grad));
-                goto fail;
-            }
-            if (check_answer(x, g, row0, link_name(grad)) < 0)
-                goto fail;
-            const size_t at = (size_t)row0 * layer->n_out;
-            memcpy(g_all + at, g->values, (size_t)g->batch * layer->n_out * sizeof *g_all);
-            lif_layer_surrogate_rows(layer, g_all, dv, (int)row0, (int)(row0 + g->batch));
-            if (lif_layer_update_rows(layer, dv, (int)row0, (int)(row0 + g->batch)) < 0)
-                goto fail;
-        }
-        if (x->step + 1 == x->steps) {
-            info.batches++;
-            info.samples += x->batch;
-        }
-        spike_frame *done = x;
-        x = next;
-        next = done;
-    }
-    if (rc < 0)
-        goto fail;
-    /* END downstream first: the decoder ends the error stream only after it */
-    if (link_send_end(out) < 0)
-        goto fail;
-    if (training && (rc = link_recv(grad, g)) != 0) {
-        if (rc == 1)
-            err_set("%s: an error frame after the last step", link_name(grad));
-        goto fail;
-    }
-    if (training && *options_str(o, "save")) {
-        if (model_layer_save(layer, "ae-encoder", &info, options_str(o, "save")) < 0)
-            goto fail;
-        log_info("saved W1 to %s (%lld samples)", options_str(o, "save"), (long long)info.samples);
-    }
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto done;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-done:
-    free(input);
-    free(dv);
-    free(g_all);
-    frame_destroy(&x);
-    frame_destroy(&next);
-    frame_destroy(&h);
-    frame_destroy(&g);
-    lif_layer_destroy(&layer);
-    stage_destroy(&st);
-    return rc;
+    encoder e = {0};
+    return stage_main(&def, &callbacks, &e, argc, argv);
 }

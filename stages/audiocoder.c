@@ -38,8 +38,8 @@ static const option_spec opts[] = {
     {"targets", OPT_STRING, "", "train toward these spike maps (spike_maps file, one per sample id)"},
     {"model", OPT_STRING, "", "load PREFIX-hidden.ssm and PREFIX-output.ssm (default: fresh weights)"},
     {"save", OPT_STRING, "", "write PREFIX-hidden.ssm and PREFIX-output.ssm at the end (training)"},
-    {"hidden", OPT_INT, "2048", "hidden neurons H (ignored with --model)"},
-    {"outputs", OPT_INT, "196", "output neurons (ignored with --model): the autoencoder's hidden width"},
+    {"hidden", OPT_INT, "2048", "hidden neurons H (ignored with --model)", .min = "1"},
+    {"outputs", OPT_INT, "196", "output neurons (ignored with --model): the autoencoder's hidden width", .min = "1"},
     {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
     {"mask", OPT_BOOL, "true", "XOR-mask the loss (--no-mask: steer every output neuron)"},
     {"epochs", OPT_INT, "0", "epochs the source sends, for the progress ETA only (0: unknown)"},
@@ -84,11 +84,7 @@ static snn *open_net(const options *o, snn_config *cfg, int n_in, int max_batch)
         cfg->n_hidden = mh->n_out;
         cfg->n_out = mo->n_out;
     }
-    cfg->n_in = n_in;
-    if (cfg->n_hidden < 1 || cfg->n_out < 1) {
-        err_set("--hidden and --outputs must be at least 1");
-        goto out;
-    }
+    cfg->n_in = n_in; /* --hidden and --outputs are at least 1, a model file's sizes too */
     if (!(net = snn_new(cfg, max_batch)))
         goto out;
     if (mh && (model_to_layer(mh, net->hidden) < 0 || model_to_layer(mo, net->output) < 0))
@@ -194,170 +190,215 @@ static int save_net(const snn *net, const char *prefix, const model *info)
     return 0;
 }
 
+typedef struct {
+    const options *o;
+    const char *targets, *save;
+    bool training;
+    snn_config cfg;
+    snn *net;
+    spike_maps *maps;
+    spike_link *in, *out;
+    spike_frame *x, *y;
+    float *input, *target;
+    long *idx;     /* training: each row's map */
+    uint8_t *seen; /* training: the maps used in this epoch */
+    progress *pg;
+    model info;
+    train_figures tf;
+    double t0, seconds;
+} coder;
+
+/* The network and the targets must agree on the outputs. */
+static int check_maps(const coder *c)
+{
+    const spike_maps *maps = c->maps;
+    if (maps->width != (uint32_t)c->net->cfg.n_out)
+        return err_set("targets %s: maps of %u neurons, but the audiocoder has %d outputs (%s)",
+                       c->targets, maps->width, c->net->cfg.n_out,
+                       *options_str(c->o, "model") ? "its model file" : "--outputs");
+    if (maps->n == 0 || maps->steps == 0)
+        return err_set("targets %s: no maps (or maps of 0 steps)", c->targets);
+    return 0;
+}
+
+static void log_setup(const coder *c, const frame_shape *xs)
+{
+    const snn_config *nc = &c->net->cfg;
+    log_info("%s %d-%d-%d%s, batch %u, T %u%s", c->training ? "training" : "running", nc->n_in,
+             nc->n_hidden, nc->n_out, *options_str(c->o, "model") ? " from the model files" : "",
+             xs->batch, xs->steps, c->training ? "" : " (inference)");
+    if (c->training)
+        log_info("targets %s: %zu maps of %u x %u (dataset %c); lr %g, weight decay %g, leak %g, "
+                 "init U(+-%g), mask %s", c->targets, c->maps->n, c->maps->width, c->maps->steps,
+                 c->maps->dataset, c->cfg.opt.lr, c->cfg.opt.weight_decay, c->cfg.lif.leak,
+                 c->cfg.init_scale > 0 ? c->cfg.init_scale : 1.0 / sqrt((double)nc->n_in),
+                 c->cfg.mask ? "on" : "off");
+}
+
+static int coder_open(stage *st, void *arg)
+{
+    coder *c = arg;
+    const options *o = c->o = stage_options(st);
+    c->targets = options_str(o, "targets");
+    c->save = options_str(o, "save");
+    c->training = *c->targets != 0;
+    c->cfg = snn_config_default();
+    c->cfg.n_hidden = (int)options_int(o, "hidden");
+    c->cfg.n_out = (int)options_int(o, "outputs");
+    c->cfg.mask = options_bool(o, "mask");
+    c->cfg.init_scale = (float)options_float(o, "init-scale");
+    c->cfg.seed = stage_seed(st);
+    if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
+        train_options_read(o, &c->cfg.lif, &c->cfg.opt) != 0)
+        return -1;
+    if (!c->training && !*options_str(o, "model"))
+        return stage_usage_error(st, "nothing to run: give --targets FILE to train, or --model PREFIX "
+                                     "to synthesise");
+    if (*c->save && !c->training)
+        return stage_usage_error(st, "--save needs --targets (only a training run changes the weights)");
+    if (c->training && (!(c->maps = spike_maps_load(c->targets)) || spike_maps_sort(c->maps) < 0))
+        return -1;
+    if (!(c->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) ||
+        stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *xs = link_shape(c->in);
+    if (!(c->net = open_net(o, &c->cfg, (int)xs->width, (int)xs->batch)) || (c->maps && check_maps(c) < 0))
+        return -1;
+    frame_shape ys = {FRAME_SPIKES, xs->batch, (uint32_t)c->net->cfg.n_out, xs->steps};
+    uint64_t total = c->maps ? (uint64_t)c->maps->n * (uint64_t)options_int(o, "epochs") : 0;
+    if ((stage_has_port(st, "hidden") && !(c->out = stage_out(st, "hidden", &ys))) ||
+        !(c->x = link_frame_new(c->in)) || !(c->y = frame_new(&ys)) ||
+        !(c->input = malloc((size_t)xs->batch * xs->width * sizeof *c->input)) ||
+        !(c->target = calloc((size_t)xs->batch * ys.width, sizeof *c->target)) ||
+        !(c->idx = calloc(xs->batch, sizeof *c->idx)) || !(c->pg = progress_new(total, 0)) ||
+        (c->maps && !(c->seen = calloc(c->maps->n, 1))))
+        return -1;
+    c->info = (model){.steps = (int32_t)xs->steps, .mask = c->cfg.mask, .seed = c->cfg.seed};
+    c->tf = (train_figures){.first_epoch_loss = NAN, .last_epoch_loss = NAN};
+    return 0;
+}
+
+/* At a batch's step 0 (training): its maps; a batch with an id already seen
+ * starts the next epoch (the source's batches never straddle two). */
+static int begin_batch(coder *c, const spike_frame *x)
+{
+    if (snn_begin_batch(c->net, (int)x->batch) < 0)
+        return -1;
+    if (!c->training)
+        return 0;
+    if (find_maps(c->maps, c->targets, x, c->idx) < 0)
+        return -1;
+    bool again = false;
+    for (uint32_t b = 0; b < x->batch; b++)
+        again |= c->seen[c->idx[b]] != 0;
+    if (again) {
+        end_epoch(&c->tf, c->info.samples, clock_now() - c->t0);
+        memset(c->seen, 0, c->maps->n);
+    }
+    for (uint32_t b = 0; b < x->batch; b++)
+        c->seen[c->idx[b]] = 1;
+    return 0;
+}
+
+/* One input step: a training step toward the targets, or inference; the output
+ * spikes go on. */
+static int step(coder *c, const spike_frame *x)
+{
+    const snn *net = c->net;
+    frame_unpack_f32(x, c->input);
+    if (c->training) {
+        fill_targets(c->maps, c->idx, x->batch, x->step, c->target);
+        if (snn_train_step(c->net, c->input, c->target, &c->tf.all) < 0)
+            return -1;
+    } else if (snn_infer_step(c->net, c->input) < 0) {
+        return -1;
+    }
+    const size_t nh = (size_t)x->batch * (size_t)net->cfg.n_hidden;
+    for (size_t i = 0; i < nh; i++)
+        c->tf.hidden_spikes += net->hidden->spikes[i] != 0.0f;
+    c->tf.hidden_entries += (int64_t)nh;
+    if (!c->out)
+        return 0;
+    spike_frame *y = c->y;
+    if (frame_pack_f32(y, net->output->spikes, x->batch) < 0)
+        return -1;
+    y->batch_index = x->batch_index;
+    y->step = x->step;
+    y->steps = x->steps;
+    frame_copy_samples(y, x, 0, x->batch);
+    return link_send(c->out, y);
+}
+
+static int coder_run(stage *st, void *arg)
+{
+    coder *c = arg;
+    log_setup(c, link_shape(c->in));
+    spike_frame *x = c->x;
+    int rc;
+    while ((rc = link_recv(c->in, x)) == 1) {
+        if (c->t0 == 0)
+            c->t0 = clock_now();
+        if ((x->step == 0 && begin_batch(c, x) < 0) || step(c, x) < 0 || stage_keepalive(st) < 0)
+            return -1;
+        if (x->step + 1 == x->steps) {
+            c->info.batches++;
+            c->info.samples += x->batch;
+            progress_update(c->pg, (uint64_t)c->info.batches, (uint64_t)c->info.samples,
+                            c->training ? loss_stats_mean(&c->tf.all) : NAN);
+        }
+    }
+    c->seconds = c->t0 > 0 ? clock_now() - c->t0 : 0;
+    return rc;
+}
+
+/* The last epoch's figures, the summary, the weights and the metrics. */
+static int coder_close(stage *st, void *arg)
+{
+    (void)st;
+    coder *c = arg;
+    const train_figures *tf = &c->tf;
+    const model *info = &c->info;
+    const double seconds = c->seconds;
+    if (c->training && info->samples > 0)
+        end_epoch(&c->tf, info->samples, seconds);
+    progress_finish(c->pg);
+    c->info.epochs = tf->epochs_done;
+    if (c->training)
+        log_info("%lld samples in %.1f s (%.2f samples/s): loss %.4f, masked %.3f, output rate "
+                 "%.3f (target %.3f), hidden rate %.3f", (long long)info->samples, seconds,
+                 seconds > 0 ? info->samples / seconds : 0.0, loss_stats_mean(&tf->all),
+                 loss_stats_masked_fraction(&tf->all),
+                 tf->all.entries ? (double)tf->all.out_spikes / tf->all.entries : 0.0,
+                 tf->all.entries ? (double)tf->all.target_spikes / tf->all.entries : 0.0,
+                 tf->hidden_entries ? (double)tf->hidden_spikes / tf->hidden_entries : 0.0);
+    if (*c->save && save_net(c->net, c->save, info) < 0)
+        return -1;
+    if (*options_str(c->o, "metrics") &&
+        write_metrics(options_str(c->o, "metrics"), c->net, tf, info, c->maps ? (int)c->maps->steps : 0,
+                      seconds) < 0)
+        return -1;
+    return 0;
+}
+
+static void coder_cleanup(void *arg)
+{
+    coder *c = arg;
+    free(c->input);
+    free(c->target);
+    free(c->idx);
+    free(c->seen);
+    frame_destroy(&c->x);
+    frame_destroy(&c->y);
+    progress_destroy(&c->pg);
+    spike_maps_destroy(&c->maps);
+    snn_destroy(&c->net);
+}
+
+static const stage_callbacks callbacks = {.open = coder_open, .run = coder_run, .close = coder_close,
+                                          .cleanup = coder_cleanup};
+
 int main(int argc, char **argv)
 {
-    stage *st = NULL;
-    snn *net = NULL;
-    spike_maps *maps = NULL;
-    progress *pg = NULL;
-    spike_frame *x = NULL, *y = NULL;
-    float *input = NULL, *target = NULL;
-    long *idx = NULL;
-    uint8_t *seen = NULL; /* training: the maps used in this epoch */
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    const char *targets = options_str(o, "targets"), *save = options_str(o, "save");
-    const bool training = *targets != 0;
-    snn_config cfg = snn_config_default();
-    cfg.n_hidden = (int)options_int(o, "hidden");
-    cfg.n_out = (int)options_int(o, "outputs");
-    cfg.mask = options_bool(o, "mask");
-    cfg.init_scale = (float)options_float(o, "init-scale");
-    cfg.seed = stage_seed(st);
-    if (blas_init(argv, (int)options_int(o, "threads")) != 0 ||
-        train_options_read(o, &cfg.lif, &cfg.opt) != 0)
-        goto fail;
-    if (!training && !*options_str(o, "model")) {
-        err_set("nothing to run: give --targets FILE to train, or --model PREFIX to synthesise");
-        goto fail;
-    }
-    if (*save && !training) {
-        err_set("--save needs --targets (only a training run changes the weights)");
-        goto fail;
-    }
-    if (training && !(maps = spike_maps_load(targets)))
-        goto fail;
-    if (maps && spike_maps_sort(maps) < 0)
-        goto fail;
-    spike_link *in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
-    if (!in || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *xs = link_shape(in);
-    if (!(net = open_net(o, &cfg, (int)xs->width, (int)xs->batch)))
-        goto fail;
-    if (maps && maps->width != (uint32_t)net->cfg.n_out) {
-        err_set("targets %s: maps of %u neurons, but the audiocoder has %d outputs (%s)", targets,
-                maps->width, net->cfg.n_out, *options_str(o, "model") ? "its model file" : "--outputs");
-        goto fail;
-    }
-    if (maps && (maps->n == 0 || maps->steps == 0)) {
-        err_set("targets %s: no maps (or maps of 0 steps)", targets);
-        goto fail;
-    }
-    frame_shape ys = {FRAME_SPIKES, xs->batch, (uint32_t)net->cfg.n_out, xs->steps};
-    spike_link *out = stage_has_port(st, "hidden") ? stage_out(st, "hidden", &ys) : NULL;
-    uint64_t total = maps ? (uint64_t)maps->n * (uint64_t)options_int(o, "epochs") : 0;
-    if ((stage_has_port(st, "hidden") && !out) || stage_ready(st) < 0 ||
-        !(x = link_frame_new(in)) || !(y = frame_new(&ys)) ||
-        !(input = malloc((size_t)xs->batch * xs->width * sizeof *input)) ||
-        !(target = calloc((size_t)xs->batch * ys.width, sizeof *target)) ||
-        !(idx = calloc(xs->batch, sizeof *idx)) || !(pg = progress_new(total, 0)) ||
-        (maps && !(seen = calloc(maps->n, 1))))
-        goto fail;
-    log_info("%s %d-%d-%d%s, batch %u, T %u%s", training ? "training" : "running", net->cfg.n_in,
-             net->cfg.n_hidden, net->cfg.n_out,
-             *options_str(o, "model") ? " from the model files" : "", xs->batch, xs->steps,
-             training ? "" : " (inference)");
-    if (training)
-        log_info("targets %s: %zu maps of %u x %u (dataset %c); lr %g, weight decay %g, leak %g, "
-                 "init U(+-%g), mask %s", targets, maps->n, maps->width, maps->steps, maps->dataset,
-                 cfg.opt.lr, cfg.opt.weight_decay, cfg.lif.leak,
-                 cfg.init_scale > 0 ? cfg.init_scale : 1.0 / sqrt((double)net->cfg.n_in),
-                 cfg.mask ? "on" : "off");
-
-    model info = {.steps = (int32_t)xs->steps, .mask = cfg.mask, .seed = cfg.seed};
-    train_figures tf = {.first_epoch_loss = NAN, .last_epoch_loss = NAN};
-    double t0 = 0;
-    while ((rc = link_recv(in, x)) == 1) {
-        if (t0 == 0)
-            t0 = clock_now();
-        if (x->step == 0 && (snn_begin_batch(net, (int)x->batch) < 0 ||
-                             (training && find_maps(maps, targets, x, idx) < 0)))
-            goto fail;
-        if (x->step == 0 && training) {
-            /* a batch with an id already seen starts the next epoch (the source's
-             * batches never straddle two) */
-            bool again = false;
-            for (uint32_t b = 0; b < x->batch; b++)
-                again |= seen[idx[b]] != 0;
-            if (again) {
-                end_epoch(&tf, info.samples, clock_now() - t0);
-                memset(seen, 0, maps->n);
-            }
-            for (uint32_t b = 0; b < x->batch; b++)
-                seen[idx[b]] = 1;
-        }
-        frame_unpack_f32(x, input);
-        if (training) {
-            fill_targets(maps, idx, x->batch, x->step, target);
-            if (snn_train_step(net, input, target, &tf.all) < 0)
-                goto fail;
-        } else if (snn_infer_step(net, input) < 0) {
-            goto fail;
-        }
-        const size_t nh = (size_t)x->batch * (size_t)net->cfg.n_hidden;
-        for (size_t i = 0; i < nh; i++)
-            tf.hidden_spikes += net->hidden->spikes[i] != 0.0f;
-        tf.hidden_entries += (int64_t)nh;
-        if (out) {
-            if (frame_pack_f32(y, net->output->spikes, x->batch) < 0)
-                goto fail;
-            y->batch_index = x->batch_index;
-            y->step = x->step;
-            y->steps = x->steps;
-            frame_copy_samples(y, x, 0, x->batch);
-            if (link_send(out, y) < 0)
-                goto fail;
-        }
-        if (stage_keepalive(st) < 0)
-            goto fail;
-        if (x->step + 1 == x->steps) {
-            info.batches++;
-            info.samples += x->batch;
-            progress_update(pg, (uint64_t)info.batches, (uint64_t)info.samples,
-                            training ? loss_stats_mean(&tf.all) : NAN);
-        }
-    }
-    if (rc < 0)
-        goto fail;
-    double seconds = t0 > 0 ? clock_now() - t0 : 0;
-    if (training && info.samples > 0)
-        end_epoch(&tf, info.samples, seconds);
-    progress_finish(pg);
-    info.epochs = tf.epochs_done;
-    if (training)
-        log_info("%lld samples in %.1f s (%.2f samples/s): loss %.4f, masked %.3f, output rate "
-                 "%.3f (target %.3f), hidden rate %.3f", (long long)info.samples, seconds,
-                 seconds > 0 ? info.samples / seconds : 0.0, loss_stats_mean(&tf.all),
-                 loss_stats_masked_fraction(&tf.all),
-                 tf.all.entries ? (double)tf.all.out_spikes / tf.all.entries : 0.0,
-                 tf.all.entries ? (double)tf.all.target_spikes / tf.all.entries : 0.0,
-                 tf.hidden_entries ? (double)tf.hidden_spikes / tf.hidden_entries : 0.0);
-    if (*save && save_net(net, save, &info) < 0)
-        goto fail;
-    if (*options_str(o, "metrics") &&
-        write_metrics(options_str(o, "metrics"), net, &tf, &info, maps ? (int)maps->steps : 0,
-                      seconds) < 0)
-        goto fail;
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto done;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-done:
-    free(input);
-    free(target);
-    free(idx);
-    free(seen);
-    frame_destroy(&x);
-    frame_destroy(&y);
-    progress_destroy(&pg);
-    spike_maps_destroy(&maps);
-    snn_destroy(&net);
-    stage_destroy(&st);
-    return rc;
+    coder c = {0};
+    return stage_main(&def, &callbacks, &c, argc, argv);
 }

@@ -66,107 +66,153 @@ static int write_metrics(const char *path, const metrics_result *r, int steps)
     return json_out_write(&j, path);
 }
 
-int main(int argc, char **argv)
-{
-    stage *st = NULL;
-    progress *pg = NULL;
-    spike_frame *img = NULL, *out = NULL, *in = NULL;
-    float *out_counts = NULL, *in_counts = NULL, *grid_in = NULL, *grid_out = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    const bool with_input = stage_has_port(st, "input");
-    spike_link *l_img = stage_in(st, "images", &(frame_shape){FRAME_VALUES, 0, 0, 1});
-    spike_link *l_out = stage_in(st, "output", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
-    spike_link *l_in = with_input ? stage_in(st, "input", &(frame_shape){FRAME_SPIKES, 0, 0, 0}) : NULL;
-    if (!l_img || !l_out || (with_input && !l_in) || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *is = link_shape(l_img), *os = link_shape(l_out);
-    if (os->width != is->width || (with_input && (link_shape(l_in)->width != is->width ||
-                                                  link_shape(l_in)->steps != os->steps))) {
-        err_set("%s: %u-pixel outputs over %u steps do not match %u-pixel images (or the input "
-                "spikes)", link_name(l_out), os->width, os->steps, is->width);
-        goto fail;
-    }
-    const size_t n_pix = is->width, cap = is->batch;
-    const size_t grid_max = (size_t)options_int(o, "grid-images");
-    const int height = (int)options_int(o, "height");
-    if (height <= 0 || n_pix % (size_t)height != 0) {
-        err_set("--height %d does not divide %zu pixels", height, n_pix);
-        goto fail;
-    }
-    if (stage_ready(st) < 0 || !(img = link_frame_new(l_img)) || !(out = link_frame_new(l_out)) ||
-        (with_input && !(in = link_frame_new(l_in))) ||
-        !(out_counts = malloc(cap * n_pix * sizeof(float))) ||
-        !(in_counts = malloc(cap * n_pix * sizeof(float))) ||
-        !(grid_in = calloc(grid_max + 1, n_pix * sizeof(float))) ||
-        !(grid_out = calloc(grid_max + 1, n_pix * sizeof(float))) || !(pg = progress_new(0, 0)))
-        goto fail;
+typedef struct {
+    const options *o;
+    bool with_input;
+    spike_link *l_img, *l_out, *l_in;
+    spike_frame *img, *out, *in;
+    size_t n_pix, cap, steps, grid_max, in_grid; /* in_grid: images in the grid so far */
+    float *out_counts, *in_counts, *grid_in, *grid_out;
     metrics_acc acc;
-    metrics_acc_init(&acc);
-    size_t in_grid = 0;
-    while ((rc = link_recv(l_img, img)) == 1) {
-        memset(out_counts, 0, cap * n_pix * sizeof(float));
-        memset(in_counts, 0, cap * n_pix * sizeof(float));
-        for (uint32_t t = 0; t < os->steps; t++) {
-            if ((rc = link_recv(l_out, out)) != 1 || same_samples(img, out, link_name(l_out)) < 0)
-                goto short_stream;
-            add_counts(out, out_counts);
-            if (with_input) {
-                if ((rc = link_recv(l_in, in)) != 1 || same_samples(img, in, link_name(l_in)) < 0)
-                    goto short_stream;
-                add_counts(in, in_counts);
-            }
-        }
-        if (metrics_acc_add(&acc, img->values, with_input ? in_counts : NULL, out_counts,
-                            img->batch, n_pix, (int)os->steps) < 0)
-            goto fail;
-        for (size_t i = 0; i < img->batch && in_grid < grid_max; i++, in_grid++) {
-            memcpy(grid_in + in_grid * n_pix, img->values + i * n_pix, n_pix * sizeof(float));
-            /* each reconstruction scaled by its own brightest pixel: the scores
-             * (z-scored) judge shape, not brightness, and so does the eye here */
-            float peak = 0;
-            for (size_t j = 0; j < n_pix; j++)
-                peak = fmaxf(peak, out_counts[i * n_pix + j]);
-            for (size_t j = 0; j < n_pix; j++)
-                grid_out[in_grid * n_pix + j] = peak > 0 ? out_counts[i * n_pix + j] / peak : 0;
-        }
-        progress_update(pg, img->batch_index + 1, acc.n_samples, NAN);
+    progress *pg;
+} evaluator;
+
+/* Images, outputs (and inputs) must agree on their size. */
+static int eval_open(stage *st, void *arg)
+{
+    evaluator *e = arg;
+    const options *o = e->o = stage_options(st);
+    e->with_input = stage_has_port(st, "input");
+    e->l_img = stage_in(st, "images", &(frame_shape){FRAME_VALUES, 0, 0, 1});
+    e->l_out = stage_in(st, "output", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
+    if (e->with_input)
+        e->l_in = stage_in(st, "input", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
+    if (!e->l_img || !e->l_out || (e->with_input && !e->l_in) || stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *is = link_shape(e->l_img), *os = link_shape(e->l_out);
+    if (os->width != is->width || (e->with_input && (link_shape(e->l_in)->width != is->width ||
+                                                     link_shape(e->l_in)->steps != os->steps)))
+        return err_set("%s: %u-pixel outputs over %u steps do not match %u-pixel images (or the "
+                       "input spikes)", link_name(e->l_out), os->width, os->steps, is->width);
+    e->n_pix = is->width;
+    e->cap = is->batch;
+    e->steps = os->steps;
+    e->grid_max = (size_t)options_int(o, "grid-images");
+    const int height = (int)options_int(o, "height");
+    if (height <= 0 || e->n_pix % (size_t)height != 0)
+        return err_set("--height %d does not divide %zu pixels", height, e->n_pix);
+    const size_t n_pix = e->n_pix;
+    if (!(e->img = link_frame_new(e->l_img)) || !(e->out = link_frame_new(e->l_out)) ||
+        (e->with_input && !(e->in = link_frame_new(e->l_in))) ||
+        !(e->out_counts = malloc(e->cap * n_pix * sizeof(float))) ||
+        !(e->in_counts = malloc(e->cap * n_pix * sizeof(float))) ||
+        !(e->grid_in = calloc(e->grid_max + 1, n_pix * sizeof(float))) ||
+        !(e->grid_out = calloc(e->grid_max + 1, n_pix * sizeof(float))) || !(e->pg = progress_new(0, 0)))
+        return -1;
+    metrics_acc_init(&e->acc);
+    return 0;
+}
+
+/* The next grid cells: the batch's images and their reconstructions. */
+static void grid_add(evaluator *e)
+{
+    const size_t n_pix = e->n_pix;
+    for (size_t i = 0; i < e->img->batch && e->in_grid < e->grid_max; i++, e->in_grid++) {
+        memcpy(e->grid_in + e->in_grid * n_pix, e->img->values + i * n_pix, n_pix * sizeof(float));
+        /* each reconstruction scaled by its own brightest pixel: the scores
+         * (z-scored) judge shape, not brightness, and so does the eye here */
+        float peak = 0;
+        for (size_t j = 0; j < n_pix; j++)
+            peak = fmaxf(peak, e->out_counts[i * n_pix + j]);
+        for (size_t j = 0; j < n_pix; j++)
+            e->grid_out[e->in_grid * n_pix + j] = peak > 0 ? e->out_counts[i * n_pix + j] / peak : 0;
     }
-    if (rc < 0 || link_recv(l_out, out) != 0 || (with_input && link_recv(l_in, in) != 0)) {
+}
+
+/* The next frame of link l, which must carry the samples of the image batch, counted. */
+static int count_frame(evaluator *e, spike_link *l, spike_frame *f, float *counts)
+{
+    int rc = link_recv(l, f);
+    if (rc != 1) {
+        if (rc == 0)
+            err_set("a spike stream ended in the middle of image batch %u", e->img->batch_index);
+        return -1;
+    }
+    if (same_samples(e->img, f, link_name(l)) < 0)
+        return -1;
+    add_counts(f, counts);
+    return 0;
+}
+
+/* The T output (and input) frames of one image batch, counted. */
+static int count_batch(evaluator *e)
+{
+    memset(e->out_counts, 0, e->cap * e->n_pix * sizeof(float));
+    memset(e->in_counts, 0, e->cap * e->n_pix * sizeof(float));
+    for (uint32_t t = 0; t < e->steps; t++)
+        if (count_frame(e, e->l_out, e->out, e->out_counts) < 0 ||
+            (e->with_input && count_frame(e, e->l_in, e->in, e->in_counts) < 0))
+            return -1;
+    return 0;
+}
+
+static int eval_run(stage *st, void *arg)
+{
+    (void)st;
+    evaluator *e = arg;
+    int rc;
+    while ((rc = link_recv(e->l_img, e->img)) == 1) {
+        if (count_batch(e) < 0 ||
+            metrics_acc_add(&e->acc, e->img->values, e->with_input ? e->in_counts : NULL, e->out_counts,
+                            e->img->batch, e->n_pix, (int)e->steps) < 0)
+            return -1;
+        grid_add(e);
+        progress_update(e->pg, e->img->batch_index + 1, e->acc.n_samples, NAN);
+    }
+    if (rc < 0 || link_recv(e->l_out, e->out) != 0 || (e->with_input && link_recv(e->l_in, e->in) != 0)) {
         if (rc >= 0)
-            err_set("%s: more output frames than image batches", link_name(l_out));
-        goto fail;
+            err_set("%s: more output frames than image batches", link_name(e->l_out));
+        return -1;
     }
-    metrics_result r = metrics_acc_result(&acc);
-    if (write_metrics(options_str(o, "metrics"), &r, (int)os->steps) < 0)
-        goto fail;
-    if (*options_str(o, "grid") && in_grid > 0 &&
-        image_grid_write_pairs(options_str(o, "grid"), grid_in, grid_out, in_grid, (size_t)height,
-                               n_pix / (size_t)height, (size_t)options_int(o, "cols"), NULL) < 0)
-        goto fail;
+    return 0;
+}
+
+static int eval_close(stage *st, void *arg)
+{
+    (void)st;
+    evaluator *e = arg;
+    const options *o = e->o;
+    const size_t height = (size_t)options_int(o, "height");
+    metrics_result r = metrics_acc_result(&e->acc);
+    if (write_metrics(options_str(o, "metrics"), &r, (int)e->steps) < 0)
+        return -1;
+    if (*options_str(o, "grid") && e->in_grid > 0 &&
+        image_grid_write_pairs(options_str(o, "grid"), e->grid_in, e->grid_out, e->in_grid, height,
+                               e->n_pix / height, (size_t)options_int(o, "cols"), NULL) < 0)
+        return -1;
     log_info("%zu samples: MSE %.4f, Spike-MSE %.4f, r %.4f, pixel MSE %.4f", r.n_samples, r.mse,
              r.spike_mse, r.pearson_r, r.pixel_mse);
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto done;
-short_stream:
-    if (rc == 0)
-        err_set("a spike stream ended in the middle of image batch %u", img->batch_index);
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-done:
-    free(out_counts);
-    free(in_counts);
-    free(grid_in);
-    free(grid_out);
-    frame_destroy(&img);
-    frame_destroy(&out);
-    frame_destroy(&in);
-    progress_destroy(&pg);
-    stage_destroy(&st);
-    return rc;
+    return 0;
+}
+
+static void eval_cleanup(void *arg)
+{
+    evaluator *e = arg;
+    free(e->out_counts);
+    free(e->in_counts);
+    free(e->grid_in);
+    free(e->grid_out);
+    frame_destroy(&e->img);
+    frame_destroy(&e->out);
+    frame_destroy(&e->in);
+    progress_destroy(&e->pg);
+}
+
+static const stage_callbacks callbacks = {.open = eval_open, .run = eval_run, .close = eval_close,
+                                          .cleanup = eval_cleanup};
+
+int main(int argc, char **argv)
+{
+    evaluator e = {0};
+    return stage_main(&def, &callbacks, &e, argc, argv);
 }

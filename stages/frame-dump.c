@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const option_spec opts[] = {
-    {"format", OPT_STRING, "text", "text, json or none"},
+    {"format", OPT_STRING, "text", "text, json or none (count only)", .choices = "text|json|none"},
     {"data", OPT_BOOL, NULL, "print the payload too"},
     {NULL, 0, NULL, NULL},
 };
@@ -75,53 +75,65 @@ static void print_frame(const spike_frame *f, FILE *out, bool json, bool data)
     fputc('\n', out);
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    const char *format;
+    bool data;
+    spike_link *in;
+    spike_frame *f;
+    progress *pg;
+} dump;
+
+static int dump_open(stage *st, void *arg)
 {
-    stage *st = NULL;
-    spike_frame *f = NULL;
-    progress *pg = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const char *format = options_str(stage_options(st), "format");
-    bool data = options_bool(stage_options(st), "data");
-    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "none")) {
-        err_set("--format %s: use text, json or none", format);
-        goto fail;
-    }
-    spike_link *in = stage_in(st, "in", &(frame_shape){0});
-    if (!in || stage_ready(st) < 0 || !(f = link_frame_new(in)) || !(pg = progress_new(0, 0)))
-        goto fail;
+    dump *d = arg;
+    d->format = options_str(stage_options(st), "format");
+    d->data = options_bool(stage_options(st), "data");
+    if (!(d->in = stage_in(st, "in", &(frame_shape){0})))
+        return -1;
+    return 0;
+}
+
+/* Every frame printed (or counted), then the summary. */
+static int dump_run(stage *st, void *arg)
+{
+    (void)st;
+    dump *d = arg;
+    if (!(d->f = link_frame_new(d->in)) || !(d->pg = progress_new(0, 0)))
+        return -1;
     uint64_t frames = 0, samples = 0, bytes = 0;
     double start = clock_now();
-    while ((rc = link_recv(in, f)) == 1) {
+    int rc;
+    spike_frame *f = d->f;
+    while ((rc = link_recv(d->in, f)) == 1) {
         frames++;
         bytes += frame_payload_bytes(f->kind, f->batch, f->width);
         if (f->step + 1 == f->steps)
             samples += f->batch;
-        if (strcmp(format, "none"))
-            print_frame(f, stdout, !strcmp(format, "json"), data);
-        progress_update(pg, frames, samples, NAN);
+        if (strcmp(d->format, "none"))
+            print_frame(f, stdout, !strcmp(d->format, "json"), d->data);
+        progress_update(d->pg, frames, samples, NAN);
     }
     if (rc < 0)
-        goto fail;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        err_set("writing to stdout failed");
-        goto fail;
-    }
+        return -1;
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return err_set("writing to stdout failed");
     double dt = clock_now() - start;
     log_info("%llu frames, %u batches, %.1f MB, %.0f frames/s", (unsigned long long)frames,
              f->batch_index, (double)bytes / 1e6, dt > 0 ? (double)frames / dt : 0.0);
-    if (stage_finish(st) < 0)
-        goto fail;
-    progress_destroy(&pg);
-    frame_destroy(&f);
-    stage_destroy(&st);
     return 0;
-fail:
-    log_error("%s", err_msg());
-    progress_destroy(&pg);
-    frame_destroy(&f);
-    stage_destroy(&st);
-    return 1;
+}
+
+static void dump_cleanup(void *arg)
+{
+    dump *d = arg;
+    progress_destroy(&d->pg);
+    frame_destroy(&d->f);
+}
+
+static const stage_callbacks callbacks = {.open = dump_open, .run = dump_run, .cleanup = dump_cleanup};
+
+int main(int argc, char **argv)
+{
+    dump d = {0};
+    return stage_main(&def, &callbacks, &d, argc, argv);
 }

@@ -20,39 +20,49 @@ static const port_spec ports[] = {
 };
 static const stage_def def = {"frame-relay", "Passes frames through unchanged.", opts, ports};
 
+typedef struct {
+    int64_t fail_after;
+    double delay_ms;
+    spike_link *in, *out;
+    spike_frame *f;
+} relay;
+
+/* The in-link's shape first, then the same downstream. */
+static int relay_open(stage *st, void *arg)
+{
+    relay *r = arg;
+    r->fail_after = options_int(stage_options(st), "fail-after");
+    r->delay_ms = options_float(stage_options(st), "delay-ms");
+    if (!(r->in = stage_in(st, "in", &(frame_shape){0})) || stage_handshake(st) < 0 ||
+        !(r->out = stage_out(st, "out", link_shape(r->in))) || !(r->f = link_frame_new(r->in)))
+        return -1;
+    return 0;
+}
+
+static int relay_run(stage *st, void *arg)
+{
+    (void)st;
+    relay *r = arg;
+    int64_t n = 0;
+    int rc;
+    while ((rc = link_recv(r->in, r->f)) == 1) {
+        if (r->fail_after > 0 && ++n >= r->fail_after)
+            return err_set("failing on purpose after %lld frames (--fail-after)", (long long)n);
+        if (r->delay_ms > 0)
+            nanosleep(&(struct timespec){(time_t)(r->delay_ms / 1000),
+                                         (long)(fmod(r->delay_ms, 1000) * 1e6)}, NULL);
+        if (link_send(r->out, r->f) < 0)
+            return -1;
+    }
+    return rc;
+}
+
+static void relay_cleanup(void *arg) { frame_destroy(&((relay *)arg)->f); }
+
+static const stage_callbacks callbacks = {.open = relay_open, .run = relay_run, .cleanup = relay_cleanup};
+
 int main(int argc, char **argv)
 {
-    stage *st = NULL;
-    spike_frame *f = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    int64_t fail_after = options_int(stage_options(st), "fail-after");
-    double delay = options_float(stage_options(st), "delay-ms");
-    spike_link *in = stage_in(st, "in", &(frame_shape){0}), *out;
-    /* learn the shape first, then declare it downstream */
-    if (!in || stage_handshake(st) < 0 || !(out = stage_out(st, "out", link_shape(in))) ||
-        stage_ready(st) < 0 || !(f = link_frame_new(in)))
-        goto fail;
-    int64_t n = 0;
-    while ((rc = link_recv(in, f)) == 1) {
-        if (fail_after > 0 && ++n >= fail_after) {
-            err_set("failing on purpose after %lld frames (--fail-after)", (long long)n);
-            goto fail;
-        }
-        if (delay > 0)
-            nanosleep(&(struct timespec){(time_t)(delay / 1000), (long)(fmod(delay, 1000) * 1e6)}, NULL);
-        if (link_send(out, f) < 0)
-            goto fail;
-    }
-    if (rc < 0 || stage_finish(st) < 0)
-        goto fail;
-    frame_destroy(&f);
-    stage_destroy(&st);
-    return 0;
-fail:
-    log_error("%s", err_msg());
-    frame_destroy(&f);
-    stage_destroy(&st);
-    return 1;
+    relay r = {0};
+    return stage_main(&def, &callbacks, &r, argc, argv);
 }

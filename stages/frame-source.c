@@ -13,15 +13,16 @@
 #include <time.h>
 
 static const option_spec opts[] = {
-    {"batch", OPT_INT, "100", "samples per frame"},
-    {"width", OPT_INT, "784", "values per sample (N)"},
-    {"steps", OPT_INT, "15", "time steps per batch (T)"},
-    {"batches", OPT_INT, "10", "batches to send"},
-    {"kind", OPT_STRING, "spikes", "spikes, values, membrane or error"},
+    {"batch", OPT_INT, "100", "samples per frame", .min = "1"},
+    {"width", OPT_INT, "784", "values per sample (N)", .min = "1"},
+    {"steps", OPT_INT, "15", "time steps per batch (T)", .min = "1", .max = "16777216"},
+    {"batches", OPT_INT, "10", "batches to send", .min = "0"},
+    {"kind", OPT_STRING, "spikes", "the frames' kind", .choices = "spikes|values|membrane|error"},
     {"rate", OPT_FLOAT, "0.1", "probability of a spike"},
     {"delay-ms", OPT_FLOAT, "0", "pause after each frame, in milliseconds"},
     {NULL, 0, NULL, NULL},
 };
+_Static_assert(FRAME_MAX_STEPS == 16777216, "--steps' .max is FRAME_MAX_STEPS");
 static const port_spec ports[] = {
     {"out", PORT_OUT, 0, "the frames"},
     {NULL, 0, 0, NULL},
@@ -51,63 +52,78 @@ static void fill(spike_frame *f, uint64_t *rng, double rate)
     }
 }
 
+typedef struct {
+    frame_shape shape;
+    int64_t batches, sent; /* batches to send, and sent */
+    double rate, delay_ms;
+    spike_link *out;
+    spike_frame *f;
+    progress *pg;
+} source;
+
+static int source_open(stage *st, void *arg)
+{
+    source *s = arg;
+    const options *o = stage_options(st);
+    s->shape = (frame_shape){FRAME_SPIKES, (uint32_t)options_int(o, "batch"),
+                             (uint32_t)options_int(o, "width"), (uint32_t)options_int(o, "steps")};
+    s->batches = options_int(o, "batches");
+    s->rate = options_float(o, "rate");
+    s->delay_ms = options_float(o, "delay-ms");
+    if (frame_kind_parse(options_str(o, "kind"), &s->shape.kind) < 0 || /* one of the choices */
+        !(s->out = stage_out(st, "out", &s->shape)) || !(s->f = frame_new(&s->shape)) ||
+        !(s->pg = progress_new((uint64_t)s->batches * s->shape.batch, 0)))
+        return -1;
+    return 0;
+}
+
+/* Batch b: ids b*batch.., every step drawn afresh; until --batches or a STOP. */
+static int source_run(stage *st, void *arg)
+{
+    source *s = arg;
+    spike_frame *f = s->f;
+    uint64_t rng = stage_seed(st);
+    for (int64_t b = 0; b < s->batches && !stage_stopping(st); b++) {
+        for (uint32_t i = 0; i < s->shape.batch; i++)
+            f->ids[i] = (uint32_t)(b * s->shape.batch + i);
+        f->batch_index = (uint32_t)b;
+        f->steps = s->shape.steps;
+        for (uint32_t t = 0; t < s->shape.steps; t++) {
+            f->step = t;
+            fill(f, &rng, s->rate);
+            if (link_send(s->out, f) < 0)
+                return -1;
+            if (s->delay_ms > 0)
+                nanosleep(&(struct timespec){(time_t)(s->delay_ms / 1000),
+                                             (long)(fmod(s->delay_ms, 1000) * 1e6)}, NULL);
+        }
+        s->sent = b + 1;
+        progress_update(s->pg, (uint64_t)(b + 1) * s->shape.steps, (uint64_t)(b + 1) * s->shape.batch, NAN);
+    }
+    return 0;
+}
+
+static int source_close(stage *st, void *arg)
+{
+    (void)st;
+    source *s = arg;
+    if (s->sent < s->batches)
+        log_info("stopped after %lld of %lld batches", (long long)s->sent, (long long)s->batches);
+    return 0;
+}
+
+static void source_cleanup(void *arg)
+{
+    source *s = arg;
+    progress_destroy(&s->pg);
+    frame_destroy(&s->f);
+}
+
+static const stage_callbacks callbacks = {.open = source_open, .run = source_run,
+                                          .close = source_close, .cleanup = source_cleanup};
+
 int main(int argc, char **argv)
 {
-    stage *st = NULL;
-    spike_frame *f = NULL;
-    progress *pg = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    frame_shape shape = {FRAME_SPIKES, (uint32_t)options_int(o, "batch"),
-                         (uint32_t)options_int(o, "width"), (uint32_t)options_int(o, "steps")};
-    int64_t batches = options_int(o, "batches");
-    double rate = options_float(o, "rate"), delay = options_float(o, "delay-ms");
-    if (frame_kind_parse(options_str(o, "kind"), &shape.kind) < 0 || shape.kind == FRAME_ANY ||
-        shape.kind == FRAME_CONTROL) {
-        err_set("--kind %s: use spikes, values, membrane or error", options_str(o, "kind"));
-        goto fail;
-    }
-    if (options_int(o, "batch") <= 0 || options_int(o, "width") <= 0 || options_int(o, "steps") <= 0 ||
-        batches < 0 || options_int(o, "steps") > FRAME_MAX_STEPS) {
-        err_set("--batch, --width and --steps must be positive, --batches not negative");
-        goto fail;
-    }
-    spike_link *out = stage_out(st, "out", &shape);
-    if (!out || stage_ready(st) < 0 || !(f = frame_new(&shape)) ||
-        !(pg = progress_new((uint64_t)batches * shape.batch, 0)))
-        goto fail;
-    uint64_t rng = stage_seed(st);
-    int64_t b;
-    for (b = 0; b < batches && !stage_stopping(st); b++) {
-        for (uint32_t i = 0; i < shape.batch; i++)
-            f->ids[i] = (uint32_t)(b * shape.batch + i);
-        f->batch_index = (uint32_t)b;
-        f->steps = shape.steps;
-        for (uint32_t t = 0; t < shape.steps; t++) {
-            f->step = t;
-            fill(f, &rng, rate);
-            if (link_send(out, f) < 0)
-                goto fail;
-            if (delay > 0)
-                nanosleep(&(struct timespec){(time_t)(delay / 1000),
-                                             (long)(fmod(delay, 1000) * 1e6)}, NULL);
-        }
-        progress_update(pg, (uint64_t)(b + 1) * shape.steps, (uint64_t)(b + 1) * shape.batch, NAN);
-    }
-    if (stage_finish(st) < 0)
-        goto fail;
-    if (b < batches)
-        log_info("stopped after %lld of %lld batches", (long long)b, (long long)batches);
-    progress_destroy(&pg);
-    frame_destroy(&f);
-    stage_destroy(&st);
-    return 0;
-fail:
-    log_error("%s", err_msg());
-    progress_destroy(&pg);
-    frame_destroy(&f);
-    stage_destroy(&st);
-    return 1;
+    source s = {0};
+    return stage_main(&def, &callbacks, &s, argc, argv);
 }

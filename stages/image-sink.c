@@ -30,6 +30,7 @@
 #include "core/progress.h"
 #include "transport/stage.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,14 +40,15 @@ static const option_spec opts[] = {
     {"dir", OPT_STRING, "", "write one PNG per input here, named after the input (\"\": none)"},
     {"manifest", OPT_STRING, "", "ignored (names and labels come with the frames); accepted for old command lines"},
     {"grid", OPT_STRING, "", "PNG grid: one row per digit, --per-class images each (\"\": none)"},
-    {"per-class", OPT_INT, "5", "grid: images per digit"},
+    {"per-class", OPT_INT, "5", "grid: images per digit", .min = "1", .max = "100"},
     {"grid-brighten", OPT_BOOL, "true", "grid: scale each image by its brightest pixel (outputs fire at a few % per step)"},
     {"metrics", OPT_STRING, "", "scores against the reference images, where labels are known (JSON)"},
     {"csv", OPT_STRING, "", "one line per input: id,name,label,mse,pearson_r,pixel_mse,nearest_digit"},
-    {"reference", OPT_STRING, "A", "A: the digit's Dataset A image; B: the best of the digit's training images"},
+    {"reference", OPT_STRING, "A", "A: the digit's Dataset A image; B: the best of the digit's training images",
+     .choices = "A|B|a|b"},
     {"data", OPT_STRING, "data", "data directory holding MNIST (the reference images)"},
-    {"height", OPT_INT, "28", "image height (width = pixels / height)"},
-    {"scale", OPT_INT, "4", "upscaling of the PNGs"},
+    {"height", OPT_INT, "28", "image height (width = pixels / height)", .min = "1"},
+    {"scale", OPT_INT, "4", "upscaling of the PNGs", .min = "1", .max = "64"},
     {NULL, 0, NULL, NULL},
 };
 static const port_spec ports[] = {
@@ -339,174 +341,215 @@ static int write_metrics(const char *path, const metrics_result *mr, const talli
     return json_out_write(&j, path);
 }
 
-int main(int argc, char **argv)
-{
-    stage *st = NULL;
-    refs rf = {0};
-    grid gr = {0};
-    progress *pg = NULL;
-    spike_frame *f = NULL, *batch = NULL; /* batch: the samples of the batch, from its step 0 */
-    atomic_file *csv = NULL;
-    float *counts = NULL, *img = NULL, *zo = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    const char *dir = options_str(o, "dir"), *ref_name = options_str(o, "reference");
-    const char *metrics_path = options_str(o, "metrics"), *grid_path = options_str(o, "grid");
-    const int height = (int)options_int(o, "height"), scale = (int)options_int(o, "scale");
-    const int per = (int)options_int(o, "per-class");
-    char ref = 0;
-    if (!strcmp(ref_name, "A") || !strcmp(ref_name, "a"))
-        ref = 'A';
-    else if (!strcmp(ref_name, "B") || !strcmp(ref_name, "b"))
-        ref = 'B';
-    if (!ref || scale < 1 || scale > 64 || per < 1 || per > 100 || height < 1) {
-        err_set("--reference must be A or B, --scale in 1..64, --per-class in 1..100, --height >= 1");
-        goto fail;
-    }
-    spike_link *in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
-    if (!in || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *fs = link_shape(in);
-    const size_t n_pix = fs->width, h = (size_t)height, w = n_pix / h;
-    if (n_pix % h != 0) {
-        err_set("%s: %zu pixels is not a multiple of --height %d", link_name(in), n_pix, height);
-        goto fail;
-    }
-    const bool scoring = *metrics_path || *options_str(o, "csv"); /* where labels are known */
-    if (*dir && dir_make(dir) < 0) {
-        err_wrap("--dir %s", dir);
-        goto fail;
-    }
-    gr.per = per;
-    gr.n_pix = n_pix;
-    if (*options_str(o, "csv")) {
-        if (!(csv = atomic_file_new(options_str(o, "csv"))))
-            goto fail;
-        fprintf(atomic_file_stream(csv), "id,name,label,mse,pearson_r,pixel_mse,nearest_digit\n");
-    }
-    if (stage_ready(st) < 0 || !(f = link_frame_new(in)) || !(batch = link_frame_new(in)) ||
-        !(counts = calloc((size_t)fs->batch * n_pix, sizeof *counts)) ||
-        !(img = malloc(n_pix * sizeof *img)) || !(zo = malloc(n_pix * sizeof *zo)) ||
-        !(pg = progress_new(0, 0)))
-        goto fail;
+typedef struct {
+    const options *o;
+    const char *dir, *metrics_path, *grid_path;
+    char ref;  /* 'A' or 'B' */
+    int scale;
+    size_t n_pix, h, w;
+    bool scoring; /* asked for; done where labels are known */
+    spike_link *in;
+    refs rf;
+    grid gr;
+    progress *pg;
+    spike_frame *f, *batch; /* batch: the samples of the batch, from its step 0 */
+    atomic_file *csv;
+    float *counts, *img, *zo;
     metrics_acc acc;
-    metrics_acc_init(&acc);
-    tallies t = {0};
-    uint64_t seen = 0;
-    while ((rc = link_recv(in, f)) == 1) {
+    tallies t;
+    uint64_t seen;
+} sink;
+
+static int sink_open(stage *st, void *arg)
+{
+    sink *k = arg;
+    const options *o = k->o = stage_options(st);
+    k->dir = options_str(o, "dir");
+    k->metrics_path = options_str(o, "metrics");
+    k->grid_path = options_str(o, "grid");
+    k->ref = (char)toupper((unsigned char)options_str(o, "reference")[0]); /* A|B|a|b */
+    k->scale = (int)options_int(o, "scale");
+    const int height = (int)options_int(o, "height");
+    if (!(k->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) || stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *fs = link_shape(k->in);
+    k->n_pix = fs->width;
+    k->h = (size_t)height;
+    k->w = k->n_pix / k->h;
+    if (k->n_pix % k->h != 0)
+        return err_set("%s: %zu pixels is not a multiple of --height %d", link_name(k->in), k->n_pix, height);
+    /* the labels come with the frames: the references load at the first labelled one */
+    k->scoring = *k->metrics_path || *options_str(o, "csv");
+    if (*k->dir && dir_make(k->dir) < 0)
+        return err_wrap("--dir %s", k->dir);
+    k->gr.per = (int)options_int(o, "per-class");
+    k->gr.n_pix = k->n_pix;
+    if (*options_str(o, "csv")) {
+        if (!(k->csv = atomic_file_new(options_str(o, "csv"))))
+            return -1;
+        fprintf(atomic_file_stream(k->csv), "id,name,label,mse,pearson_r,pixel_mse,nearest_digit\n");
+    }
+    if (!(k->f = link_frame_new(k->in)) || !(k->batch = link_frame_new(k->in)) ||
+        !(k->counts = calloc((size_t)fs->batch * k->n_pix, sizeof *k->counts)) ||
+        !(k->img = malloc(k->n_pix * sizeof *k->img)) || !(k->zo = malloc(k->n_pix * sizeof *k->zo)) ||
+        !(k->pg = progress_new(0, 0)))
+        return -1;
+    metrics_acc_init(&k->acc);
+    return 0;
+}
+
+static void csv_line(FILE *cf, uint32_t id, const char *name, int d, double mse, double r, double pix,
+                     int nearest)
+{
+    fprintf(cf, "%u,", id);
+    csv_write_field(cf, name);
+    if (isnan(mse))
+        fprintf(cf, ",%d,,,,\n", d);
+    else
+        fprintf(cf, ",%d,%.6f,%.6f,%.6f,%d\n", d, mse, r, pix, nearest);
+}
+
+/* Sample i of the frame, whole: its PNG, its grid cell, its scores, its CSV line.
+ * Its name and label are those its batch's step 0 carried. */
+static int take_sample(sink *k, uint32_t i)
+{
+    const options *o = k->o;
+    const size_t n_pix = k->n_pix;
+    const int steps = (int)k->f->steps;
+    const uint32_t id = k->f->ids[i];
+    const float *c = k->counts + (size_t)i * n_pix;
+    float *img = k->img;
+    char name[FRAME_SAMPLE_NAME_MAX];
+    if (k->batch->named)
+        snprintf(name, sizeof name, "%s", frame_name(k->batch, i));
+    else
+        snprintf(name, sizeof name, "id-%u", id);
+    const int d = k->batch->named ? k->batch->labels[i] : -1;
+    double sum = 0;
+    for (size_t j = 0; j < n_pix; j++) {
+        img[j] = c[j] / (float)steps;
+        sum += c[j];
+    }
+    k->t.spikes += sum;
+    k->t.neuron_steps += (double)n_pix * steps;
+    if (*k->dir) {
+        char p[4096];
+        image_grid_opts go = {.scale = k->scale, .sep = 0, .sep_value = 0};
+        snprintf(p, sizeof p, "%s/%s.png", k->dir, name);
+        if (image_grid_write_png(p, img, 1, k->h, k->w, 1, &go) < 0)
+            return -1;
+    }
+    if (*k->grid_path && grid_keep(&k->gr, id, d, img) < 0)
+        return -1;
+    double mse = NAN, r = NAN, pix = NAN;
+    int nearest = -1;
+    if (k->scoring && d >= 0 && d < DATASET_CLASSES) {
+        if (refs_need(&k->rf, options_str(o, "data"), k->ref, n_pix, link_name(k->in)) < 0)
+            return -1;
+        size_t ref = refs_pick(&k->rf, c, d, k->ref == 'B', k->zo);
+        const float *refimg = k->rf.train->images + ref * n_pix;
+        if (metrics_acc_add(&k->acc, refimg, NULL, c, 1, n_pix, steps) < 0)
+            return -1;
+        mse = metrics_zmse(refimg, c, n_pix);
+        r = metrics_pearson(refimg, c, n_pix);
+        pix = metrics_pixel_mse(refimg, c, 1, n_pix, steps);
+        nearest = refs_nearest(&k->rf, c, k->zo);
+        k->t.sum_mse[d] += mse;
+        k->t.n[d]++;
+        k->t.labelled++;
+        k->t.nearest_ok += nearest == d;
+    } else {
+        k->t.unlabelled++;
+    }
+    if (k->csv)
+        csv_line(atomic_file_stream(k->csv), id, name, d, mse, r, pix, nearest);
+    return 0;
+}
+
+/* Spike counts over each sample's T steps; at the last, the samples are whole. */
+static int sink_run(stage *st, void *arg)
+{
+    (void)st;
+    sink *k = arg;
+    spike_frame *f = k->f;
+    const size_t n_pix = k->n_pix, batch = link_shape(k->in)->batch;
+    int rc;
+    while ((rc = link_recv(k->in, f)) == 1) {
         if (f->step == 0) {
-            memset(counts, 0, (size_t)fs->batch * n_pix * sizeof *counts);
-            frame_copy_samples(batch, f, 0, f->batch);
+            memset(k->counts, 0, batch * n_pix * sizeof *k->counts);
+            frame_copy_samples(k->batch, f, 0, f->batch);
         }
         for (uint32_t i = 0; i < f->batch; i++)
             for (size_t j = 0; j < n_pix; j++)
-                counts[i * n_pix + j] += frame_spike(f, i, (uint32_t)j);
+                k->counts[i * n_pix + j] += frame_spike(f, i, (uint32_t)j);
         if (f->step + 1 < f->steps)
             continue;
-        const int steps = (int)f->steps;
-        for (uint32_t i = 0; i < f->batch; i++) {
-            const uint32_t id = f->ids[i];
-            const float *c = counts + (size_t)i * n_pix;
-            char name[FRAME_SAMPLE_NAME_MAX];
-            if (batch->named)
-                snprintf(name, sizeof name, "%s", frame_name(batch, i));
-            else
-                snprintf(name, sizeof name, "id-%u", id);
-            const int d = batch->named ? batch->labels[i] : -1;
-            double sum = 0;
-            for (size_t j = 0; j < n_pix; j++) {
-                img[j] = c[j] / (float)steps;
-                sum += c[j];
-            }
-            t.spikes += sum;
-            t.neuron_steps += (double)n_pix * steps;
-            if (*dir) {
-                char p[4096];
-                image_grid_opts go = {.scale = scale, .sep = 0, .sep_value = 0};
-                snprintf(p, sizeof p, "%s/%s.png", dir, name);
-                if (image_grid_write_png(p, img, 1, h, w, 1, &go) < 0)
-                    goto fail;
-            }
-            if (*grid_path && grid_keep(&gr, id, d, img) < 0)
-                goto fail;
-            double mse = NAN, r = NAN, pix = NAN;
-            int nearest = -1;
-            if (scoring && d >= 0 && d < DATASET_CLASSES) {
-                if (refs_need(&rf, options_str(o, "data"), ref, n_pix, link_name(in)) < 0)
-                    goto fail;
-                size_t k = refs_pick(&rf, c, d, ref == 'B', zo);
-                const float *refimg = rf.train->images + k * n_pix;
-                if (metrics_acc_add(&acc, refimg, NULL, c, 1, n_pix, steps) < 0)
-                    goto fail;
-                mse = metrics_zmse(refimg, c, n_pix);
-                r = metrics_pearson(refimg, c, n_pix);
-                pix = metrics_pixel_mse(refimg, c, 1, n_pix, steps);
-                nearest = refs_nearest(&rf, c, zo);
-                t.sum_mse[d] += mse;
-                t.n[d]++;
-                t.labelled++;
-                t.nearest_ok += nearest == d;
-            } else {
-                t.unlabelled++;
-            }
-            if (csv) {
-                FILE *cf = atomic_file_stream(csv);
-                fprintf(cf, "%u,", id);
-                csv_write_field(cf, name);
-                if (isnan(mse))
-                    fprintf(cf, ",%d,,,,\n", d);
-                else
-                    fprintf(cf, ",%d,%.6f,%.6f,%.6f,%d\n", d, mse, r, pix, nearest);
-            }
-        }
-        seen += f->batch;
-        progress_update(pg, f->batch_index + 1, seen, NAN);
+        for (uint32_t i = 0; i < f->batch; i++)
+            if (take_sample(k, i) < 0)
+                return -1;
+        k->seen += f->batch;
+        progress_update(k->pg, f->batch_index + 1, k->seen, NAN);
     }
-    if (rc < 0)
-        goto fail;
-    progress_finish(pg);
-    if (csv && atomic_file_commit(&csv) < 0)
-        goto fail;
-    if (*grid_path && (grid_plan(&gr, options_bool(o, "grid-brighten")) < 0 ||
-                       grid_write(&gr, grid_path, h, w, 2) < 0))
-        goto fail;
-    metrics_result mr = metrics_acc_result(&acc);
-    if (*metrics_path && t.labelled && write_metrics(metrics_path, &mr, &t, ref, (int)fs->steps) < 0)
-        goto fail;
-    if (t.labelled) {
-        log_info("%llu images; %zu labelled: MSE %.4f (Dataset %c), r %.4f, pixel MSE %.4f, nearest "
-                 "digit right %.1f%%", (unsigned long long)seen, t.labelled, mr.mse, ref,
-                 mr.pearson_r, mr.pixel_mse, 100.0 * (double)t.nearest_ok / (double)t.labelled);
-        char line[512];
-        int len = 0;
-        for (int d = 0; d < DATASET_CLASSES; d++)
-            len += snprintf(line + len, sizeof line - (size_t)len, " %d:%.3f", d,
-                            t.n[d] ? t.sum_mse[d] / (double)t.n[d] : NAN);
-        log_info("MSE per digit:%s", line);
-    } else {
-        log_info("%llu images (no labels: no scores)", (unsigned long long)seen);
-        if (*metrics_path)
-            log_info("no labels known (the frames carry none): no metrics");
-    }
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto done;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-done:
-    atomic_file_destroy(&csv);
-    refs_free(&rf);
-    grid_free(&gr);
-    free(counts);
-    free(img);
-    free(zo);
-    frame_destroy(&f);
-    frame_destroy(&batch);
-    progress_destroy(&pg);
-    stage_destroy(&st);
     return rc;
+}
+
+static void log_scores(const sink *k, const metrics_result *mr)
+{
+    const tallies *t = &k->t;
+    if (!t->labelled) {
+        log_info("%llu images (no labels: no scores)", (unsigned long long)k->seen);
+        if (*k->metrics_path)
+            log_info("no labels known (the frames carry none): no metrics");
+        return;
+    }
+    log_info("%llu images; %zu labelled: MSE %.4f (Dataset %c), r %.4f, pixel MSE %.4f, nearest "
+             "digit right %.1f%%", (unsigned long long)k->seen, t->labelled, mr->mse, k->ref,
+             mr->pearson_r, mr->pixel_mse, 100.0 * (double)t->nearest_ok / (double)t->labelled);
+    char line[512];
+    int len = 0;
+    for (int d = 0; d < DATASET_CLASSES; d++)
+        len += snprintf(line + len, sizeof line - (size_t)len, " %d:%.3f", d,
+                        t->n[d] ? t->sum_mse[d] / (double)t->n[d] : NAN);
+    log_info("MSE per digit:%s", line);
+}
+
+static int sink_close(stage *st, void *arg)
+{
+    (void)st;
+    sink *k = arg;
+    progress_finish(k->pg);
+    if (k->csv && atomic_file_commit(&k->csv) < 0)
+        return -1;
+    if (*k->grid_path && (grid_plan(&k->gr, options_bool(k->o, "grid-brighten")) < 0 ||
+                          grid_write(&k->gr, k->grid_path, k->h, k->w, 2) < 0))
+        return -1;
+    metrics_result mr = metrics_acc_result(&k->acc);
+    if (*k->metrics_path && k->t.labelled &&
+        write_metrics(k->metrics_path, &mr, &k->t, k->ref, (int)link_shape(k->in)->steps) < 0)
+        return -1;
+    log_scores(k, &mr);
+    return 0;
+}
+
+static void sink_cleanup(void *arg)
+{
+    sink *k = arg;
+    atomic_file_destroy(&k->csv);
+    refs_free(&k->rf);
+    grid_free(&k->gr);
+    free(k->counts);
+    free(k->img);
+    free(k->zo);
+    frame_destroy(&k->f);
+    frame_destroy(&k->batch);
+    progress_destroy(&k->pg);
+}
+
+static const stage_callbacks callbacks = {.open = sink_open, .run = sink_run, .close = sink_close,
+                                          .cleanup = sink_cleanup};
+
+int main(int argc, char **argv)
+{
+    sink k = {0};
+    return stage_main(&def, &callbacks, &k, argc, argv);
 }

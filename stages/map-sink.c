@@ -22,7 +22,7 @@
 static const option_spec opts[] = {
     {"maps", OPT_STRING, "", "write the spike maps file here (required; atomic)"},
     {"th", OPT_INT, "15", "steps kept of each sample's map, from step 0 (1..T)"},
-    {"dataset", OPT_STRING, "?", "the pairing the maps were made with, recorded in the file: A, B or ?"},
+    {"dataset", OPT_STRING, "?", "the pairing the maps were made with, recorded in the file", .choices = "A|B|?"},
     {"source", OPT_STRING, "", "what made the maps, recorded in the file (e.g. the encoder model's path)"},
     {"pairing", OPT_STRING, "", "pairing CSV (id,label,image_index,recording) giving each map its label and image"},
     {"png", OPT_STRING, "", "also draw some maps as a spike raster PNG (time across, neurons down)"},
@@ -105,90 +105,107 @@ static int attach_pairing(spike_maps *m, const char *path)
     return rc;
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    const options *o;
+    int64_t th;
+    spike_link *in;
+    spike_frame *f;
+    spike_maps *maps;
+    progress *pg;
+    float *buf, *row; /* the current batch's maps, batch x th x width; one step */
+    uint64_t spikes;
+} sink;
+
+static int sink_open(stage *st, void *arg)
 {
-    stage *st = NULL;
-    spike_frame *f = NULL;
-    spike_maps *maps = NULL;
-    progress *pg = NULL;
-    float *buf = NULL, *row = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    const char *out_path = options_str(o, "maps"), *dset = options_str(o, "dataset");
-    int64_t th = options_int(o, "th");
-    if (!*out_path) {
-        err_set("no --maps: give the file to write");
-        goto fail;
-    }
-    if (strcmp(dset, "A") && strcmp(dset, "B") && strcmp(dset, "?")) {
-        err_set("--dataset %s: use A, B or ?", dset);
-        goto fail;
-    }
-    if (strlen(options_str(o, "source")) >= sizeof maps->source) {
-        err_set("--source: longer than %zu bytes", sizeof maps->source - 1);
-        goto fail;
-    }
-    spike_link *in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0});
-    if (!in || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *s = link_shape(in);
-    if (th < 1 || th > (int64_t)s->steps) {
-        err_set("--th %lld: must be in 1..%u (the steps of %s)", (long long)th, s->steps, link_name(in));
-        goto fail;
-    }
-    if (!(maps = spike_maps_new(s->width, (uint32_t)th)))
-        goto fail;
-    maps->dataset = dset[0];
-    maps->seed = stage_seed(st);
-    snprintf(maps->source, sizeof maps->source, "%s", options_str(o, "source"));
-    /* buf: the current batch's maps, batch x th x width */
-    if (stage_ready(st) < 0 || !(f = link_frame_new(in)) ||
-        !(buf = malloc((size_t)s->batch * (size_t)th * s->width * sizeof *buf)) ||
-        !(row = malloc((size_t)s->batch * s->width * sizeof *row)) || !(pg = progress_new(0, 0)))
-        goto fail;
-    log_info("keeping %lld of %u steps of %u neurons per sample", (long long)th, s->steps, s->width);
-    uint64_t spikes = 0;
-    while ((rc = link_recv(in, f)) == 1) {
-        if (f->step < (uint32_t)th) {
-            frame_unpack_f32(f, row);
-            spikes += frame_count_spikes(f);
+    sink *k = arg;
+    const options *o = k->o = stage_options(st);
+    k->th = options_int(o, "th");
+    if (!*options_str(o, "maps"))
+        return stage_usage_error(st, "no --maps: give the file to write");
+    if (strlen(options_str(o, "source")) >= sizeof k->maps->source)
+        return stage_usage_error(st, "--source: longer than %zu bytes", sizeof k->maps->source - 1);
+    if (!(k->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) ||
+        stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *s = link_shape(k->in);
+    if (k->th < 1 || k->th > (int64_t)s->steps) /* the range depends on the link */
+        return err_set("--th %lld: must be in 1..%u (the steps of %s)", (long long)k->th, s->steps,
+                       link_name(k->in));
+    if (!(k->maps = spike_maps_new(s->width, (uint32_t)k->th)))
+        return -1;
+    k->maps->dataset = options_str(o, "dataset")[0];
+    k->maps->seed = stage_seed(st);
+    snprintf(k->maps->source, sizeof k->maps->source, "%s", options_str(o, "source"));
+    if (!(k->f = link_frame_new(k->in)) ||
+        !(k->buf = malloc((size_t)s->batch * (size_t)k->th * s->width * sizeof *k->buf)) ||
+        !(k->row = malloc((size_t)s->batch * s->width * sizeof *k->row)) || !(k->pg = progress_new(0, 0)))
+        return -1;
+    return 0;
+}
+
+/* The first th steps of every sample; a sample's map is whole at its last step. */
+static int sink_run(stage *st, void *arg)
+{
+    (void)st;
+    sink *k = arg;
+    const size_t width = link_shape(k->in)->width, th = (size_t)k->th;
+    spike_frame *f = k->f;
+    log_info("keeping %zu of %u steps of %zu neurons per sample", th, link_shape(k->in)->steps, width);
+    int rc;
+    while ((rc = link_recv(k->in, f)) == 1) {
+        if (f->step < th) {
+            frame_unpack_f32(f, k->row);
+            k->spikes += frame_count_spikes(f);
             for (uint32_t b = 0; b < f->batch; b++)
-                memcpy(buf + ((size_t)b * th + f->step) * s->width, row + (size_t)b * s->width,
-                       s->width * sizeof *row);
+                memcpy(k->buf + ((size_t)b * th + f->step) * width, k->row + (size_t)b * width,
+                       width * sizeof *k->row);
         }
         if (f->step + 1 == f->steps) {
             for (uint32_t b = 0; b < f->batch; b++)
-                if (spike_maps_add(maps, f->ids[b], -1, -1, buf + (size_t)b * th * s->width) < 0)
-                    goto fail;
-            progress_update(pg, f->batch_index + 1, maps->n, NAN);
+                if (spike_maps_add(k->maps, f->ids[b], -1, -1, k->buf + (size_t)b * th * width) < 0)
+                    return -1;
+            progress_update(k->pg, f->batch_index + 1, k->maps->n, NAN);
         }
     }
-    if (rc < 0 || spike_maps_sort(maps) < 0)
-        goto fail;
-    if (*options_str(o, "pairing") && attach_pairing(maps, options_str(o, "pairing")) < 0)
-        goto fail;
-    if (spike_maps_save(maps, out_path) < 0)
-        goto fail;
-    double rate = maps->n ? (double)spikes / ((double)maps->n * (double)th * s->width) : 0;
-    log_info("%zu maps of %u neurons x %lld steps (firing rate %.3f per step) in %s", maps->n, s->width,
-             (long long)th, rate, out_path);
-    if (*options_str(o, "png") && draw(maps, options_str(o, "png"), options_int(o, "png-maps")) < 0)
-        goto fail;
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto out;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-out:
-    free(buf);
-    free(row);
-    progress_destroy(&pg);
-    spike_maps_destroy(&maps);
-    frame_destroy(&f);
-    stage_destroy(&st);
     return rc;
+}
+
+/* The file, once the whole stream is in; then the picture. */
+static int sink_close(stage *st, void *arg)
+{
+    (void)st;
+    sink *k = arg;
+    const options *o = k->o;
+    spike_maps *maps = k->maps;
+    const char *out_path = options_str(o, "maps");
+    if (spike_maps_sort(maps) < 0 ||
+        (*options_str(o, "pairing") && attach_pairing(maps, options_str(o, "pairing")) < 0) ||
+        spike_maps_save(maps, out_path) < 0)
+        return -1;
+    double rate = maps->n ? (double)k->spikes / ((double)maps->n * (double)k->th * maps->width) : 0;
+    log_info("%zu maps of %u neurons x %lld steps (firing rate %.3f per step) in %s", maps->n,
+             maps->width, (long long)k->th, rate, out_path);
+    if (*options_str(o, "png") && draw(maps, options_str(o, "png"), options_int(o, "png-maps")) < 0)
+        return -1;
+    return 0;
+}
+
+static void sink_cleanup(void *arg)
+{
+    sink *k = arg;
+    free(k->buf);
+    free(k->row);
+    progress_destroy(&k->pg);
+    spike_maps_destroy(&k->maps);
+    frame_destroy(&k->f);
+}
+
+static const stage_callbacks callbacks = {.open = sink_open, .run = sink_run, .close = sink_close,
+                                          .cleanup = sink_cleanup};
+
+int main(int argc, char **argv)
+{
+    sink k = {0};
+    return stage_main(&def, &callbacks, &k, argc, argv);
 }

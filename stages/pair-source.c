@@ -27,16 +27,17 @@
 static const option_spec opts[] = {
     {"input", OPT_LIST, NULL, "audio file, directory (its *.wav, by name) or @LIST (a path per line); repeatable"},
     {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test"},
-    {"limit", OPT_INT, "0", "use the first N files after --split (0: all)"},
+    {"limit", OPT_INT, "0", "use the first N files after --split (0: all)", .min = "0"},
     {"dataset-rule", OPT_STRING, "A", "A: one fixed image per digit (nearest to the mean of its first "
                                       "1000 training images); B: a random training image of the digit per "
-                                      "recording, drawn from (--seed, id)"},
+                                      "recording, drawn from (--seed, id)", .choices = "A|B"},
     {"data", OPT_STRING, "data", "data directory holding mnist/ (scripts/fetch-data)"},
-    {"batch", OPT_INT, "50", "recordings per frame"},
+    {"batch", OPT_INT, "50", "recordings per frame", .min = "1", .max = "1048576"},
     {"manifest", OPT_STRING, "", "write the CSV id,path,label (the recordings) here before any frame"},
     {"pairing", OPT_STRING, "", "write the CSV id,label,image_index,recording here before any frame"},
     {NULL, 0, NULL, NULL},
 };
+_Static_assert(FRAME_MAX_BATCH == 1048576, "--batch's .max is FRAME_MAX_BATCH");
 static const port_spec ports[] = {
     {"images", PORT_OUT, 0, "each recording's paired image, pixels in [0, 1], batch x 784, one frame per batch"},
     {"copy", PORT_OUT, PORT_OPTIONAL, "the same frames"},
@@ -91,13 +92,11 @@ static int pair_all(const options *o, uint64_t seed, const audio_list *list, con
             return -1;
         log_info("Dataset A: images 0:%d 1:%d 2:%d 3:%d 4:%d 5:%d 6:%d 7:%d 8:%d 9:%d", a[0], a[1],
                  a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
-    } else if (!strcmp(rule, "B")) {
+    } else { /* B, the other choice */
         if (!(c = pairing_classes_new(train)))
             return -1;
         log_info("Dataset B: a random training image of the digit per recording, seed %llu",
                  (unsigned long long)seed);
-    } else {
-        return err_set("--dataset-rule %s: use A or B", rule);
     }
     int rc = 0;
     for (size_t i = 0; i < list->n && rc == 0; i++) {
@@ -143,43 +142,49 @@ out:
     return rc;
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    audio_list *list;
+    dataset *train;
+    size_t batch;
+    int *labels, *images; /* of each recording */
+    char **names;         /* of each recording, as spectrogram names it */
+    spike_link *out, *copy;
+    spike_frame *f;
+    progress *pg;
+} source;
+
+/* The recordings and their images, the CSVs written, then the links. */
+static int source_open(stage *st, void *arg)
 {
-    stage *st = NULL;
-    audio_list *list = NULL;
-    dataset *train = NULL;
-    spike_frame *f = NULL;
-    progress *pg = NULL;
-    int *labels = NULL, *images = NULL;
-    char **names = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
+    source *s = arg;
     const options *o = stage_options(st);
-    int64_t batch = options_int(o, "batch");
-    if (batch < 1 || batch > FRAME_MAX_BATCH || options_int(o, "limit") < 0) {
-        err_set("--batch must be in 1..%u, --limit not negative", FRAME_MAX_BATCH);
-        goto fail;
-    }
-    if (!(list = list_recordings(o)) ||
-        !(train = dataset_load_images(options_str(o, "data"), "mnist", "train", 0)))
-        goto fail;
-    if (!(labels = malloc(list->n * sizeof *labels)) || !(images = malloc(list->n * sizeof *images))) {
-        err_set("out of memory");
-        goto fail;
-    }
-    if (pair_all(o, stage_seed(st), list, train, labels, images) < 0 ||
-        write_lists(o, list, labels, images) < 0 || !(names = manifest_names(list->paths, list->n)))
-        goto fail;
-    frame_shape shape = {FRAME_VALUES, (uint32_t)batch, (uint32_t)train->n_pixels, 1};
-    spike_link *out = stage_out(st, "images", &shape);
-    spike_link *copy = stage_has_port(st, "copy") ? stage_out(st, "copy", &shape) : NULL;
-    if (!out || (stage_has_port(st, "copy") && !copy) || stage_ready(st) < 0 ||
-        !(f = frame_new(&shape)) || !(pg = progress_new(list->n, 0)))
-        goto fail;
+    s->batch = (size_t)options_int(o, "batch");
+    if (!(s->list = list_recordings(o)) ||
+        !(s->train = dataset_load_images(options_str(o, "data"), "mnist", "train", 0)))
+        return -1;
+    if (!(s->labels = malloc(s->list->n * sizeof *s->labels)) ||
+        !(s->images = malloc(s->list->n * sizeof *s->images)))
+        return err_set("out of memory");
+    if (pair_all(o, stage_seed(st), s->list, s->train, s->labels, s->images) < 0 ||
+        write_lists(o, s->list, s->labels, s->images) < 0 ||
+        !(s->names = manifest_names(s->list->paths, s->list->n)))
+        return -1;
+    frame_shape shape = {FRAME_VALUES, (uint32_t)s->batch, (uint32_t)s->train->n_pixels, 1};
+    if (!(s->out = stage_out(st, "images", &shape)) ||
+        (stage_has_port(st, "copy") && !(s->copy = stage_out(st, "copy", &shape))) ||
+        !(s->f = frame_new(&shape)) || !(s->pg = progress_new(s->list->n, 0)))
+        return -1;
+    return 0;
+}
+
+static int source_run(stage *st, void *arg)
+{
+    source *s = arg;
+    const size_t n = s->list->n, n_pixels = s->train->n_pixels;
+    spike_frame *f = s->f;
     uint32_t batch_index = 0;
-    for (size_t start = 0; start < list->n && !stage_stopping(st); start += (size_t)batch) {
-        size_t rows = list->n - start < (size_t)batch ? list->n - start : (size_t)batch;
+    for (size_t start = 0; start < n && !stage_stopping(st); start += s->batch) {
+        size_t rows = n - start < s->batch ? n - start : s->batch;
         f->kind = FRAME_VALUES;
         f->batch = (uint32_t)rows;
         f->batch_index = batch_index++;
@@ -188,30 +193,35 @@ int main(int argc, char **argv)
         for (size_t r = 0; r < rows; r++) {
             size_t id = start + r;
             f->ids[r] = (uint32_t)id;
-            if (frame_set_sample(f, (uint32_t)r, names[id], labels[id]) < 0)
-                goto fail;
-            memcpy(f->values + r * train->n_pixels, train->images + (size_t)images[id] * train->n_pixels,
-                   train->n_pixels * sizeof(float));
+            if (frame_set_sample(f, (uint32_t)r, s->names[id], s->labels[id]) < 0)
+                return -1;
+            memcpy(f->values + r * n_pixels, s->train->images + (size_t)s->images[id] * n_pixels,
+                   n_pixels * sizeof(float));
         }
-        if (link_send(out, f) < 0 || (copy && link_send(copy, f) < 0))
-            goto fail;
-        progress_update(pg, f->batch_index + 1, start + rows, NAN);
+        if (link_send(s->out, f) < 0 || (s->copy && link_send(s->copy, f) < 0))
+            return -1;
+        progress_update(s->pg, f->batch_index + 1, start + rows, NAN);
     }
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto out;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-out:
-    manifest_names_free(&names, list ? list->n : 0);
-    free(labels);
-    free(images);
-    progress_destroy(&pg);
-    frame_destroy(&f);
-    dataset_destroy(&train);
-    audio_list_destroy(&list);
-    stage_destroy(&st);
-    return rc;
+    return 0;
+}
+
+static void source_cleanup(void *arg)
+{
+    source *s = arg;
+    manifest_names_free(&s->names, s->list ? s->list->n : 0);
+    free(s->labels);
+    free(s->images);
+    progress_destroy(&s->pg);
+    frame_destroy(&s->f);
+    dataset_destroy(&s->train);
+    audio_list_destroy(&s->list);
+}
+
+static const stage_callbacks callbacks = {.open = source_open, .run = source_run,
+                                          .cleanup = source_cleanup};
+
+int main(int argc, char **argv)
+{
+    source s = {0};
+    return stage_main(&def, &callbacks, &s, argc, argv);
 }

@@ -13,10 +13,11 @@
 #include <string.h>
 
 static const option_spec opts[] = {
-    {"steps", OPT_INT, "15", "time steps T per input frame"},
-    {"r-max", OPT_FLOAT, "1", "spike probability per step of an intensity of 1"},
+    {"steps", OPT_INT, "15", "time steps T per input frame", .min = "1", .max = "16777216"},
+    {"r-max", OPT_FLOAT, "1", "spike probability per step of an intensity of 1", .min = "0", .max = "1"},
     {NULL, 0, NULL, NULL},
 };
+_Static_assert(FRAME_MAX_STEPS == 16777216, "--steps' .max is FRAME_MAX_STEPS");
 static const port_spec ports[] = {
     {"values", PORT_IN, 0, "intensities in [0, 1], batch x N, one frame per batch"},
     {"spikes", PORT_OUT, 0, "spikes, batch x N, T frames per batch"},
@@ -26,58 +27,70 @@ static const port_spec ports[] = {
 static const stage_def def = {"poisson-encoder", "Rate-codes intensities into Poisson spike frames.",
                               opts, ports};
 
-int main(int argc, char **argv)
+typedef struct {
+    poisson_params pp;
+    spike_link *values, *spikes, *copy;
+    frame_shape shape;
+    spike_frame *in, *out;
+    float *draws; /* one step's spikes, batch x N */
+} encoder;
+
+/* The values' shape decides the spikes': T frames of the same rows. */
+static int encoder_open(stage *st, void *arg)
 {
-    stage *st = NULL;
-    spike_frame *in = NULL, *out = NULL;
-    float *spikes = NULL;
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    if (blas_init(argv, 1) != 0)
-        goto fail;
+    encoder *e = arg;
     const options *o = stage_options(st);
-    int64_t steps = options_int(o, "steps");
-    poisson_params pp = {.seed = stage_seed(st), .r_max = (float)options_float(o, "r-max")};
-    if (steps < 1 || steps > FRAME_MAX_STEPS || !(pp.r_max >= 0 && pp.r_max <= 1)) {
-        err_set("--steps must be in 1..%u and --r-max in [0, 1]", FRAME_MAX_STEPS);
-        goto fail;
-    }
-    spike_link *values = stage_in(st, "values", &(frame_shape){FRAME_VALUES, 0, 0, 1});
-    if (!values || stage_handshake(st) < 0)
-        goto fail;
-    const frame_shape *vs = link_shape(values);
-    frame_shape shape = {FRAME_SPIKES, vs->batch, vs->width, (uint32_t)steps};
-    spike_link *link_spikes = stage_out(st, "spikes", &shape);
-    spike_link *copy = stage_has_port(st, "copy") ? stage_out(st, "copy", &shape) : NULL;
-    if (!link_spikes || (stage_has_port(st, "copy") && !copy) || stage_ready(st) < 0 ||
-        !(in = link_frame_new(values)) || !(out = frame_new(&shape)) ||
-        !(spikes = malloc((size_t)shape.batch * shape.width * sizeof *spikes)))
-        goto fail;
-    while ((rc = link_recv(values, in)) == 1) {
+    if (blas_init(stage_argv(st), 1) != 0)
+        return -1;
+    e->pp = (poisson_params){.seed = stage_seed(st), .r_max = (float)options_float(o, "r-max")};
+    if (!(e->values = stage_in(st, "values", &(frame_shape){FRAME_VALUES, 0, 0, 1})) ||
+        stage_handshake(st) < 0)
+        return -1;
+    const frame_shape *vs = link_shape(e->values);
+    e->shape = (frame_shape){FRAME_SPIKES, vs->batch, vs->width, (uint32_t)options_int(o, "steps")};
+    if (!(e->spikes = stage_out(st, "spikes", &e->shape)) ||
+        (stage_has_port(st, "copy") && !(e->copy = stage_out(st, "copy", &e->shape))) ||
+        !(e->in = link_frame_new(e->values)) || !(e->out = frame_new(&e->shape)) ||
+        !(e->draws = malloc((size_t)e->shape.batch * e->shape.width * sizeof *e->draws)))
+        return -1;
+    return 0;
+}
+
+static int encoder_run(stage *st, void *arg)
+{
+    (void)st;
+    encoder *e = arg;
+    spike_frame *in = e->in, *out = e->out;
+    int rc;
+    while ((rc = link_recv(e->values, in)) == 1) {
         out->batch_index = in->batch_index;
-        out->steps = shape.steps;
+        out->steps = e->shape.steps;
         frame_copy_samples(out, in, 0, in->batch);
-        for (uint32_t t = 0; t < shape.steps; t++) {
-            poisson_encode(&pp, in->values, in->ids, (int)in->batch, (int)in->width, (int)t, spikes);
-            if (frame_pack_f32(out, spikes, in->batch) < 0)
-                goto fail;
+        for (uint32_t t = 0; t < e->shape.steps; t++) {
+            poisson_encode(&e->pp, in->values, in->ids, (int)in->batch, (int)in->width, (int)t, e->draws);
+            if (frame_pack_f32(out, e->draws, in->batch) < 0)
+                return -1;
             out->step = t;
-            if (link_send(link_spikes, out) < 0 || (copy && link_send(copy, out) < 0))
-                goto fail;
+            if (link_send(e->spikes, out) < 0 || (e->copy && link_send(e->copy, out) < 0))
+                return -1;
         }
     }
-    if (rc < 0 || stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto done;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-done:
-    free(spikes);
-    frame_destroy(&in);
-    frame_destroy(&out);
-    stage_destroy(&st);
     return rc;
+}
+
+static void encoder_cleanup(void *arg)
+{
+    encoder *e = arg;
+    free(e->draws);
+    frame_destroy(&e->in);
+    frame_destroy(&e->out);
+}
+
+static const stage_callbacks callbacks = {.open = encoder_open, .run = encoder_run,
+                                          .cleanup = encoder_cleanup};
+
+int main(int argc, char **argv)
+{
+    encoder e = {0};
+    return stage_main(&def, &callbacks, &e, argc, argv);
 }

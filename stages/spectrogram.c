@@ -54,24 +54,28 @@ static const option_spec opts[] = {
      "FIFO: a live stream cut at silences (repeatable, except a stream)"},
     {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test; auto: "
      "test when the list holds FSDD names of both splits, else all"},
-    {"limit", OPT_INT, "0", "use the first N files after --split (0: all)"},
+    {"limit", OPT_INT, "0", "use the first N files after --split (0: all)", .min = "0"},
     {"skip-bad", OPT_BOOL, NULL, "report each bad file on stderr and go on (default: stop at the first)"},
     {"max-seconds", OPT_FLOAT, "60", "longest accepted recording, in seconds"},
-    {"front-end", OPT_STRING, "cochlea", "cochlea (Lyon's passive ear) or mel (log-mel filterbank)"},
-    {"rate", OPT_FLOAT, "12500", "resample to HZ before the front end (0: the input's rate; 12.5 kHz gives the paper's 39 channels)"},
-    {"decimation", OPT_INT, "10", "input samples per frame (cochlea decimation, mel hop)"},
-    {"frames", OPT_INT, "1000", "frames per utterance, zero-padded or cut (the paper: 1500)"},
+    {"front-end", OPT_STRING, "cochlea", "cochlea (Lyon's passive ear) or mel (log-mel filterbank)",
+     .choices = "cochlea|mel"},
+    {"rate", OPT_FLOAT, "12500", "resample to HZ before the front end (0: the input's rate; 12.5 kHz gives the paper's 39 channels)",
+     .min = "0"},
+    {"decimation", OPT_INT, "10", "input samples per frame (cochlea decimation, mel hop)", .min = "1", .max = "100000"},
+    {"frames", OPT_INT, "1000", "frames per utterance, zero-padded or cut (the paper: 1500)", .min = "1", .max = "10000000"},
     {"ear-q", OPT_FLOAT, "8", "cochlea: Q of each stage"},
     {"step", OPT_FLOAT, "0.5", "cochlea: channel spacing in bandwidths"},
     {"mels", OPT_INT, "39", "mel: number of bands"},
-    {"batch", OPT_INT, "50", "utterances per frame (files; a stream sends each alone)"},
-    {"threads", OPT_INT, "1", "files processed in parallel"},
-    {"epochs", OPT_INT, "1", "files: passes over the list (ids stay the file index)"},
+    {"batch", OPT_INT, "50", "utterances per frame (files; a stream sends each alone)", .min = "1", .max = "1048576"},
+    {"threads", OPT_INT, "1", "files processed in parallel", .min = "1", .max = "256"},
+    {"epochs", OPT_INT, "1", "files: passes over the list (ids stay the file index)", .min = "1", .max = "1000000"},
     {"shuffle", OPT_BOOL, "false", "files: each epoch in a random order drawn from (seed, epoch)"},
-    {"cache-mb", OPT_INT, "2048", "epochs > 1: keep the first epoch's images in memory up to this size (else recompute)"},
+    {"cache-mb", OPT_INT, "2048", "epochs > 1: keep the first epoch's images in memory up to this size (else recompute)",
+     .min = "0"},
     {"manifest", OPT_STRING, "", "write the CSV id,path,label here (atomically) before any frame"},
     {"png", OPT_STRING, "", "also draw each image the stage sends as DIR/NAME.png (time across, channel 0 = highest frequency on top)"},
-    {"pcm", OPT_STRING, "s16", "stream: raw sample format, s16 or f32 (a WAV header overrides the three pcm options)"},
+    {"pcm", OPT_STRING, "s16", "stream: raw sample format, s16 or f32 (a WAV header overrides the three pcm options)",
+     .choices = "s16|f32"},
     {"pcm-rate", OPT_FLOAT, "16000", "stream: raw sample rate in Hz"},
     {"channels", OPT_INT, "1", "stream: raw channels (averaged)"},
     {"threshold-db", OPT_FLOAT, "10", "stream: speech is this far above the noise floor (10th percentile of the 10 ms levels of the last 5 s)"},
@@ -81,6 +85,7 @@ static const option_spec opts[] = {
     {"max-utterance-ms", OPT_FLOAT, "2000", "stream: longer utterances are cut"},
     {NULL, 0, NULL, NULL},
 };
+_Static_assert(FRAME_MAX_BATCH == 1048576, "--batch's .max is FRAME_MAX_BATCH");
 static const port_spec ports[] = {
     {"values", PORT_OUT, PORT_OPTIONAL,
      "batch x (frames*channels) floats in [0,1], frame-major: value t*channels+c; steps 1; "
@@ -313,6 +318,9 @@ static int name_rows(spike_frame *f, uint32_t rows, const audio_list *list, char
     return 0;
 }
 
+/* Long: one loop over epochs, batches and chunks of files sharing its locals
+ * (names, slots, order, cache); left whole through the merge with the
+ * sample-names work, which rewrote the naming in it. */
 static int run_files(run *r, audio_list *list)
 {
     const options *o = r->o;
@@ -521,10 +529,8 @@ static int run_stream(run *r, const char *input)
     audio_stream *as = NULL;
     segmenter *sg = NULL;
     pcm_format raw = {AUDIO_S16, options_float(o, "pcm-rate"), (int)options_int(o, "channels")};
-    if (!strcmp(options_str(o, "pcm"), "f32"))
+    if (!strcmp(options_str(o, "pcm"), "f32")) /* else s16, the other choice */
         raw.format = AUDIO_F32;
-    else if (strcmp(options_str(o, "pcm"), "s16"))
-        return err_set("--pcm %s: use s16 or f32", options_str(o, "pcm"));
     if (strcmp(input, "-")) { /* a FIFO or a device: blocks until a writer opens it */
         name = input;
         if ((fd = open(input, O_RDONLY | O_CLOEXEC)) < 0)
@@ -595,32 +601,6 @@ out:
 
 /* ---- main ---------------------------------------------------------------------- */
 
-static int check_options(const options *o)
-{
-    const char *fe = options_str(o, "front-end");
-    if (strcmp(fe, "cochlea") && strcmp(fe, "mel"))
-        return err_set("--front-end %s: use cochlea or mel", fe);
-    if (options_int(o, "batch") < 1 || options_int(o, "batch") > FRAME_MAX_BATCH)
-        return err_set("--batch must be in 1..%u", FRAME_MAX_BATCH);
-    if (options_int(o, "frames") < 1 || options_int(o, "frames") > 10000000)
-        return err_set("--frames must be in 1..10000000");
-    if (options_int(o, "decimation") < 1 || options_int(o, "decimation") > 100000)
-        return err_set("--decimation must be in 1..100000");
-    if (options_int(o, "threads") < 1 || options_int(o, "threads") > 256)
-        return err_set("--threads must be in 1..256");
-    if (options_int(o, "limit") < 0)
-        return err_set("--limit must not be negative");
-    if (options_int(o, "epochs") < 1 || options_int(o, "epochs") > 1000000)
-        return err_set("--epochs must be in 1..1000000");
-    if (options_int(o, "cache-mb") < 0)
-        return err_set("--cache-mb must not be negative");
-    if (options_float(o, "rate") < 0)
-        return err_set("--rate must not be negative (0: the input's rate)");
-    if (options_count(o, "input") == 0)
-        return err_set("no --input: give a file, a directory, @LIST or -");
-    return 0;
-}
-
 /* --split auto (for pipelines that take any input but default to FSDD's test
  * split): a list of FSDD names holding both splits, i.e. the data set or a
  * part of it, is cut to its test split; any other list is taken whole. */
@@ -644,78 +624,90 @@ static bool is_stream(const char *input)
     return input[0] != '@' && stat(input, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
 }
 
+typedef struct {
+    run r;
+    audio_list *list; /* files; NULL: a stream */
+    const char *stream;
+} spectrogram;
+
+/* The files of --input, cut to --split and --limit. */
+static int list_files(spectrogram *sp, const options *o)
+{
+    size_t n_in = options_count(o, "input");
+    audio_list_split split = AUDIO_LIST_ALL;
+    const bool auto_split = !strcmp(options_str(o, "split"), "auto");
+    if (!(sp->list = audio_list_new()) ||
+        (!auto_split && audio_list_split_parse(options_str(o, "split"), &split) < 0))
+        return -1;
+    for (size_t i = 0; i < n_in; i++) {
+        const char *in = options_item(o, "input", i);
+        if (is_stream(in))
+            return err_set("--input %s is a stream: it cannot be combined with other inputs", in);
+        if (audio_list_add(sp->list, in) < 0)
+            return -1;
+    }
+    size_t found = sp->list->n;
+    if (auto_split)
+        split = auto_test_split(sp->list);
+    if (audio_list_filter(sp->list, split, (size_t)options_int(o, "limit")) < 0)
+        return -1;
+    if (sp->list->n == 0)
+        return err_set("no file left of %zu after --split %s", found, options_str(o, "split"));
+    log_info("%zu file(s) (%zu found, split %s)", sp->list->n, found, options_str(o, "split"));
+    return 0;
+}
+
+/* A stream, or the list of files; the links open once the front end is known. */
+static int spectrogram_open(stage *st, void *arg)
+{
+    spectrogram *sp = arg;
+    const options *o = stage_options(st);
+    run *r = &sp->r;
+    r->st = st;
+    r->o = o;
+    r->frames = (size_t)options_int(o, "frames");
+    r->png_dir = options_str(o, "png");
+    r->manifest_path = options_str(o, "manifest");
+    if (options_count(o, "input") == 0)
+        return stage_usage_error(st, "no --input: give a file, a directory, @LIST or -");
+    const char *first = options_item(o, "input", 0);
+    if (!is_stream(first))
+        return list_files(sp, o);
+    if (options_count(o, "input") > 1)
+        return stage_usage_error(st, "--input %s is a stream: it cannot be combined with other inputs", first);
+    if (options_int(o, "epochs") != 1 || options_bool(o, "shuffle"))
+        return stage_usage_error(st, "--input %s is a stream: --epochs and --shuffle need files", first);
+    sp->stream = first;
+    return 0;
+}
+
+/* READY comes from run_files and run_stream: the frame's width is known only
+ * once the front end is (a stream: once its first bytes tell the rate). */
+static int spectrogram_run(stage *st, void *arg)
+{
+    (void)st;
+    spectrogram *sp = arg;
+    return sp->stream ? run_stream(&sp->r, sp->stream) : run_files(&sp->r, sp->list);
+}
+
+static void spectrogram_cleanup(void *arg)
+{
+    spectrogram *sp = arg;
+    run *r = &sp->r;
+    for (int i = 0; i < r->n_fronts; i++)
+        front_free(&r->fronts[i]);
+    free(r->fronts);
+    manifest_destroy(&r->man);
+    progress_destroy(&r->pg);
+    frame_destroy(&r->f);
+    audio_list_destroy(&sp->list);
+}
+
+static const stage_callbacks callbacks = {.open = spectrogram_open, .run = spectrogram_run,
+                                          .cleanup = spectrogram_cleanup, .ready_in_run = true};
+
 int main(int argc, char **argv)
 {
-    stage *st = NULL;
-    audio_list *list = NULL;
-    run r = {0};
-    int rc = stage_new(&st, &def, argc, argv, stdout);
-    if (rc != 0)
-        return rc > 0 ? 0 : (log_error("%s", err_msg()), 2);
-    const options *o = stage_options(st);
-    r.st = st;
-    r.o = o;
-    r.frames = (size_t)options_int(o, "frames");
-    r.png_dir = options_str(o, "png");
-    r.manifest_path = options_str(o, "manifest");
-    if (check_options(o) < 0)
-        goto fail;
-    size_t n_in = options_count(o, "input");
-    const char *first = options_item(o, "input", 0);
-    if (is_stream(first)) {
-        if (n_in > 1) {
-            err_set("--input %s is a stream: it cannot be combined with other inputs", first);
-            goto fail;
-        }
-        if (options_int(o, "epochs") != 1 || options_bool(o, "shuffle")) {
-            err_set("--input %s is a stream: --epochs and --shuffle need files", first);
-            goto fail;
-        }
-        if (run_stream(&r, first) < 0)
-            goto fail;
-    } else {
-        audio_list_split split = AUDIO_LIST_ALL;
-        const bool auto_split = !strcmp(options_str(o, "split"), "auto");
-        if (!(list = audio_list_new()) ||
-            (!auto_split && audio_list_split_parse(options_str(o, "split"), &split) < 0))
-            goto fail;
-        for (size_t i = 0; i < n_in; i++) {
-            const char *in = options_item(o, "input", i);
-            if (is_stream(in)) {
-                err_set("--input %s is a stream: it cannot be combined with other inputs", in);
-                goto fail;
-            }
-            if (audio_list_add(list, in) < 0)
-                goto fail;
-        }
-        size_t found = list->n;
-        if (auto_split)
-            split = auto_test_split(list);
-        if (audio_list_filter(list, split, (size_t)options_int(o, "limit")) < 0)
-            goto fail;
-        if (list->n == 0) {
-            err_set("no file left of %zu after --split %s", found, options_str(o, "split"));
-            goto fail;
-        }
-        log_info("%zu file(s) (%zu found, split %s)", list->n, found, options_str(o, "split"));
-        if (run_files(&r, list) < 0)
-            goto fail;
-    }
-    if (stage_finish(st) < 0)
-        goto fail;
-    rc = 0;
-    goto out;
-fail:
-    log_error("%s", err_msg());
-    rc = 1;
-out:
-    for (int i = 0; i < r.n_fronts; i++)
-        front_free(&r.fronts[i]);
-    free(r.fronts);
-    manifest_destroy(&r.man);
-    progress_destroy(&r.pg);
-    frame_destroy(&r.f);
-    audio_list_destroy(&list);
-    stage_destroy(&st);
-    return rc;
+    spectrogram sp = {0};
+    return stage_main(&def, &callbacks, &sp, argc, argv);
 }

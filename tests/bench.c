@@ -41,11 +41,14 @@ typedef struct {
     int naive_steps;   /* timed steps of the oracle */
     int parts;         /* snn_config.parts: 1, or SNN_PARTS to match the pipeline */
     float init_scale;  /* snn_config.init_scale */
+    learning_rule learn; /* traces (the naive oracle's rule) or bptt (no naive row) */
 } bench_case;
 
 static const bench_case cases[] = {
-    {"784-196-784 T=15 B=100", 196, 15, 100, 30, 6, 1, 0},
-    {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2, 1, 0},
+    {"784-196-784 T=15 B=100", 196, 15, 100, 30, 6, 1, 0, LEARN_TRACES},
+    {"784-1024-784 T=60 B=100", 1024, 60, 100, 4, 2, 1, 0, LEARN_TRACES},
+    {"784-196-784 T=15 B=100 bptt", 196, 15, 100, 30, 0, 1, 0, LEARN_BPTT},
+    {"784-1024-784 T=60 B=100 bptt", 1024, 60, 100, 4, 0, 1, 0, LEARN_BPTT},
 };
 
 double bench_rss_mib(const char *field)
@@ -126,6 +129,8 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
     cfg.n_hidden = c->n_hidden;
     cfg.parts = c->parts;
     cfg.init_scale = c->init_scale;
+    cfg.learn.rule = c->learn;
+    cfg.opt.carry_moments = c->learn == LEARN_BPTT;
     snn *net = snn_new(&cfg, c->batch);
     if (!net)
         return -1;
@@ -163,6 +168,8 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
             if (bi >= (naive ? 0 : 1))
                 steps++;
         }
+        if (!naive)
+            snn_end_batch(net);
     }
     r->seconds = clock_now() - t0;
     r->steps_timed = steps;
@@ -322,7 +329,7 @@ int main(int argc, char **argv)
     bench_json j = {0};
     for (size_t ci = 0; strstr(only, "core") && ci < sizeof cases / sizeof cases[0]; ci++) {
         for (int naive = 0; naive <= 1; naive++) {
-            if (naive && skip_naive)
+            if (naive && (skip_naive || cases[ci].learn != LEARN_TRACES))
                 continue;
             /* the fast path three times, the best kept (neighbours on the
              * virtual machine cost single runs up to 30%); the oracle once */

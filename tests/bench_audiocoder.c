@@ -164,7 +164,7 @@ int main(int argc, char **argv)
     if (!strcmp(arg(argc, argv, "--trace", "per-neuron"), "shared"))
         cfg.lif.trace = TRACE_SHARED;
     snn *net = snn_new(&cfg, batch);
-    lif_layer *dec = lif_layer_new(dm->n_in, dm->n_out, batch, &cfg.lif, &cfg.opt);
+    lif_layer *dec = lif_layer_new(dm->n_in, dm->n_out, batch, &cfg.lif, &cfg.opt, NULL);
     if (!net || !dec || model_to_layer(dm, dec) < 0)
         die("network");
     fprintf(stderr, "front end %.1f s: %zu train, %zu test x %zu inputs (mean %.4f, input spikes/step "

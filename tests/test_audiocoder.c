@@ -120,7 +120,7 @@ static void write_decoder(const char *path)
 {
     lif_params lp = lif_params_default();
     optim_params op = optim_params_default();
-    lif_layer *l = lif_layer_new(196, 784, 1, &lp, &op);
+    lif_layer *l = lif_layer_new(196, 784, 1, &lp, &op, NULL);
     assert_non_null(l);
     lif_layer_init_uniform(l, 3, 2, 0.3f);
     model info = {.steps = 15};

@@ -40,7 +40,7 @@ static model *sample_model(void)
 {
     lif_params lp = lif_params_default();
     optim_params op = optim_params_default();
-    lif_layer *l = lif_layer_new(5, 3, 2, &lp, &op);
+    lif_layer *l = lif_layer_new(5, 3, 2, &lp, &op, NULL);
     lif_layer_init_uniform(l, 42, 1, 0);
     model *m = model_from_layer(l, "ae-encoder");
     lif_layer_destroy(&l);

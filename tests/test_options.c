@@ -1,4 +1,5 @@
-/* test_options: stage command lines, --help/--describe, errors naming the option. */
+/* test_options: stage command lines, --help/--describe, errors naming the option,
+ * ranges and choices declared in the table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,16 +98,22 @@ static void test_errors(void **state)
     assert_non_null(strstr(err_msg(), "declared twice"));
 }
 
+/* What `prog FLAG` (--help or --describe) prints; the caller frees it. */
+static char *printed(options *o, char *flag)
+{
+    char *buf = NULL, *argv[] = {"prog", flag, NULL};
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(options_parse(o, 2, argv, f), 1);
+    fclose(f);
+    return buf;
+}
+
 static void test_help_and_describe(void **state)
 {
     (void)state;
     options *o = options_new("test-stage", "Tests things.", specs, ports);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    char *argv[] = {"prog", "--help", NULL};
-    assert_int_equal(options_parse(o, 2, argv, f), 1);
-    fclose(f);
+    char *buf = printed(o, "--help");
     assert_non_null(strstr(buf, "Usage: test-stage [OPTIONS]\nTests things."));
     assert_non_null(strstr(buf, "--batch=N"));
     assert_non_null(strstr(buf, "samples per frame [100]"));
@@ -114,10 +121,7 @@ static void test_help_and_describe(void **state)
     assert_non_null(strstr(buf, "(feedback)"));
     assert_non_null(strstr(buf, "--log-level=TEXT"));
     free(buf);
-    f = open_memstream(&buf, &len);
-    argv[1] = "--describe";
-    assert_int_equal(options_parse(o, 2, argv, f), 1);
-    fclose(f);
+    buf = printed(o, "--describe");
     assert_non_null(strstr(buf, "spikesynth-describe 1\ntype test-stage\n"));
     assert_non_null(strstr(buf, "port spikes in\n"));
     assert_non_null(strstr(buf, "port grad in optional feedback\n"));
@@ -128,12 +132,72 @@ static void test_help_and_describe(void **state)
     options_destroy(&o);
 }
 
+static const option_spec bounded[] = {
+    {"scale", OPT_INT, "4", "upscaling", .min = "1", .max = "64"},
+    {"limit", OPT_INT, "0", "first N (0: all)", .min = "0"},
+    {"r-max", OPT_FLOAT, "1", "spike probability", .min = "0", .max = "1"},
+    {"format", OPT_STRING, "text", "output format", .choices = "text|json|none"},
+    {NULL, 0, NULL, NULL},
+};
+
+static void test_ranges_and_choices(void **state)
+{
+    (void)state;
+    options *o = options_new("test-stage", "Tests.", bounded, NULL);
+    assert_non_null(o);
+    assert_int_equal(parse(o, "--scale=1 --scale=64 --limit=0 --r-max=0 --r-max=1 --format=json"), 0);
+    assert_int_equal(options_int(o, "scale"), 64);
+    assert_string_equal(options_str(o, "format"), "json");
+    assert_int_equal(parse(o, "--scale=65"), -1);
+    assert_string_equal(err_msg(), "test-stage: option --scale: 65 is out of range (1..64)");
+    assert_int_equal(parse(o, "--scale 0"), -1);
+    assert_string_equal(err_msg(), "test-stage: option --scale: 0 is out of range (1..64)");
+    assert_int_equal(parse(o, "--limit=-1"), -1);
+    assert_string_equal(err_msg(), "test-stage: option --limit: -1 is out of range (>= 0)");
+    assert_int_equal(parse(o, "--r-max=1.5"), -1);
+    assert_string_equal(err_msg(), "test-stage: option --r-max: 1.5 is out of range (0..1)");
+    assert_int_equal(parse(o, "--format=xml"), -1);
+    assert_string_equal(err_msg(), "test-stage: option --format: 'xml' is not one of text|json|none");
+    assert_int_equal(parse(o, "--format=tex"), -1); /* a prefix is not a choice */
+    assert_int_equal(parse(o, "--format=json|none"), -1);
+    /* the common options are bounded the same way */
+    assert_int_equal(parse(o, "--queue=0"), -1);
+    assert_string_equal(err_msg(), "test-stage: option --queue: 0 is out of range (>= 1)");
+    assert_int_equal(parse(o, "--log-level=loud"), -1);
+    assert_non_null(strstr(err_msg(), "--log-level: 'loud' is not one of error|warn|info|debug"));
+
+    char *buf = printed(o, "--help");
+    assert_non_null(strstr(buf, "upscaling [4] (1..64)\n"));
+    assert_non_null(strstr(buf, "first N (0: all) [0] (>= 0)\n"));
+    assert_non_null(strstr(buf, "spike probability [1] (0..1)\n"));
+    assert_non_null(strstr(buf, "output format [text] (text|json|none)\n"));
+    free(buf);
+    options_destroy(&o);
+
+    /* a table that contradicts itself is refused when the stage starts */
+    static const option_spec bad_default[] = {{"n", OPT_INT, "0", "", .min = "1"}, {NULL, 0, NULL, NULL}};
+    assert_null(options_new("bad", "", bad_default, NULL));
+    assert_non_null(strstr(err_msg(), "bad default"));
+    assert_non_null(strstr(err_msg(), "--n: 0 is out of range (>= 1)"));
+    static const option_spec bad_choice[] = {{"f", OPT_STRING, "png", "", .choices = "text|json"},
+                                             {NULL, 0, NULL, NULL}};
+    assert_null(options_new("bad", "", bad_choice, NULL));
+    assert_non_null(strstr(err_msg(), "'png' is not one of text|json"));
+    static const option_spec bad_bound[] = {{"n", OPT_INT, "1", "", .max = "lots"}, {NULL, 0, NULL, NULL}};
+    assert_null(options_new("bad", "", bad_bound, NULL));
+    assert_non_null(strstr(err_msg(), "bad bound"));
+    static const option_spec misplaced[] = {{"s", OPT_STRING, "x", "", .min = "1"}, {NULL, 0, NULL, NULL}};
+    assert_null(options_new("bad", "", misplaced, NULL));
+    assert_non_null(strstr(err_msg(), "not a number"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_describe),
+        cmocka_unit_test(test_ranges_and_choices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,7 +149,7 @@ static void make_model(void)
 {
     lif_params lp = lif_params_default();
     optim_params op = optim_params_default();
-    lif_layer *l = lif_layer_new(PIXELS, HIDDEN, 1, &lp, &op);
+    lif_layer *l = lif_layer_new(PIXELS, HIDDEN, 1, &lp, &op, NULL);
     assert_non_null(l);
     lif_layer_init_uniform(l, SEED, 1, 4.0f / 28.0f);
     model *m = model_from_layer(l, "ae-encoder");
@@ -243,7 +243,7 @@ static void check_targets(const char *rule, int th)
     model *enc = model_load(m->source);
     lif_params lp = lif_params_default();
     optim_params op = optim_params_default();
-    lif_layer *layer = lif_layer_new(PIXELS, HIDDEN, BATCH, &lp, &op);
+    lif_layer *layer = lif_layer_new(PIXELS, HIDDEN, BATCH, &lp, &op, NULL);
     if (!enc || !layer || model_to_layer(enc, layer) < 0)
         fail_msg("%s", err_msg());
     poisson_params pp = {.seed = SEED, .r_max = 1};

@@ -391,8 +391,8 @@ static void test_layer_rejects_bad_shapes(void **state)
     (void)state;
     lif_params lp = lif_params_default();
     optim_params op = optim_params_default();
-    assert_null(lif_layer_new(0, 4, 1, &lp, &op));
-    lif_layer *l = lif_layer_new(3, 4, 2, &lp, &op);
+    assert_null(lif_layer_new(0, 4, 1, &lp, &op, NULL));
+    lif_layer *l = lif_layer_new(3, 4, 2, &lp, &op, NULL);
     assert_int_equal(lif_layer_begin_batch(l, 3), -1);
     lif_layer_destroy(&l);
     assert_null(l);

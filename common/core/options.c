@@ -17,13 +17,15 @@ static const option_spec common_specs[] = {
     {"control", OPT_STRING, "", "runner control endpoint (set by spikesynth run)"},
     {"run-id", OPT_STRING, "", "run identifier checked at every link handshake"},
     {"seed", OPT_INT, "1", "random seed"},
-    {"log-level", OPT_STRING, "info", "error, warn, info or debug"},
-    {"timeout", OPT_FLOAT, "10", "seconds a peer may stay silent while this stage waits on it"},
-    {"connect-timeout", OPT_FLOAT, "60", "seconds to wait for a link's peer at start (0: forever)"},
-    {"heartbeat", OPT_FLOAT, "1", "seconds between heartbeats on idle links"},
-    {"queue", OPT_INT, "64", "frames queued on each link before the sender waits"},
-    {"max-frame", OPT_INT, "268435456", "largest message part accepted, in bytes"},
-    {"transport", OPT_STRING, "auto", "auto: frames of ipc:// links go through shared memory; zmq: all over ZeroMQ"},
+    {"log-level", OPT_STRING, "info", "what to log", .choices = "error|warn|info|debug"},
+    /* a millisecond at least: the links count in whole milliseconds */
+    {"timeout", OPT_FLOAT, "10", "seconds a peer may stay silent while this stage waits on it", .min = "0.001"},
+    {"connect-timeout", OPT_FLOAT, "60", "seconds to wait for a link's peer at start (0: forever)", .min = "0"},
+    {"heartbeat", OPT_FLOAT, "1", "seconds between heartbeats on idle links", .min = "0.001"},
+    {"queue", OPT_INT, "64", "frames queued on each link before the sender waits", .min = "1"},
+    {"max-frame", OPT_INT, "268435456", "largest message part accepted, in bytes", .min = "1"},
+    {"transport", OPT_STRING, "auto", "auto: frames of ipc:// links go through shared memory; zmq: all over ZeroMQ",
+     .choices = "auto|zmq"},
     {"spin-us", OPT_INT, "20", "microseconds a wait on a shared-memory link spins before it sleeps"},
     {NULL, 0, NULL, NULL},
 };
@@ -49,27 +51,80 @@ struct options {
 static const char *type_names[] = {"int", "float", "string", "bool", "list"};
 static const port_spec no_ports[] = {{NULL, 0, 0, NULL}};
 
+/* A number of the option's type (OPT_INT or OPT_FLOAT) from v; -1 when v is not one. */
+static int parse_number(const option_spec *spec, const char *v, int64_t *i, double *f)
+{
+    char *end;
+    errno = 0;
+    if (spec->type == OPT_INT) {
+        long long x = strtoll(v, &end, 0);
+        if (!*v || *end || errno)
+            return err_set("option --%s: '%s' is not an integer", spec->name, v);
+        *i = x;
+        return 0;
+    }
+    double x = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(x))
+        return err_set("option --%s: '%s' is not a number", spec->name, v);
+    *f = x;
+    return 0;
+}
+
+/* "1..64", ">= 0" or "<= 64": the bounds as --help and the errors show them. */
+static void range_text(const option_spec *spec, char *buf, size_t cap)
+{
+    if (spec->min && spec->max)
+        snprintf(buf, cap, "%s..%s", spec->min, spec->max);
+    else if (spec->min)
+        snprintf(buf, cap, ">= %s", spec->min);
+    else
+        snprintf(buf, cap, "<= %s", spec->max);
+}
+
+/* The bounds parse (options_new checked them), so only the comparison can fail. */
+static int check_range(const entry *e, const char *v)
+{
+    const option_spec *spec = e->spec;
+    if (!spec->min && !spec->max)
+        return 0;
+    int64_t lo_i = 0, hi_i = 0;
+    double lo_f = 0, hi_f = 0;
+    if (spec->min)
+        parse_number(spec, spec->min, &lo_i, &lo_f);
+    if (spec->max)
+        parse_number(spec, spec->max, &hi_i, &hi_f);
+    bool out = spec->type == OPT_INT ? (spec->min && e->i < lo_i) || (spec->max && e->i > hi_i)
+                                     : (spec->min && e->f < lo_f) || (spec->max && e->f > hi_f);
+    if (!out)
+        return 0;
+    char range[96];
+    range_text(spec, range, sizeof range);
+    return err_set("option --%s: %s is out of range (%s)", spec->name, v, range);
+}
+
+static bool is_choice(const char *choices, const char *v)
+{
+    const size_t n = strlen(v);
+    for (const char *c = choices;; c++) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == n && !strncmp(c, v, n))
+            return true;
+        if (!bar)
+            return false;
+        c = bar;
+    }
+}
+
 static int set_value(entry *e, const char *v)
 {
     const char *name = e->spec->name;
-    char *end;
     switch (e->spec->type) {
-    case OPT_INT: {
-        errno = 0;
-        long long x = strtoll(v, &end, 0);
-        if (!*v || *end || errno)
-            return err_set("option --%s: '%s' is not an integer", name, v);
-        e->i = x;
-        return 0;
-    }
-    case OPT_FLOAT: {
-        errno = 0;
-        double x = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(x))
-            return err_set("option --%s: '%s' is not a number", name, v);
-        e->f = x;
-        return 0;
-    }
+    case OPT_INT:
+    case OPT_FLOAT:
+        if (parse_number(e->spec, v, &e->i, &e->f) < 0)
+            return -1;
+        return check_range(e, v);
     case OPT_BOOL:
         if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
             e->i = 1;
@@ -79,6 +134,8 @@ static int set_value(entry *e, const char *v)
             return err_set("option --%s: '%s' is not true or false", name, v);
         return 0;
     case OPT_STRING: {
+        if (e->spec->choices && !is_choice(e->spec->choices, v))
+            return err_set("option --%s: '%s' is not one of %s", name, v, e->spec->choices);
         char *s = strdup(v);
         if (!s)
             return err_set("option --%s: out of memory", name);
@@ -98,6 +155,22 @@ static int set_value(entry *e, const char *v)
     }
     }
     return err_set("option --%s: bad type", name);
+}
+
+/* Bounds only on numbers and parsing as one, choices only on strings. */
+static int check_spec(const option_spec *spec)
+{
+    const bool number = spec->type == OPT_INT || spec->type == OPT_FLOAT;
+    int64_t i;
+    double f;
+    if ((spec->min || spec->max) && !number)
+        return err_set("option --%s: .min/.max on an option that is not a number", spec->name);
+    if (spec->choices && spec->type != OPT_STRING)
+        return err_set("option --%s: .choices on an option that is not a string", spec->name);
+    if ((spec->min && parse_number(spec, spec->min, &i, &f) < 0) ||
+        (spec->max && parse_number(spec, spec->max, &i, &f) < 0))
+        return err_wrap("bad bound");
+    return 0;
 }
 
 options *options_new(const char *type, const char *summary, const option_spec *specs,
@@ -135,6 +208,10 @@ options *options_new(const char *type, const char *summary, const option_spec *s
                   : e->spec->type == OPT_BOOL ? "false" : "";
         if (e->spec->type == OPT_STRING && !strcmp(e->spec->name, "name") && !*def)
             def = type;
+        if (check_spec(e->spec) < 0) {
+            err_wrap("%s", type);
+            goto err;
+        }
         if (e->spec->type != OPT_LIST && set_value(e, def) < 0) {
             err_wrap("%s: bad default", type);
             goto err;
@@ -292,6 +369,13 @@ static void help_entry(const entry *e, FILE *out)
     fprintf(out, "  %-24s %s", lhs, e->spec->help ? e->spec->help : "");
     if (e->spec->def && *e->spec->def && e->spec->type != OPT_BOOL)
         fprintf(out, " [%s]", e->spec->def);
+    if (e->spec->min || e->spec->max) {
+        char range[96];
+        range_text(e->spec, range, sizeof range);
+        fprintf(out, " (%s)", range);
+    }
+    if (e->spec->choices)
+        fprintf(out, " (%s)", e->spec->choices);
     fputc('\n', out);
 }
 

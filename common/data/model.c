@@ -251,7 +251,7 @@ void model_destroy(model **self_p)
 lif_layer *model_layer_open(const model_layer_spec *spec)
 {
     if (!spec->path || !*spec->path) {
-        lif_layer *l = lif_layer_new(spec->n_in, spec->n_out, spec->max_batch, &spec->lif, &spec->opt);
+        lif_layer *l = lif_layer_new(spec->n_in, spec->n_out, spec->max_batch, &spec->lif, &spec->opt, &spec->learn);
         if (l)
             lif_layer_init_uniform(l, spec->seed, spec->layer_id, spec->init_scale);
         return l;
@@ -261,7 +261,7 @@ lif_layer *model_layer_open(const model_layer_spec *spec)
         return NULL;
     lif_layer *l = NULL;
     if (model_expect(m, spec->path, spec->kind, spec->n_in, spec->n_out) == 0 &&
-        (l = lif_layer_new(m->n_in, m->n_out, spec->max_batch, &spec->lif, &spec->opt)) != NULL)
+        (l = lif_layer_new(m->n_in, m->n_out, spec->max_batch, &spec->lif, &spec->opt, &spec->learn)) != NULL)
         model_to_layer(m, l);
     model_destroy(&m);
     return l;

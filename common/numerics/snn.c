@@ -18,8 +18,8 @@ snn *snn_new(const snn_config *cfg, int max_batch)
     if (!self)
         goto oom;
     self->cfg = *cfg;
-    self->hidden = lif_layer_new(cfg->n_in, cfg->n_hidden, max_batch, &cfg->lif, &cfg->opt);
-    self->output = lif_layer_new(cfg->n_hidden, cfg->n_out, max_batch, &cfg->lif, &cfg->opt);
+    self->hidden = lif_layer_new(cfg->n_in, cfg->n_hidden, max_batch, &cfg->lif, &cfg->opt, &cfg->learn);
+    self->output = lif_layer_new(cfg->n_hidden, cfg->n_out, max_batch, &cfg->lif, &cfg->opt, &cfg->learn);
     if (!self->hidden || !self->output)
         goto err;
     self->dv_out = calloc((size_t)max_batch * cfg->n_out, sizeof(float));
@@ -27,7 +27,8 @@ snn *snn_new(const snn_config *cfg, int max_batch)
     self->dv_hidden = calloc((size_t)max_batch * cfg->n_hidden, sizeof(float));
     if (!self->dv_out || !self->g_hidden || !self->dv_hidden)
         goto oom;
-    self->hidden->parts = self->output->parts = cfg->parts;
+    lif_layer_set_parts(self->hidden, cfg->parts);
+    lif_layer_set_parts(self->output, cfg->parts);
     lif_layer_init_uniform(self->hidden, cfg->seed, 1, cfg->init_scale);
     lif_layer_init_uniform(self->output, cfg->seed, 2, cfg->init_scale);
     return self;
@@ -49,6 +50,8 @@ void snn_destroy(snn **self_p)
     free(self->dv_out);
     free(self->g_hidden);
     free(self->dv_hidden);
+    free(self->dv_steps);
+    free(self->g_steps);
     free(self);
     *self_p = NULL;
 }
@@ -85,8 +88,54 @@ int snn_hidden_train(lif_layer *hidden, const float *g, float *dv)
     return lif_layer_update(hidden, dv);
 }
 
+/* bptt: room for the dL/dV and dL/dS of one more step of the window */
+static int steps_room(snn *self, int steps)
+{
+    if (steps <= self->steps_cap)
+        return 0;
+    const int cap = self->steps_cap ? 2 * self->steps_cap : 16;
+    const size_t rows = (size_t)cap * self->hidden->max_batch;
+    float *dv = realloc(self->dv_steps, rows * self->cfg.n_out * sizeof *dv);
+    if (dv)
+        self->dv_steps = dv;
+    float *g = realloc(self->g_steps, rows * self->cfg.n_hidden * sizeof *g);
+    if (g)
+        self->g_steps = g;
+    if (!dv || !g)
+        return err_set("bptt: out of memory for %d steps of the window", cap);
+    self->steps_cap = cap;
+    return 0;
+}
+
+/* bptt: back through the window, the output layer first, then the hidden one
+ * with the gradient of its spikes at every step */
+static int snn_backward(snn *self)
+{
+    if (lif_layer_recorded_steps(self->output) == 0)
+        return 0;
+    if (lif_layer_backward(self->output, self->dv_steps, false, self->g_steps) != 0 ||
+        lif_layer_backward(self->hidden, self->g_steps, true, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static int snn_train_step_bptt(snn *self, const float *x, const float *target, loss_stats *stats)
+{
+    lif_layer *out = self->output;
+    const int s = lif_layer_recorded_steps(out);
+    if (steps_room(self, s + 1) != 0 || lif_layer_forward(self->hidden, x) != 0 ||
+        lif_layer_forward(out, self->hidden->spikes) != 0)
+        return -1;
+    loss_membrane(out->v, out->spikes, target, out->batch, out->n_out, out->lif.threshold,
+                  self->cfg.mask, self->dv_steps + (size_t)s * out->batch * out->n_out, stats);
+    const int window = self->cfg.learn.window;
+    return window > 0 && s + 1 == window ? snn_backward(self) : 0;
+}
+
 int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats)
 {
+    if (self->cfg.learn.rule == LEARN_BPTT)
+        return snn_train_step_bptt(self, x, target, stats);
     if (lif_layer_forward(self->hidden, x) != 0)
         return -1;
     if (snn_output_error(self->output, self->hidden->spikes, target, self->cfg.mask, self->dv_out,
@@ -95,6 +144,8 @@ int snn_train_step(snn *self, const float *x, const float *target, loss_stats *s
         return -1;
     return lif_layer_update(self->output, self->dv_out);
 }
+
+int snn_end_batch(snn *self) { return self->cfg.learn.rule == LEARN_BPTT ? snn_backward(self) : 0; }
 
 int snn_infer_step(snn *self, const float *x)
 {

@@ -366,14 +366,203 @@ static void write_summary(run *r, const char *status)
         say(r, 0, "warning: %s", err_msg());
 }
 
+/* What supervision has seen and decided so far. */
+typedef struct {
+    bool go_sent, stopping, terminating, killed;
+    double stop_deadline, term_at, sinks_done_at;
+    int seen_interrupts;
+    long failed; /* the stage that failed first, -1: none */
+    char reason[512];
+} watch;
+
+/* Waits up to 100 ms for stage output, a control message or a signal, and takes them. */
+static void poll_once(run *r, zmq_pollitem_t *items, size_t *owner)
+{
+    size_t ni = 0;
+    items[ni++] = (zmq_pollitem_t){r->router, 0, ZMQ_POLLIN, 0};
+    items[ni++] = (zmq_pollitem_t){NULL, r->wake[0], ZMQ_POLLIN, 0};
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].err_fd >= 0) {
+            owner[ni] = i;
+            items[ni++] = (zmq_pollitem_t){NULL, r->c[i].err_fd, ZMQ_POLLIN, 0};
+        }
+    zmq_poll(items, (int)ni, 100);
+    char drain[64];
+    while (read(r->wake[0], drain, sizeof drain) > 0) {
+    }
+    for (size_t k = 2; k < ni; k++)
+        if (items[k].revents)
+            read_stderr(r, &r->c[owner[k]]);
+    control_read(r);
+}
+
+/* Reaps the stages that exited; the number still alive. A stage killed by a
+ * signal we did not send is the likeliest first cause. */
+static size_t reap(run *r, watch *w, double now)
+{
+    size_t alive = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        child *c = &r->c[i];
+        if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+            c->exited = true;
+            c->ended = now;
+            shm_ring_unlink_stale((long)c->pid); /* rings it offered that nobody opened */
+            if (!clean_exit(c) && !w->terminating &&
+                (w->failed < 0 || (WIFSIGNALED(c->status) && !WIFSIGNALED(r->c[w->failed].status))))
+                w->failed = (long)i;
+        }
+        alive += !c->exited;
+    }
+    if (w->failed >= 0 && !w->terminating) {
+        char how[128];
+        describe_exit(&r->c[w->failed], how, sizeof how);
+        say(r, 2, "%s %s; stopping the others", r->c[w->failed].ps->name, how);
+        w->terminating = true;
+    }
+    return alive;
+}
+
+/* The first interrupt drains through the sources, the second stops at once. */
+static void on_interrupts(run *r, watch *w, double now)
+{
+    if (interrupts > w->seen_interrupts) {
+        w->seen_interrupts = interrupts;
+        if (w->seen_interrupts == 1 && w->go_sent && !w->terminating) {
+            say(r, 1, "interrupted: stopping the sources, draining (Ctrl-C again to stop at once)");
+            for (size_t i = 0; i < r->n; i++)
+                if (r->c[i].ps->source && !r->c[i].exited)
+                    control_send(r, &r->c[i], FRAME_STOP);
+            w->stopping = true;
+            w->stop_deadline = now + r->cfg->stop_timeout;
+        } else if (!w->terminating) {
+            say(r, 1, "interrupted: stopping");
+            w->terminating = true;
+        }
+    }
+    if (w->stopping && !w->terminating && now >= w->stop_deadline) {
+        snprintf(w->reason, sizeof w->reason, "the stages did not drain within %g s of the interrupt",
+                 r->cfg->stop_timeout);
+        w->terminating = true;
+    }
+}
+
+/* The first stage still alive (and, with unready, not READY): the one to blame. */
+static long first_alive(const run *r, bool unready)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->c[i].exited && !(unready && r->c[i].ready))
+            return (long)i;
+    return -1;
+}
+
+/* The start: GO once every stage is READY (or gone). */
+static void start_when_ready(run *r, watch *w, double now)
+{
+    size_t ready = 0;
+    for (size_t i = 0; i < r->n; i++)
+        ready += r->c[i].ready || r->c[i].exited;
+    if (ready == r->n) {
+        for (size_t i = 0; i < r->n; i++)
+            if (!r->c[i].exited)
+                control_send(r, &r->c[i], FRAME_GO);
+        w->go_sent = true;
+        say(r, 2, "all %zu stages ready after %.2f s: go", r->n, now - r->start);
+    } else if (now - r->start > r->cfg->ready_timeout) {
+        long i = first_alive(r, true);
+        if (i >= 0) {
+            w->failed = i;
+            snprintf(w->reason, sizeof w->reason, "stage %s (%s) was not ready after %g s",
+                     r->c[i].ps->name, r->c[i].ps->program, r->cfg->ready_timeout);
+        }
+        w->terminating = true;
+    }
+}
+
+/* The end: once the sinks are done, the others get stop_timeout to exit. */
+static void end_when_sinks_done(run *r, watch *w, double now)
+{
+    bool sinks_done = true;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].ps->sink && !r->c[i].done && !(r->c[i].exited && clean_exit(&r->c[i])))
+            sinks_done = false;
+    if (sinks_done && !w->sinks_done_at)
+        w->sinks_done_at = now;
+    if (w->sinks_done_at && now - w->sinks_done_at > r->cfg->stop_timeout) {
+        long i = first_alive(r, false);
+        if (i >= 0) {
+            w->failed = i;
+            snprintf(w->reason, sizeof w->reason, "stage %s (%s) still running %g s after the sinks "
+                     "finished", r->c[i].ps->name, r->c[i].ps->program, r->cfg->stop_timeout);
+        }
+        w->terminating = true;
+    }
+}
+
+/* SIGTERM to all once terminating, SIGKILL kill_timeout later. */
+static void escalate(run *r, watch *w, double now)
+{
+    if (w->terminating && !w->term_at) {
+        w->term_at = now;
+        signal_all(r, SIGTERM);
+    } else if (w->terminating && !w->killed && now - w->term_at > r->cfg->kill_timeout) {
+        w->killed = true;
+        say(r, 2, "stages still alive %g s after SIGTERM: SIGKILL", r->cfg->kill_timeout);
+        signal_all(r, SIGKILL);
+    }
+}
+
+/* The last words of every stage, once all have exited. */
+static void read_last_words(run *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        while (r->c[i].err_fd >= 0) {
+            zmq_pollitem_t it = {NULL, r->c[i].err_fd, ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, 200) <= 0)
+                break;
+            read_stderr(r, &r->c[i]);
+        }
+}
+
+/* The run's one closing line, run.json, and the runner's result. */
+static int report(run *r, const watch *w)
+{
+    char logs[4200];
+    snprintf(logs, sizeof logs, "logs in %s/logs/", r->cfg->out_dir);
+    if (w->failed >= 0) {
+        const child *c = &r->c[w->failed];
+        char how[128];
+        describe_exit(c, how, sizeof how);
+        /* its last error line; a stage killed without one gets its last line,
+         * marked as such, so an info line is not mistaken for the error */
+        const char *last = c->last_error[0] ? c->last_error : c->last_line;
+        const char *sep = c->last_error[0] ? ": " : c->last_line[0] ? " (its last line: " : "";
+        if (w->reason[0])
+            say(r, 0, "error: %s; %s", w->reason, logs);
+        else
+            say(r, 0, "error: stage %s (%s) %s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
+                last, c->last_error[0] || !c->last_line[0] ? "" : ")", logs);
+        write_summary(r, "failed");
+        return RUNNER_FAILED;
+    }
+    if (w->reason[0]) {
+        say(r, 0, "error: %s; %s", w->reason, logs);
+        write_summary(r, w->seen_interrupts ? "interrupted" : "failed");
+        return w->seen_interrupts ? RUNNER_INTERRUPTED : RUNNER_FAILED;
+    }
+    if (w->seen_interrupts) {
+        say(r, 1, "interrupted; %s after %.1f s; %s",
+            w->stopping ? "drained and stopped cleanly" : "stopped", clock_now() - r->start, logs);
+        write_summary(r, "interrupted");
+        return RUNNER_INTERRUPTED;
+    }
+    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, clock_now() - r->start, logs);
+    write_summary(r, "ok");
+    return RUNNER_OK;
+}
+
 static int supervise(run *r)
 {
-    const runner_config *cfg = r->cfg;
-    bool go_sent = false, stopping = false, terminating = false, killed = false;
-    double stop_deadline = 0, term_at = 0, sinks_done_at = 0;
-    int seen_interrupts = 0;
-    long failed = -1; /* the stage that failed first */
-    char reason[512] = "";
+    watch w = {.failed = -1};
     zmq_pollitem_t *items = calloc(r->n + 2, sizeof *items);
     size_t *owner = calloc(r->n + 2, sizeof *owner);
     if (!items || !owner) {
@@ -383,166 +572,43 @@ static int supervise(run *r)
         return err_set("out of memory");
     }
     for (;;) {
-        size_t ni = 0;
-        items[ni++] = (zmq_pollitem_t){r->router, 0, ZMQ_POLLIN, 0};
-        items[ni++] = (zmq_pollitem_t){NULL, r->wake[0], ZMQ_POLLIN, 0};
-        for (size_t i = 0; i < r->n; i++)
-            if (r->c[i].err_fd >= 0) {
-                owner[ni] = i;
-                items[ni++] = (zmq_pollitem_t){NULL, r->c[i].err_fd, ZMQ_POLLIN, 0};
-            }
-        zmq_poll(items, (int)ni, 100);
-        char drain[64];
-        while (read(r->wake[0], drain, sizeof drain) > 0) {
-        }
-        for (size_t k = 2; k < ni; k++)
-            if (items[k].revents)
-                read_stderr(r, &r->c[owner[k]]);
-        control_read(r);
+        poll_once(r, items, owner);
         double now = clock_now();
-
-        /* reap; a stage killed by a signal we did not send is the likeliest first cause */
-        size_t alive = 0;
-        for (size_t i = 0; i < r->n; i++) {
-            child *c = &r->c[i];
-            if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
-                c->exited = true;
-                c->ended = now;
-                shm_ring_unlink_stale((long)c->pid); /* rings it offered that nobody opened */
-                if (!clean_exit(c) && !terminating &&
-                    (failed < 0 || (WIFSIGNALED(c->status) && !WIFSIGNALED(r->c[failed].status))))
-                    failed = (long)i;
-            }
-            alive += !c->exited;
-        }
-        if (failed >= 0 && !terminating) {
-            char how[128];
-            describe_exit(&r->c[failed], how, sizeof how);
-            say(r, 2, "%s %s; stopping the others", r->c[failed].ps->name, how);
-            terminating = true;
-        }
-        if (alive == 0)
+        if (reap(r, &w, now) == 0)
             break;
-
-        /* interrupts: first drains through the sources, second stops at once */
-        if (interrupts > seen_interrupts) {
-            seen_interrupts = interrupts;
-            if (seen_interrupts == 1 && go_sent && !terminating) {
-                say(r, 1, "interrupted: stopping the sources, draining (Ctrl-C again to stop at once)");
-                for (size_t i = 0; i < r->n; i++)
-                    if (r->c[i].ps->source && !r->c[i].exited)
-                        control_send(r, &r->c[i], FRAME_STOP);
-                stopping = true;
-                stop_deadline = now + cfg->stop_timeout;
-            } else if (!terminating) {
-                say(r, 1, "interrupted: stopping");
-                terminating = true;
-            }
-        }
-        if (stopping && !terminating && now >= stop_deadline) {
-            snprintf(reason, sizeof reason, "the stages did not drain within %g s of the interrupt",
-                     cfg->stop_timeout);
-            terminating = true;
-        }
-
-        /* start: GO once everyone is READY */
-        if (!go_sent && !terminating) {
-            size_t ready = 0;
-            for (size_t i = 0; i < r->n; i++)
-                ready += r->c[i].ready || r->c[i].exited;
-            if (ready == r->n) {
-                for (size_t i = 0; i < r->n; i++)
-                    if (!r->c[i].exited)
-                        control_send(r, &r->c[i], FRAME_GO);
-                go_sent = true;
-                say(r, 2, "all %zu stages ready after %.2f s: go", r->n, now - r->start);
-            } else if (now - r->start > cfg->ready_timeout) {
-                for (size_t i = 0; i < r->n; i++)
-                    if (!r->c[i].ready && !r->c[i].exited) {
-                        failed = (long)i;
-                        snprintf(reason, sizeof reason, "stage %s (%s) was not ready after %g s",
-                                 r->c[i].ps->name, r->c[i].ps->program, cfg->ready_timeout);
-                        break;
-                    }
-                terminating = true;
-            }
-        }
-
-        /* end: once the sinks are done, the rest get stop_timeout to exit */
-        if (go_sent && !terminating) {
-            bool sinks_done = true;
-            for (size_t i = 0; i < r->n; i++)
-                if (r->c[i].ps->sink && !r->c[i].done && !(r->c[i].exited && clean_exit(&r->c[i])))
-                    sinks_done = false;
-            if (sinks_done && !sinks_done_at)
-                sinks_done_at = now;
-            if (sinks_done_at && now - sinks_done_at > cfg->stop_timeout) {
-                for (size_t i = 0; i < r->n; i++)
-                    if (!r->c[i].exited) {
-                        failed = (long)i;
-                        snprintf(reason, sizeof reason, "stage %s (%s) still running %g s after the "
-                                 "sinks finished", r->c[i].ps->name, r->c[i].ps->program,
-                                 cfg->stop_timeout);
-                        break;
-                    }
-                terminating = true;
-            }
-        }
-
-        if (terminating && !term_at) {
-            term_at = now;
-            signal_all(r, SIGTERM);
-        } else if (terminating && !killed && now - term_at > cfg->kill_timeout) {
-            killed = true;
-            say(r, 2, "stages still alive %g s after SIGTERM: SIGKILL", cfg->kill_timeout);
-            signal_all(r, SIGKILL);
-        }
+        on_interrupts(r, &w, now);
+        if (!w.go_sent && !w.terminating)
+            start_when_ready(r, &w, now);
+        if (w.go_sent && !w.terminating)
+            end_when_sinks_done(r, &w, now);
+        escalate(r, &w, now);
     }
-    /* the last words of every stage */
-    for (size_t i = 0; i < r->n; i++)
-        while (r->c[i].err_fd >= 0) {
-            zmq_pollitem_t it = {NULL, r->c[i].err_fd, ZMQ_POLLIN, 0};
-            if (zmq_poll(&it, 1, 200) <= 0)
-                break;
-            read_stderr(r, &r->c[i]);
-        }
+    read_last_words(r);
     free(items);
     free(owner);
-
-    char logs[4200];
-    snprintf(logs, sizeof logs, "logs in %s/logs/", cfg->out_dir);
-    if (failed >= 0) {
-        const child *c = &r->c[failed];
-        char how[128];
-        describe_exit(c, how, sizeof how);
-        /* its last error line; a stage killed without one gets its last line,
-         * marked as such, so an info line is not mistaken for the error */
-        const char *last = c->last_error[0] ? c->last_error : c->last_line;
-        const char *sep = c->last_error[0] ? ": " : c->last_line[0] ? " (its last line: " : "";
-        if (reason[0])
-            say(r, 0, "error: %s; %s", reason, logs);
-        else
-            say(r, 0, "error: stage %s (%s) %s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
-                last, c->last_error[0] || !c->last_line[0] ? "" : ")", logs);
-        write_summary(r, "failed");
-        return RUNNER_FAILED;
-    }
-    if (reason[0]) {
-        say(r, 0, "error: %s; %s", reason, logs);
-        write_summary(r, seen_interrupts ? "interrupted" : "failed");
-        return seen_interrupts ? RUNNER_INTERRUPTED : RUNNER_FAILED;
-    }
-    if (seen_interrupts) {
-        say(r, 1, "interrupted; %s after %.1f s; %s", stopping ? "drained and stopped cleanly" : "stopped",
-            clock_now() - r->start, logs);
-        write_summary(r, "interrupted");
-        return RUNNER_INTERRUPTED;
-    }
-    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, clock_now() - r->start, logs);
-    write_summary(r, "ok");
-    return RUNNER_OK;
+    return report(r, &w);
 }
 
+/* The sockets the stages left, then the run directory. */
+static void remove_run_dir(const run *r)
+{
+    const pipeline *p = r->p;
+    for (size_t j = 0; j <= p->n_links; j++) {
+        char f[4300];
+        if (j == p->n_links)
+            snprintf(f, sizeof f, "%s/control", r->run_dir);
+        else
+            snprintf(f, sizeof f, "%s/%s.%s", r->run_dir, p->stages[p->links[j].to].name,
+                     p->links[j].to_port);
+        unlink(f);
+        snprintf(f, sizeof f, "%s/L%zu", r->run_dir, j);
+        unlink(f);
+    }
+    rmdir(r->run_dir);
+}
+
+/* Long: setup, the run and a single cleanup path over the same locals (the
+ * signal handlers it saves must be restored whatever happened). */
 int runner_run(const pipeline *p, const runner_config *cfg)
 {
     run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = clock_now()};
@@ -646,21 +712,7 @@ out:
             close(r.wake[i]);
     frame_destroy(&r.ctl);
     msgpack_sbuffer_destroy(&r.hdr);
-    if (r.run_dir[0]) { /* the sockets the stages left, then the directory */
-        char cmd[4200];
-        snprintf(cmd, sizeof cmd, "%s", r.run_dir);
-        for (size_t j = 0; j <= p->n_links; j++) {
-            char f[4300];
-            if (j == p->n_links)
-                snprintf(f, sizeof f, "%s/control", r.run_dir);
-            else
-                snprintf(f, sizeof f, "%s/%s.%s", r.run_dir, p->stages[p->links[j].to].name,
-                         p->links[j].to_port);
-            unlink(f);
-            snprintf(f, sizeof f, "%s/L%zu", r.run_dir, j);
-            unlink(f);
-        }
-        rmdir(cmd);
-    }
+    if (r.run_dir[0])
+        remove_run_dir(&r);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ struct stage {
     size_t n_eps;
     spike_link *links[MAX_LINKS];
     size_t n_links;
-    bool has_in, go, stop;
+    bool has_in, go, stop, ready, usage;
+    char **argv;
     spike_frame *ctl;
     msgpack_sbuffer hdr;
 };
@@ -110,6 +112,20 @@ static int parse_endpoints(stage *self, port_dir dir)
     return 0;
 }
 
+/* The links' settings from the common options (their ranges are the options' own:
+ * common_specs in core/options.c). */
+static void link_config_from_options(link_config *cfg, const options *o)
+{
+    link_config_default(cfg);
+    cfg->timeout_ms = (int)(options_float(o, "timeout") * 1000);
+    cfg->connect_timeout_ms = (int)(options_float(o, "connect-timeout") * 1000);
+    cfg->heartbeat_ms = (int)(options_float(o, "heartbeat") * 1000);
+    cfg->queue = (int)options_int(o, "queue");
+    cfg->max_frame = options_int(o, "max-frame");
+    cfg->spin_us = (int)options_int(o, "spin-us");
+    cfg->lanes = !strcmp(options_str(o, "transport"), "auto");
+}
+
 int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE *out)
 {
     *self_p = NULL;
@@ -117,6 +133,7 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
     if (!self)
         return err_set("%s: out of memory", def->type);
     self->def = def;
+    self->argv = argv;
     msgpack_sbuffer_init(&self->hdr);
     snprintf(log_name, sizeof log_name, "%s", def->type);
     log_set_name(log_name);
@@ -135,40 +152,16 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
         goto err;
     }
     snprintf(log_name, sizeof log_name, "%s", name);
-    const char *lvl = options_str(o, "log-level");
-    static const char *levels[] = {"error", "warn", "info", "debug"};
-    int level = -1;
+    static const char *levels[] = {"error", "warn", "info", "debug"}; /* the option's choices */
     for (int i = 0; i < 4; i++)
-        if (!strcmp(lvl, levels[i]))
-            level = i;
-    if (level < 0) {
-        err_set("%s: --log-level '%s': use error, warn, info or debug", def->type, lvl);
-        goto err;
-    }
-    log_set_level((enum log_level)level);
+        if (!strcmp(options_str(o, "log-level"), levels[i]))
+            log_set_level((enum log_level)i);
     if (strlen(options_str(o, "run-id")) >= FRAME_NAME_MAX) {
         err_set("%s: --run-id is too long", def->type);
         goto err;
     }
     self->id = (link_identity){name, def->type, options_str(o, "run-id")};
-    link_config_default(&self->cfg);
-    self->cfg.timeout_ms = (int)(options_float(o, "timeout") * 1000);
-    self->cfg.connect_timeout_ms = (int)(options_float(o, "connect-timeout") * 1000);
-    self->cfg.heartbeat_ms = (int)(options_float(o, "heartbeat") * 1000);
-    self->cfg.queue = (int)options_int(o, "queue");
-    self->cfg.max_frame = options_int(o, "max-frame");
-    self->cfg.spin_us = (int)options_int(o, "spin-us");
-    const char *transport = options_str(o, "transport");
-    if (strcmp(transport, "auto") && strcmp(transport, "zmq")) {
-        err_set("%s: --transport %s: expected auto or zmq", def->type, transport);
-        goto err;
-    }
-    self->cfg.lanes = !strcmp(transport, "auto");
-    if (self->cfg.timeout_ms <= 0 || self->cfg.heartbeat_ms <= 0 || self->cfg.queue <= 0 ||
-        self->cfg.connect_timeout_ms < 0 || self->cfg.max_frame <= 0) {
-        err_set("%s: --timeout, --heartbeat, --queue and --max-frame must be positive", def->type);
-        goto err;
-    }
+    link_config_from_options(&self->cfg, o);
     if (parse_endpoints(self, PORT_IN) < 0 || parse_endpoints(self, PORT_OUT) < 0)
         goto err;
     for (const port_spec *p = def->ports; p && p->name; p++)
@@ -359,7 +352,19 @@ int stage_handshake(stage *self)
     return n ? link_handshake(todo, n) : 0;
 }
 
+static int ready_once(stage *self);
+
 int stage_ready(stage *self)
+{
+    if (self->ready) /* stage_main's, when run sent READY already */
+        return 0;
+    if (ready_once(self) < 0)
+        return -1;
+    self->ready = true;
+    return 0;
+}
+
+static int ready_once(stage *self)
 {
     if (stage_handshake(self) < 0)
         return -1;
@@ -414,4 +419,39 @@ int stage_finish(stage *self)
         if (link_dir(self->links[i]) == PORT_OUT && link_wait_end_ack(self->links[i]) < 0)
             return -1;
     return control_send(self, FRAME_DONE);
+}
+
+/* ---- the skeleton ---------------------------------------------------------------- */
+
+char **stage_argv(const stage *self) { return self->argv; }
+
+int stage_usage_error(stage *self, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    self->usage = true;
+    return err_set("%s", msg);
+}
+
+int stage_main(const stage_def *def, const stage_callbacks *cb, void *arg, int argc, char **argv)
+{
+    stage *st = NULL;
+    int rc = stage_new(&st, def, argc, argv, stdout), status = 0;
+    if (rc < 0) {
+        log_error("%s", err_msg());
+        status = 2;
+    } else if (rc == 0 &&
+               ((cb->open && cb->open(st, arg) < 0) || (!cb->ready_in_run && stage_ready(st) < 0) ||
+                cb->run(st, arg) < 0 || (cb->close && cb->close(st, arg) < 0) ||
+                stage_finish(st) < 0)) {
+        log_error("%s", err_msg());
+        status = st->usage ? 2 : 1;
+    }
+    if (cb->cleanup)
+        cb->cleanup(arg);
+    stage_destroy(&st);
+    return status;
 }

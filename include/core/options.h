@@ -5,8 +5,11 @@
  * --control, --run-id, --seed, --log-level, link timeouts), accepts --opt=value
  * and --opt value (and --flag / --no-flag for bools), and produces --help text
  * and the machine-readable --describe listing that `spikesynth check` reads.
- * Errors name the option at fault. Values are parsed once; getters never fail
- * (asking for an undeclared option is a programming error and asserts). */
+ * A spec may bound a number (.min/.max, inclusive) or list a string's choices
+ * (.choices = "text|json|none"); every value, the default too, is checked here
+ * once, and --help shows the bounds. Errors name the option at fault. Values are
+ * parsed once; getters never fail (asking for an undeclared option is a
+ * programming error and asserts). */
 #ifndef SPIKESYNTH_OPTIONS_H
 #define SPIKESYNTH_OPTIONS_H
 
@@ -18,12 +21,16 @@
 typedef enum { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_BOOL, OPT_LIST } option_type;
 
 /* One option. def is parsed like a command-line value (NULL: 0, "", false, empty
- * list). The table ends with an entry whose name is NULL. */
+ * list). min and max (OPT_INT, OPT_FLOAT) are parsed the same way; NULL: no
+ * bound. choices (OPT_STRING): the accepted values separated by '|'; NULL: any.
+ * The table ends with an entry whose name is NULL. */
 typedef struct {
     const char *name;
     option_type type;
     const char *def;
     const char *help;
+    const char *min, *max;
+    const char *choices;
 } option_spec;
 
 typedef enum { PORT_IN, PORT_OUT } port_dir;

@@ -61,6 +61,7 @@ typedef struct {
     uint64_t seed;
     uint32_t layer_id;
     float init_scale;
+    learning_params learn; /* zero: traces; LEARN_NONE for inference (no learning state) */
 } model_layer_spec;
 lif_layer *model_layer_open(const model_layer_spec *spec);
 /* Saves a layer with its encoding settings and progress (m's fields other than

@@ -1,120 +1,83 @@
-/* lif_layer: a fully connected layer of leaky integrate-and-fire neurons with
- * its synapses, eligibility traces and optimiser (paper eq. 1-2, 9-17).
+/* lif_layer: a fully connected layer of leaky integrate-and-fire neurons: its
+ * synapses W, its neurons (numerics/lif_neuron.h) and the learning rule that
+ * changes W (numerics/trace_rule.h, numerics/bptt_rule.h), or none.
  *
  * Shapes: W is n_out x n_in (row m holds neuron m's synapses); per step the
  * layer takes an input frame of batch x n_in and produces the membrane
  * potential (before reset) and spikes, both batch x n_out.
  *
- * One time step is forward(), then, when training, input_grad() for the layer
- * below and update(). The trace of synapse (m, j) in sample b is input j
- * filtered by (1 - leak) since neuron m last reset. All neurons of a sample
- * that last reset at the same step share that vector, so the layer keeps one
- * "trace row" per (sample, reset step) still in use, never the batch x n_out
- * x n_in tensor of the naive form, and touches a row only where the gradient
- * needs it (see the fields below). The gradient of each weight is summed over
- * samples in order and fed straight to the optimiser (optim_apply): weights
- * are updated at every step. */
+ * One time step is forward(), then, when training:
+ *  - LEARN_TRACES (the paper's): input_grad() for the layer below and
+ *    update(dv) with this step's dL/dV: the weights change at every step;
+ *  - LEARN_BPTT: the layer records the step; after `window` steps (or the
+ *    batch's last) backward() takes dL/dV (or dL/dS) of every recorded step,
+ *    runs back through time, gives the layer below its gradient of every
+ *    step and updates the weights once;
+ *  - LEARN_NONE: inference only, no learning state at all. */
 #ifndef SPIKESYNTH_LIF_LAYER_H
 #define SPIKESYNTH_LIF_LAYER_H
 
+#include "numerics/lif_neuron.h"
 #include "numerics/optim.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef enum {
-    TRACE_PER_NEURON = 0, /* paper: per synapse, zeroed when its neuron spikes */
-    TRACE_SHARED = 1,     /* authors' code: per input, scaled by the fraction not spiking */
-} trace_mode;
+    LEARN_TRACES = 0, /* eligibility traces, an update every step (the paper's) */
+    LEARN_BPTT = 1,   /* backpropagation through time, an update per window */
+    LEARN_NONE = 2,   /* inference */
+} learning_rule;
 
 typedef struct {
-    float leak;      /* a in V[t] = (1 - a) V[t-1] + Z[t] */
-    float threshold; /* Vth; V resets to 0 after a spike */
-    bool clamp;      /* authors' code: V = min(V, Vth) */
-    trace_mode trace;
-} lif_params;
+    learning_rule rule;
+    int window; /* BPTT: steps per update (truncated BPTT); 0 = every step of the batch */
+} learning_params;
 
-/* The paper's: leak 0.1, threshold 1, no clamp, per-neuron traces. */
-lif_params lif_params_default(void);
+/* "traces", "bptt", "none"; NULL for an unknown value. */
+const char *learning_rule_name(learning_rule rule);
+int learning_rule_parse(const char *name, learning_rule *rule);
 
+typedef struct lif_layer_state lif_layer_state;
 typedef struct lif_layer lif_layer;
 struct lif_layer {
     int n_in, n_out, max_batch;
     int batch;           /* samples in the current batch */
     lif_params lif;
     optim_params opt;
+    learning_params learn;
     float *w;            /* n_out x n_in */
     float *v;            /* batch x n_out: membrane at this step, before reset */
     float *spikes;       /* batch x n_out: 0 or 1 at this step */
-    /* private below: membrane after reset, traces, optimiser */
-    float *membrane;     /* batch x n_out: V[t] after reset, carried to t+1 */
-    float *z;            /* batch x n_out: W x input of this step */
-    int step;            /* steps taken in this batch */
-    optim_state *optim;
-    /* Traces. hist[b] (double, n_chunks*16 per sample) is sample b's input
-     * filtered by (1 - leak) since the batch began, H_b[t]. A trace row r
-     * belongs to sample row_sample[r] and the neurons that last reset at step
-     * row_start[r]; it stores the snapshot H_b[row_start - 1], so the trace of
-     * its neurons is e[t] = H_b[t] - (1 - leak)^(t - row_start + 1) snapshot,
-     * evaluated in double (exact to float rounding) only where the gradient
-     * needs it: no per-step pass over the rows. Snapshots are chunk-major
-     * (column j of row r at pool[((j/16)*pool_cap + r)*16 + j%16]).
-     * Sample b owns rows b*rps .. b*rps+rps-1 (used[b] of them so far; freed
-     * ones listed in free_rows[b*rps ..], n_free[b] of them); rps doubles when
-     * a sample needs more. row_of[b*n_out+m] is the row neuron m of sample b
-     * uses; refs[r] counts its users.
-     * The authors' shared trace is H_b itself (decay scaled by the fraction
-     * of neurons that did not spike), with one row per sample. */
-    double *hist, *pool;
-    uint8_t *chunk_live; /* per 16-input chunk: some input there was nonzero this batch */
-    double *decay_pow;   /* decay_pow[d] = (1 - leak)^d, d < decay_pow_len */
-    int decay_pow_len;
-    int n_chunks, rps, pool_cap;
-    int *n_free, *used;
-    int *n_spikes;       /* per sample: neurons that spiked at the last step */
-    int *row_of, *refs, *row_start, *free_rows;
-    /* Gradient scratch: the rows with nonzero dv, in sample order
-     * (grad_rows[0..n_grad_rows)), and for each its neurons and dv values
-     * (member_m/member_dv[member_start[i] .. member_start[i+1])) */
-    int n_grad_rows;
-    int *grad_rows, *member_start, *member_m, *row_cursor;
-    float *member_dv;
-    int n_mblocks;       /* blocks of neurons per gradient pass */
-    int *member_split;   /* per grad row: where each neuron block's members start */
-    int *row_scratch;    /* per sample (rps each): its gradient rows, in order of appearance */
-    int *member_slot;    /* batch x n_out: for dense errors, the trace of each (b, m) */
-    bool dense_grad;     /* this step's dv is mostly nonzero: the dense kernel */
-    int *sample_rows, *sample_members; /* batch + 1: where each sample's rows/members start */
-    float *trace_buf;    /* per thread: pool_cap x 16 traces of one chunk */
-    float *acc;          /* per thread: one block of neurons x 16 accumulators */
-    int part_b0, part_b1; /* the samples of the update in progress (lif_layer_update_rows) */
-    int fwd_next;        /* the first sample of the next forward part (0: a new step) */
-    int parts;           /* products go in this many parts of the batch (lif_layer_part_rows);
-                            set it (snn does) where a pipeline must match one process */
-    float *grad_acc;     /* n_out x n_chunks*16: the gradient summed over the parts so far */
+    lif_layer_state *state; /* private: membranes, parts, the learning rule's state */
 };
 
-/* NULL with err_msg() set on bad shapes or no memory. */
+/* NULL with err_msg() set on bad shapes or no memory. learn NULL: traces. */
 lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *lif,
-                         const optim_params *opt);
+                         const optim_params *opt, const learning_params *learn);
 void lif_layer_destroy(lif_layer **self_p);
 
 /* W ~ U(-scale, scale), drawn from rng_philox keyed by seed with counter
  * (RNG_STREAM_INIT, layer_id, m, j/4); scale <= 0 means 1/sqrt(n_in). */
 void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, float scale);
 
-/* Starts a batch of `batch` samples: membranes and traces to 0, and the
- * optimiser's per-batch restart. */
+/* Products go in this many parts of the batch (lif_layer_part_rows), so that
+ * a pipeline passing parts on gives the bits of one process; 1 by default. */
+void lif_layer_set_parts(lif_layer *self, int parts);
+int lif_layer_parts(const lif_layer *self);
+
+/* Starts a batch of `batch` samples: membranes and learning state to 0, and
+ * the optimiser's per-batch restart. */
 int lif_layer_begin_batch(lif_layer *self, int batch);
 
 /* One step: input is batch x n_in. Fills self->v and self->spikes. */
 int lif_layer_forward(lif_layer *self, const float *input);
 /* The same in parts, for a pipeline that passes each part on as soon as it is
  * ready: samples b0..b1-1 (input is still the whole batch's), parts in order
- * from 0 to the batch's end, each ending on a part boundary (self->parts) or
- * the batch's end; the step is done with the last. Products go by parts in
- * both forms (blas_sgemm_rows), so a part computed alone has the bits of the
- * whole batch's. */
+ * from 0 to the batch's end, each ending on a part boundary (parts) or the
+ * batch's end; the step is done with the last. Products go by parts in both
+ * forms (blas_sgemm_rows), so a part computed alone has the bits of the whole
+ * batch's. */
 int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1);
 
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
@@ -130,8 +93,8 @@ void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv);
 /* The same for samples b0..b1-1 (g and dv are still the whole batch's). */
 void lif_layer_surrogate_rows(const lif_layer *self, const float *g, float *dv, int b0, int b1);
 
-/* dL/dW = mean over the batch of dv[b,m] * trace[b,m,j], then the optimiser
- * update of every weight (dv is dL/dV of this step, batch x n_out). */
+/* LEARN_TRACES: dL/dW = mean over the batch of dv[b,m] * trace[b,m,j], then
+ * the optimiser update of every weight (dv is dL/dV of this step, batch x n_out). */
 int lif_layer_update(lif_layer *self, const float *dv);
 
 /* Parts of a batch: rows of equal size rounded up to 8 samples (the whole
@@ -146,16 +109,16 @@ int lif_layer_part_end(int batch, int parts, int k);
  * updates with each part of the error as it arrives. */
 int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1);
 
-/* The surrogate sigma'(x) = sigma(x) (1 - sigma(x)); 0 where it would be
- * denormal (|x| > 40), which keeps the hot loops off slow denormal paths. */
-static inline float lif_surrogate_grad(float x)
-{
-    float ax = x < 0 ? -x : x;
-    if (ax > 40.0f)
-        return 0.0f;
-    float e = expf(-ax);
-    float d = 1.0f + e;
-    return e / (d * d);
-}
+/* LEARN_BPTT: steps recorded since the last backward (the window so far). */
+int lif_layer_recorded_steps(const lif_layer *self);
+/* LEARN_BPTT: back through the recorded steps. g holds, for every recorded
+ * step s (oldest first), batch x n_out values: dL/dV[s] of this layer, or
+ * dL/dS[s] when spike_grad (the surrogate at the recorded V is applied).
+ * grad_in (steps x batch x n_in, may be NULL) receives dL/d(input[s]) for the
+ * layer below; then the optimiser updates W once with the batch mean of dL/dW,
+ * and recording starts again (membranes carry on). Reset is not
+ * differentiated (as snnTorch's detached reset); a clamped step passes no
+ * gradient. */
+int lif_layer_backward(lif_layer *self, const float *g, bool spike_grad, float *grad_in);
 
 #endif

@@ -30,6 +30,7 @@ typedef struct {
     int parts;        /* products in parts of the batch: 1 (the default) is fastest in one
                          process; SNN_PARTS gives the bits of the ae-encoder/ae-decoder
                          pipeline (3-7% slower here) */
+    learning_params learn; /* traces (the paper's, the default) or bptt */
 } snn_config;
 
 /* 784-196-784 with the paper's settings. */
@@ -41,6 +42,10 @@ typedef struct {
     float *dv_out;    /* batch x n_out */
     float *g_hidden;  /* batch x n_hidden: dL/d(hidden spikes) */
     float *dv_hidden; /* batch x n_hidden */
+    /* learning by bptt: dL/dV of the output and dL/dS of the hidden layer for
+     * every step of the window (steps_cap x batch x width) */
+    float *dv_steps, *g_steps;
+    int steps_cap;
 } snn;
 
 snn *snn_new(const snn_config *cfg, int max_batch);
@@ -48,8 +53,12 @@ void snn_destroy(snn **self_p);
 int snn_begin_batch(snn *self, int batch);
 
 /* One training step on input spikes x (batch x n_in) toward target spikes
- * (batch x n_out); stats may be NULL. */
+ * (batch x n_out); stats may be NULL. With bptt the step is recorded, and the
+ * weights change when a window is full or at snn_end_batch. */
 int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats);
+/* After a batch's last training step: bptt updates with what the window holds
+ * (nothing to do for traces). */
+int snn_end_batch(snn *self);
 /* One inference step: forward only. */
 int snn_infer_step(snn *self, const float *x);
 

@@ -12,21 +12,24 @@
 #define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("5e-4", "learning rate")
 /* The same with another default learning rate (the audiocoder's 5e-5). */
 #define TRAIN_OPTION_SPECS_LR(lr, lr_help)                                                         \
-    {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x"},                            \
-    {"threshold", OPT_FLOAT, "1", "firing threshold Vth"},                                         \
+    {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x", .min = "0", .max = "1"},   \
+    {"threshold", OPT_FLOAT, "1", "firing threshold Vth (positive)"},                              \
     {"clamp", OPT_BOOL, "false", "clamp V at Vth (the authors' code)"},                            \
-    {"trace", OPT_STRING, "per-neuron", "eligibility trace: per-neuron (paper) or shared (authors' code)"}, \
-    {"optimizer", OPT_STRING, "adam", "adam or sgd"},                                              \
-    {"lr", OPT_FLOAT, lr, lr_help},                                                                \
-    {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W"},                        \
-    {"beta1", OPT_FLOAT, "0.9", "Adam"},                                                           \
-    {"beta2", OPT_FLOAT, "0.999", "Adam"},                                                         \
-    {"eps", OPT_FLOAT, "1e-8", "Adam"},                                                            \
+    {"trace", OPT_STRING, "per-neuron", "eligibility trace: per-neuron (paper) or shared (authors' code)", \
+     .choices = "per-neuron|shared"},                                                              \
+    {"optimizer", OPT_STRING, "adam", "adam or sgd", .choices = "adam|sgd"},                       \
+    {"lr", OPT_FLOAT, lr, lr_help, .min = "0"},                                                    \
+    {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W", .min = "0"},            \
+    {"beta1", OPT_FLOAT, "0.9", "Adam, below 1", .min = "0", .max = "1"},                          \
+    {"beta2", OPT_FLOAT, "0.999", "Adam, below 1", .min = "0", .max = "1"},                        \
+    {"eps", OPT_FLOAT, "1e-8", "Adam (positive)"},                                                 \
     {"carry-moments", OPT_BOOL, "false", "keep Adam's moments across batches (default: restart per batch)"}, \
     {"init-scale", OPT_FLOAT, "0", "initial weights U(-s, s); 0: 1/sqrt(inputs)"},                \
     {"threads", OPT_INT, "0", "compute threads (0: all cores)"}
 
-/* Fills lif and opt from the options; -1 with err_msg() naming a bad value. */
+/* Fills lif and opt from the options; -1 with err_msg() naming a bad value.
+ * The table's ranges are checked by the parser; what a closed range cannot say
+ * (threshold and eps positive, beta below 1) is checked here. */
 int train_options_read(const options *o, lif_params *lif, optim_params *opt);
 
 #endif

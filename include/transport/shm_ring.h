@@ -4,7 +4,7 @@
  * Why: a ZeroMQ message between two processes wakes three threads (the
  * sender's I/O thread, the receiver's I/O thread, the receiver), each a
  * hypercall on a virtual machine; a ring wakes only the receiver, and only if
- * it sleeps. A link (link.c) uses one ring per direction of data, keeping
+ * it sleeps. A link (link_lane.c) uses one ring per direction of data, keeping
  * ZeroMQ for the handshake, heartbeats and END_ACK.
  *
  * Layout: a header (capacity, head and tail byte counters, futex words) and

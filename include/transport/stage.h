@@ -1,5 +1,20 @@
 /* stage: what every stage program shares — its command line, its links, the
- * runner's control channel, signals — so that a stage's main reads as its story:
+ * runner's control channel, signals — so that a stage's main reads as its story.
+ *
+ * stage_main is the skeleton: it parses the command line, calls the stage's
+ * open (links, handshake), sends READY and waits for GO, calls run (the
+ * stream) and close (results), ends the out-links, and on any error logs
+ * err_msg() and exits non-zero; cleanup runs last in every case:
+ *
+ *   static const stage_callbacks cb = {.open = relay_open, .run = relay_run,
+ *                                      .cleanup = relay_cleanup};
+ *   int main(int argc, char **argv)
+ *   {
+ *       relay r = {0};
+ *       return stage_main(&def, &cb, &r, argc, argv);
+ *   }
+ *
+ * Underneath (and for tests), the same steps by hand:
  *
  *   stage *st;
  *   int rc = stage_new(&st, &def, argc, argv, stdout);  // 1: --help shown; -1: error
@@ -69,5 +84,38 @@ bool stage_stopping(stage *self);
 int stage_keepalive(stage *self);
 /* END on every out-link, wait for their END_ACKs, DONE to the runner. */
 int stage_finish(stage *self);
+
+/* ---- the skeleton ---------------------------------------------------------------- */
+
+/* What makes a stage that stage; self is the stage's own state (stage_main's
+ * argument). Each returns 0, or -1 with err_msg() set. */
+typedef struct {
+    /* Before READY: read the options, open the links (stage_in, stage_out, with
+     * stage_handshake where an in-link's shape decides an out-link's), load what
+     * the stream needs. May be NULL. */
+    int (*open)(stage *st, void *self);
+    /* After GO: the stream, until the in-links end or a source has sent all. */
+    int (*run)(stage *st, void *self);
+    /* After the stream, before END and DONE: write the results. May be NULL. */
+    int (*close)(stage *st, void *self);
+    /* Last, always (after an error, or --help, too: self as main made it): frees
+     * what the others made. May be NULL. */
+    void (*cleanup)(void *self);
+    /* run calls stage_ready itself (a source that reads its input before it
+     * knows the shape it sends); stage_main then does not. */
+    bool ready_in_run;
+} stage_callbacks;
+
+/* A stage program's main: stage_new, open, stage_ready, run, close,
+ * stage_finish, cleanup, stage_destroy. Returns the exit status: 0 done (or
+ * --help/--describe printed); 1 a failure, err_msg() logged; 2 a bad command
+ * line (an option stage_new refuses, or one refused with stage_usage_error). */
+int stage_main(const stage_def *def, const stage_callbacks *cb, void *self, int argc, char **argv);
+/* argv as main got it (blas_init needs it). */
+char **stage_argv(const stage *self);
+/* For a command line that parsed but does not make sense (options that
+ * contradict each other, a missing required one): err_set and -1, and the
+ * stage exits 2 as for an unknown option. */
+int stage_usage_error(stage *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,0 +1,98 @@
+/* spike_kernels: event-driven products with binary spike matrices (see
+ * include/numerics/spike_kernels.h). The inner loops add 96 columns at a
+ * time into accumulators held in vector registers. */
+#include "numerics/spike_kernels.h"
+
+#include <stddef.h>
+#include <string.h>
+
+/* vectors of 8 accumulators per pass over a list: 12 of AVX2's 16 registers */
+#define BLOCK_VECTORS 12
+
+bool spike_rows_list(const float *x, int rows, int n, int *start, int *idx)
+{
+    int k = 0;
+    bool binary = true;
+    start[0] = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        for (int j = 0; j < n; j++) {
+            idx[k] = j;
+            k += xr[j] != 0.0f;
+            binary &= xr[j] == 0.0f || xr[j] == 1.0f;
+        }
+        start[r + 1] = k;
+    }
+    return binary;
+}
+
+void spike_columns_list(const int *start, const int *idx, int rows, int n, int *cstart, int *crows)
+{
+    memset(cstart, 0, (size_t)(n + 1) * sizeof *cstart);
+    for (int k = 0; k < start[rows]; k++)
+        cstart[idx[k] + 1]++;
+    for (int j = 0; j < n; j++)
+        cstart[j + 1] += cstart[j];
+    /* rows in ascending order: fill with a cursor per column */
+    for (int r = 0; r < rows; r++)
+        for (int k = start[r]; k < start[r + 1]; k++)
+            crows[cstart[idx[k]]++] = r;
+    for (int j = n; j > 0; j--)
+        cstart[j] = cstart[j - 1];
+    cstart[0] = 0;
+}
+
+/* 8 floats as one value (GCC/clang vector extension): element-wise, so the
+ * sums are exactly the scalar ones, in the same order. */
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline v8 load8(const float *p)
+{
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* out[c0..c0+8*NV) = sum over list[0..n) of those columns of rows of src;
+ * NV vectors of accumulators stay in registers while the rows stream by */
+#define SUM_BLOCK(NV)                                                          \
+    do {                                                                       \
+        v8 acc[NV] = {0};                                                      \
+        for (int k = 0; k < n; k++) {                                          \
+            const float *row = src + (size_t)list[k] * width + c0;             \
+            for (int q = 0; q < NV; q++)                                       \
+                acc[q] += load8(row + 8 * q);                                  \
+        }                                                                      \
+        memcpy(out + c0, acc, sizeof acc);                                     \
+    } while (0)
+
+/* out[0..width) = sum over list[0..n) of rows of src (width columns each) */
+static inline void sum_rows(const int *list, int n, const float *src, int width, float *out)
+{
+    int c0 = 0;
+    for (; c0 + 8 * BLOCK_VECTORS <= width; c0 += 8 * BLOCK_VECTORS)
+        SUM_BLOCK(BLOCK_VECTORS);
+    for (; c0 + 8 <= width; c0 += 8)
+        SUM_BLOCK(1);
+    for (; c0 < width; c0++) {
+        float acc = 0;
+        for (int k = 0; k < n; k++)
+            acc += src[(size_t)list[k] * width + c0];
+        out[c0] = acc;
+    }
+}
+
+void spike_gather_rows(const int *start, const int *idx, int r0, int r1, const float *w, int width,
+                       float *out)
+{
+#pragma omp parallel for schedule(static) if ((size_t)(r1 - r0) * width > 16384)
+    for (int r = r0; r < r1; r++)
+        sum_rows(idx + start[r], start[r + 1] - start[r], w, width, out + (size_t)r * width);
+}
+
+void spike_sum_by_column(const int *cstart, const int *crows, int n, const float *d, int width, float *gt)
+{
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)n * width > 16384)
+    for (int j = 0; j < n; j++)
+        sum_rows(crows + cstart[j], cstart[j + 1] - cstart[j], d, width, gt + (size_t)j * width);
+}

@@ -1,0 +1,216 @@
+/* ae-train: the MNIST spiking autoencoder trained in one process (no
+ * pipeline), by either learning rule: the paper's eligibility traces or BPTT.
+ *
+ *   bin/ae-train --learning=bptt --model=models/ae-mnist [--limit=N] [--epochs=N]
+ *
+ * Writes MODEL-encoder.ssm and MODEL-decoder.ssm (the files the training
+ * pipeline writes, so eval-ae-mnist.pipe scores them), the loss of every batch
+ * as CSV (--loss-csv) and the training figures as JSON (--metrics). Each rule
+ * has its own tuned defaults for lr and Adam's moments (see rule_defaults);
+ * options given on the command line override them. */
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/json_out.h"
+#include "core/atomic_file.h"
+#include "core/log.h"
+#include "core/options.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "data/model.h"
+#include "numerics/blas.h"
+#include "numerics/poisson.h"
+#include "numerics/rng.h"
+#include "numerics/snn.h"
+#include "numerics/train_options.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const option_spec specs[] = {
+    {"data", OPT_STRING, "data", "the data directory (scripts/fetch-data)"},
+    {"dataset", OPT_STRING, "mnist", "mnist or fashion-mnist", .choices = "mnist|fashion-mnist"},
+    {"limit", OPT_INT, "0", "train on the first N images (0: all)", .min = "0"},
+    {"epochs", OPT_INT, "1", "passes over the images", .min = "1"},
+    {"batch", OPT_INT, "100", "samples per batch", .min = "1", .max = "4096"},
+    {"steps", OPT_INT, "15", "time steps T per sample", .min = "1", .max = "10000"},
+    {"r-max", OPT_FLOAT, "1", "Poisson rate of a white pixel per step", .min = "0", .max = "1"},
+    {"hidden", OPT_INT, "196", "hidden neurons", .min = "1", .max = "65536"},
+    {"learning", OPT_STRING, "traces", "the learning rule", .choices = "traces|bptt"},
+    {"window", OPT_INT, "0", "bptt: steps per update (truncated BPTT), 0: the whole sample", .min = "0"},
+    {"shuffle", OPT_BOOL, "true", "visit the images in a random order drawn from (seed, epoch)"},
+    {"mask", OPT_BOOL, "true", "the XOR mask of the loss"},
+    {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm"},
+    {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV)"},
+    TRAIN_OPTION_SPECS,
+    {NULL},
+};
+
+/* The tuned defaults of each rule (docs/results.md): traces update at every
+ * step with moments restarted per batch (the paper's reading); bptt updates
+ * once per window, so its moments must carry across batches. */
+static void rule_defaults(const options *o, snn_config *cfg)
+{
+    if (cfg->learn.rule != LEARN_BPTT)
+        return;
+    if (!options_given(o, "lr"))
+        cfg->opt.lr = 3e-3f;
+    if (!options_given(o, "carry-moments"))
+        cfg->opt.carry_moments = true;
+}
+
+static int read_config(const options *o, snn_config *cfg)
+{
+    *cfg = snn_config_default();
+    if (train_options_read(o, &cfg->lif, &cfg->opt) != 0 ||
+        learning_rule_parse(options_str(o, "learning"), &cfg->learn.rule) != 0)
+        return -1;
+    cfg->learn.window = (int)options_int(o, "window");
+    cfg->n_hidden = (int)options_int(o, "hidden");
+    /* the training pipeline's U(-0.1, 0.1) unless asked otherwise */
+    cfg->init_scale = options_given(o, "init-scale") ? (float)options_float(o, "init-scale") : 0.1f;
+    cfg->mask = options_bool(o, "mask");
+    cfg->seed = (uint64_t)options_int(o, "seed");
+    rule_defaults(o, cfg);
+    return 0;
+}
+
+/* One batch of images (by index through order): T steps of Poisson spikes,
+ * the autoencoder's own input as the target. */
+static int train_batch(snn *net, const dataset *ds, const uint32_t *order, int n, int steps,
+                       const poisson_params *pp, float *img, float *x, uint32_t *ids, loss_stats *st)
+{
+    for (int b = 0; b < n; b++) {
+        ids[b] = order[b];
+        memcpy(img + (size_t)b * 784, ds->images + (size_t)order[b] * 784, 784 * sizeof(float));
+    }
+    if (snn_begin_batch(net, n) != 0)
+        return -1;
+    for (int t = 0; t < steps; t++) {
+        poisson_encode(pp, img, ids, n, 784, (uint32_t)t, x);
+        if (snn_train_step(net, x, x, st) != 0)
+            return -1;
+    }
+    return snn_end_batch(net);
+}
+
+static int save_models(const snn *net, const options *o, int epochs, int64_t batches, int64_t samples)
+{
+    char path[4096];
+    model info = {.steps = (int32_t)options_int(o, "steps"), .r_max = (float)options_float(o, "r-max"),
+                  .mask = options_bool(o, "mask"), .seed = (uint64_t)options_int(o, "seed"),
+                  .epochs = epochs, .batches = batches, .samples = samples};
+    snprintf(path, sizeof path, "%s-encoder.ssm", options_str(o, "model"));
+    if (model_layer_save(net->hidden, "ae-encoder", &info, path) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s-decoder.ssm", options_str(o, "model"));
+    return model_layer_save(net->output, "ae-decoder", &info, path);
+}
+
+static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
+                         int64_t samples, double seconds)
+{
+    if (!*path)
+        return 0;
+    json_out j;
+    json_out_init(&j);
+    json_out_str(&j, "learning", learning_rule_name(cfg->learn.rule));
+    json_out_int(&j, "window", cfg->learn.window);
+    json_out_num(&j, "lr", cfg->opt.lr);
+    json_out_int(&j, "hidden", cfg->n_hidden);
+    json_out_num(&j, "loss", loss_stats_mean(last));
+    json_out_num(&j, "masked_fraction", loss_stats_masked_fraction(last));
+    json_out_int(&j, "samples", samples);
+    json_out_num(&j, "train_seconds", seconds);
+    json_out_num(&j, "samples_per_s", samples / seconds);
+    int rc = json_out_write(&j, path);
+    json_out_free(&j);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 1;
+    options *o = options_new("ae-train", "train the MNIST spiking autoencoder in one process", specs, NULL);
+    snn *net = NULL;
+    dataset *ds = NULL;
+    float *img = NULL, *x = NULL;
+    uint32_t *order = NULL, *ids = NULL;
+    progress *pg = NULL;
+    atomic_file *csv = NULL;
+    snn_config cfg;
+    int parsed = o ? options_parse(o, argc, argv, stdout) : -1;
+    if (parsed != 0) {
+        if (parsed < 0)
+            log_error("%s", err_msg());
+        options_destroy(&o);
+        return parsed > 0 ? 0 : 2;
+    }
+    const int batch = (int)options_int(o, "batch"), steps = (int)options_int(o, "steps");
+    const int epochs = (int)options_int(o, "epochs");
+    if (read_config(o, &cfg) != 0 || blas_init(argv, (int)options_int(o, "threads")) != 0 ||
+        !(ds = dataset_load_images(options_str(o, "data"), options_str(o, "dataset"), "train",
+                                   (size_t)options_int(o, "limit"))) ||
+        !(net = snn_new(&cfg, batch)))
+        goto done;
+    img = malloc(sizeof(float) * batch * 784);
+    x = malloc(sizeof(float) * batch * 784);
+    ids = malloc(sizeof(uint32_t) * batch);
+    order = malloc(sizeof(uint32_t) * ds->n);
+    if (!img || !x || !ids || !order || !(pg = progress_new((uint64_t)ds->n * epochs, 0))) {
+        err_set("ae-train: out of memory");
+        goto done;
+    }
+    if (*options_str(o, "loss-csv")) {
+        if (!(csv = atomic_file_new(options_str(o, "loss-csv"))))
+            goto done;
+        fprintf(atomic_file_stream(csv), "epoch,batch,samples,loss,masked_fraction\n");
+    }
+    log_info("training %d-%d-784 by %s (lr %g) on %zu images, %d epoch(s)", 784, cfg.n_hidden,
+             learning_rule_name(cfg.learn.rule), cfg.opt.lr, ds->n, epochs);
+    poisson_params pp = {.seed = cfg.seed, .r_max = (float)options_float(o, "r-max")};
+    int64_t samples = 0, batches = 0;
+    loss_stats last = {0};
+    const double t0 = clock_now();
+    for (int e = 0; e < epochs; e++) {
+        for (size_t i = 0; i < ds->n; i++)
+            order[i] = (uint32_t)i;
+        if (options_bool(o, "shuffle"))
+            rng_shuffle(cfg.seed, (uint32_t)e, order, ds->n);
+        for (size_t b0 = 0; b0 < ds->n; b0 += (size_t)batch) {
+            const int n = ds->n - b0 < (size_t)batch ? (int)(ds->n - b0) : batch;
+            loss_stats st = {0};
+            if (train_batch(net, ds, order + b0, n, steps, &pp, img, x, ids, &st) != 0)
+                goto done;
+            samples += n;
+            batches++;
+            last = st;
+            if (csv)
+                fprintf(atomic_file_stream(csv), "%d,%lld,%lld,%.6g,%.6g\n", e, (long long)batches,
+                        (long long)samples, loss_stats_mean(&st), loss_stats_masked_fraction(&st));
+            progress_update(pg, (uint64_t)batches, (uint64_t)samples, loss_stats_mean(&st));
+        }
+    }
+    const double seconds = clock_now() - t0;
+    progress_finish(pg);
+    log_info("trained %lld samples in %.1f s (%.0f samples/s)", (long long)samples, seconds, samples / seconds);
+    if (save_models(net, o, epochs, batches, samples) != 0 || (csv && atomic_file_commit(&csv) != 0) ||
+        write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc != 0)
+        log_error("%s", err_msg());
+    atomic_file_destroy(&csv);
+    progress_destroy(&pg);
+    snn_destroy(&net);
+    dataset_destroy(&ds);
+    free(img);
+    free(x);
+    free(ids);
+    free(order);
+    options_destroy(&o);
+    return rc;
+}
