@@ -11,6 +11,7 @@
  * --metrics it writes the training figures (loss, masked fraction, rates,
  * time, samples/s) as JSON. */
 #include "numerics/blas.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
@@ -23,7 +24,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const option_spec opts[] = {
     {"outputs", OPT_INT, "784", "output neurons without --model and --target (with a target: its width)"},
@@ -42,13 +42,6 @@ static const port_spec ports[] = {
     {NULL, 0, 0, NULL},
 };
 static const stage_def def = {"ae-decoder", "The spiking autoencoder's output layer (W2).", opts, ports};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int write_metrics(const char *path, const loss_stats *ls, const model *info, double seconds,
                          const lif_layer *layer)
@@ -228,7 +221,7 @@ static int decoder_run(stage *st, void *arg)
     int rc;
     while ((rc = recv_step(d)) == 1) {
         if (d->t0 == 0)
-            d->t0 = now();
+            d->t0 = clock_now();
         const uint32_t rows = d->h->rows; /* the step's samples; h may be its first part */
         if (d->h->step == 0 && lif_layer_begin_batch(d->layer, (int)rows) < 0)
             return -1;
@@ -249,7 +242,7 @@ static int decoder_run(stage *st, void *arg)
                             d->training ? loss_stats_mean(&d->ls) : NAN);
         }
     }
-    d->seconds = d->t0 > 0 ? now() - d->t0 : 0;
+    d->seconds = d->t0 > 0 ? clock_now() - d->t0 : 0;
     return rc;
 }
 

@@ -8,6 +8,7 @@
  * as CSV (--loss-csv) and the training figures as JSON (--metrics). Each rule
  * has its own tuned lr and Adam reading (train_options_tuned); options given
  * on the command line override them. */
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/atomic_file.h"
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const option_spec specs[] = {
     {"data", OPT_STRING, "data", "the data directory (scripts/fetch-data)"},
@@ -67,13 +67,6 @@ static int64_t updates_per_batch(const snn_config *cfg, int steps)
     if (cfg->learn.rule != LEARN_BPTT)
         return steps;
     return cfg->learn.window > 0 ? (steps + cfg->learn.window - 1) / cfg->learn.window : 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* One batch of images (by index through order): T steps of Poisson spikes,
@@ -176,7 +169,7 @@ int main(int argc, char **argv)
     poisson_params pp = {.seed = cfg.seed, .r_max = (float)options_float(o, "r-max")};
     int64_t samples = 0, batches = 0;
     loss_stats last = {0};
-    const double t0 = now();
+    const double t0 = clock_now();
     for (int e = 0; e < epochs; e++) {
         for (size_t i = 0; i < ds->n; i++)
             order[i] = (uint32_t)i;
@@ -196,7 +189,7 @@ int main(int argc, char **argv)
             progress_update(pg, (uint64_t)batches, (uint64_t)samples, loss_stats_mean(&st));
         }
     }
-    const double seconds = now() - t0;
+    const double seconds = clock_now() - t0;
     progress_finish(pg);
     log_info("trained %lld samples in %.1f s (%.0f samples/s)", (long long)samples, seconds, samples / seconds);
     if (save_models(net, o, epochs, batches, samples) != 0 || (csv && atomic_file_commit(&csv) != 0) ||

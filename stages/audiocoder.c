@@ -16,6 +16,7 @@
  * leak 0.1, XOR mask, per-step Adam restarted per batch); docs/audiocoder.md
  * gives the measured choices (init scale, sizes, speed). */
 #include "numerics/blas.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
@@ -30,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* TRAIN_OPTION_SPECS with the audiocoder's default lr (5e-5): the same names,
  * so train_options_read reads them. */
@@ -54,13 +54,6 @@ static const port_spec ports[] = {
 static const stage_def def = {
     "audiocoder", "The spiking audiocoder: cochleagram spikes -> the autoencoder's hidden spike map.",
     opts, ports};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void model_path(char *buf, size_t cap, const char *prefix, const char *layer)
 {
@@ -299,7 +292,7 @@ static int begin_batch(coder *c, const spike_frame *x)
     for (uint32_t b = 0; b < x->batch; b++)
         again |= c->seen[c->idx[b]] != 0;
     if (again) {
-        end_epoch(&c->tf, c->info.samples, now() - c->t0);
+        end_epoch(&c->tf, c->info.samples, clock_now() - c->t0);
         memset(c->seen, 0, c->maps->n);
     }
     for (uint32_t b = 0; b < x->batch; b++)
@@ -333,7 +326,7 @@ static int step(coder *c, const spike_frame *x)
     y->batch_index = x->batch_index;
     y->step = x->step;
     y->steps = x->steps;
-    memcpy(y->ids, x->ids, x->batch * sizeof *x->ids);
+    frame_copy_samples(y, x, 0, x->batch);
     return link_send(c->out, y);
 }
 
@@ -345,7 +338,7 @@ static int coder_run(stage *st, void *arg)
     int rc;
     while ((rc = link_recv(c->in, x)) == 1) {
         if (c->t0 == 0)
-            c->t0 = now();
+            c->t0 = clock_now();
         if ((x->step == 0 && begin_batch(c, x) < 0) || step(c, x) < 0 || stage_keepalive(st) < 0)
             return -1;
         if (x->step + 1 == x->steps) {
@@ -355,7 +348,7 @@ static int coder_run(stage *st, void *arg)
                             c->training ? loss_stats_mean(&c->tf.all) : NAN);
         }
     }
-    c->seconds = c->t0 > 0 ? now() - c->t0 : 0;
+    c->seconds = c->t0 > 0 ? clock_now() - c->t0 : 0;
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * or JSON (a debugging aid), or only counts them (--format=none, a benchmark).
  * With --data the lines carry the payload: spike rows as 0/1 strings, values as
  * numbers. A summary (frames, batches, bytes, rate) goes to stderr at the end. */
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -10,7 +11,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static const option_spec opts[] = {
     {"format", OPT_STRING, "text", "text, json or none (count only)", .choices = "text|json|none"},
@@ -75,13 +75,6 @@ static void print_frame(const spike_frame *f, FILE *out, bool json, bool data)
     fputc('\n', out);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 typedef struct {
     const char *format;
     bool data;
@@ -108,7 +101,7 @@ static int dump_run(stage *st, void *arg)
     if (!(d->f = link_frame_new(d->in)) || !(d->pg = progress_new(0, 0)))
         return -1;
     uint64_t frames = 0, samples = 0, bytes = 0;
-    double start = now_s();
+    double start = clock_now();
     int rc;
     spike_frame *f = d->f;
     while ((rc = link_recv(d->in, f)) == 1) {
@@ -124,7 +117,7 @@ static int dump_run(stage *st, void *arg)
         return -1;
     if (fflush(stdout) != 0 || ferror(stdout))
         return err_set("writing to stdout failed");
-    double dt = now_s() - start;
+    double dt = clock_now() - start;
     log_info("%llu frames, %u batches, %.1f MB, %.0f frames/s", (unsigned long long)frames,
              f->batch_index, (double)bytes / 1e6, dt > 0 ? (double)frames / dt : 0.0);
     return 0;

@@ -1,11 +1,13 @@
 /* image-sink: the end of audio-to-image synthesis. Takes the output spikes of
  * ae-decoder (batch x 784 over T steps), turns each sample into an image
  * (spike counts / T, 28 x 28) and writes
- *  - one PNG per input into --dir, named after the input (--manifest: the
- *    recording's file stem; "id-N" when the id is not listed), upscaled;
+ *  - one PNG per input into --dir, named after the input (the sample name its
+ *    frames carry, e.g. the recording's file stem; "id-N" when they carry
+ *    none), upscaled;
  *  - --grid: a picture like the paper's Figure 9B, one row per digit and
  *    --per-class utterances in each (spread over the digit's inputs, so
- *    several speakers show), where labels are known; otherwise the first
+ *    several speakers show), where labels are known (the frames carry them:
+ *    the sink reads no file of the source); otherwise the first
  *    inputs, 10 to a row; each scaled by its brightest pixel (--grid-brighten);
  *  - where labels are known, --metrics (JSON): the paper's test MSE (z-scored,
  *    include/metrics.h) against --reference A (the digit's Dataset A image,
@@ -16,28 +18,27 @@
  *  - --csv: one line per input (id, name, label, mse, r, ...).
  * Samples must arrive whole (T frames each, as every stage sends them). */
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "data/dataset.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "core/json_out.h"
 #include "core/log.h"
-#include "data/manifest.h"
 #include "data/metrics.h"
 #include "data/pairing.h"
 #include "core/progress.h"
 #include "transport/stage.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const option_spec opts[] = {
     {"dir", OPT_STRING, "", "write one PNG per input here, named after the input (\"\": none)"},
-    {"manifest", OPT_STRING, "", "the source's id,path,label CSV: names and labels of the inputs"},
+    {"manifest", OPT_STRING, "", "ignored (names and labels come with the frames); accepted for old command lines"},
     {"grid", OPT_STRING, "", "PNG grid: one row per digit, --per-class images each (\"\": none)"},
     {"per-class", OPT_INT, "5", "grid: images per digit", .min = "1", .max = "100"},
     {"grid-brighten", OPT_BOOL, "true", "grid: scale each image by its brightest pixel (outputs fire at a few % per step)"},
@@ -155,136 +156,72 @@ static int refs_nearest(const refs *r, const float *counts, float *zo)
     return best;
 }
 
-/* ---- names and the grid ------------------------------------------------------- */
-
-static int make_dirs(const char *path)
+/* Loads the references at the first labelled image to score (the labels come
+ * with the frames, so not before). */
+static int refs_need(refs *r, const char *data, char ref, size_t n_pix, const char *link)
 {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0777) < 0 && errno != EEXIST)
-                return err_set("--dir %s: cannot create %s: %s", path, p, strerror(errno));
-            *s = c;
-            if (!c)
-                break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-        return err_set("--dir %s: not a directory", path);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Output names of the manifest's entries (in its order): the file stem, or
- * stem-ID when two entries share it (as the spectrogram names its PNGs). */
-static char **entry_names(const manifest *m)
-{
-    char **stems = calloc(m->n + 1, sizeof *stems), **sorted = calloc(m->n + 1, sizeof *sorted);
-    char **names = calloc(m->n + 1, sizeof *names);
-    bool ok = stems && sorted && names;
-    for (size_t i = 0; ok && i < m->n; i++) {
-        char s[256];
-        manifest_stem(m->entries[i].path, s, sizeof s);
-        ok = (stems[i] = sorted[i] = strdup(s)) != NULL;
-    }
-    if (ok)
-        qsort(sorted, m->n, sizeof *sorted, cmp_str);
-    for (size_t i = 0; ok && i < m->n; i++) {
-        size_t lo = 0, hi = m->n; /* first sorted stem >= stems[i] */
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (strcmp(sorted[mid], stems[i]) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        bool dup = lo + 1 < m->n && !strcmp(sorted[lo + 1], stems[i]);
-        char s[300];
-        snprintf(s, sizeof s, dup ? "%s-%u" : "%s", stems[i], m->entries[i].id);
-        ok = (names[i] = strdup(s)) != NULL;
-    }
-    for (size_t i = 0; stems && i < m->n; i++)
-        free(stems[i]);
-    free(stems);
-    free(sorted);
-    if (!ok) {
-        for (size_t i = 0; names && i < m->n; i++)
-            free(names[i]);
-        free(names);
-        err_set("out of memory");
-        return NULL;
-    }
-    return names;
-}
-
-static void names_free(char ***names_p, size_t n)
-{
-    for (size_t i = 0; *names_p && i < n; i++)
-        free((*names_p)[i]);
-    free(*names_p);
-    *names_p = NULL;
-}
-
-/* A live stream's source rewrites its manifest before sending each utterance:
- * an id not listed yet makes the sink read it again (the old one stays on error). */
-static int manifest_reload(manifest **man, char ***names, const char *path)
-{
-    manifest *m = manifest_load(path);
-    char **n = m ? entry_names(m) : NULL;
-    if (!n) {
-        manifest_destroy(&m);
+    if (r->train)
+        return 0;
+    if (n_pix != 784)
+        return err_set("%s: %zu-pixel images cannot be scored against MNIST (784)", link, n_pix);
+    if (refs_load(r, data, ref == 'B') < 0)
         return -1;
-    }
-    names_free(names, (*man)->n);
-    manifest_destroy(man);
-    *man = m;
-    *names = n;
+    log_info("references: Dataset %c from %s (A images:%d %d %d %d %d %d %d %d %d %d)", ref, data,
+             r->a[0], r->a[1], r->a[2], r->a[3], r->a[4], r->a[5], r->a[6], r->a[7], r->a[8], r->a[9]);
     return 0;
 }
 
+/* ---- the grid ------------------------------------------------------------------ */
+
+/* The grid keeps the images it may show: every labelled one (by digit, planned
+ * at the end, when the digit's inputs are known) and the first cells' worth of
+ * unlabelled ones (shown when no input has a label). */
 typedef struct {
     int per;         /* columns */
-    uint32_t *ids;   /* 10 x per wanted ids (UINT32_MAX: empty cell) */
-    float *cells;    /* 10 x per images */
+    size_t n_pix;
+    uint32_t *ids;   /* n kept images: sample id, label (-1: none), pixels */
+    int *labels;
+    float *imgs;
+    size_t n, cap;
+    size_t unlabelled; /* kept among them */
+    float *cells;    /* 10 x per images, filled by grid_plan */
     bool labelled;   /* by digit; else the first inputs, 10 to a row */
-    size_t filled;   /* unlabelled: cells used */
+    size_t filled;   /* cells used */
 } grid;
 
-/* Per digit, per cells spread evenly over the digit's listed inputs. */
-static int grid_plan(grid *g, const manifest *m, int per, size_t n_pix)
+static void grid_free(grid *g)
 {
-    g->per = per;
-    size_t cells = (size_t)DATASET_CLASSES * (size_t)per;
-    if (!(g->ids = malloc(cells * sizeof *g->ids)) || !(g->cells = malloc(cells * n_pix * sizeof *g->cells)))
-        return err_set("out of memory");
-    for (size_t i = 0; i < cells * n_pix; i++)
-        g->cells[i] = NAN; /* drawn black; empty cells become gray below */
-    for (size_t i = 0; i < cells; i++)
-        g->ids[i] = UINT32_MAX;
-    size_t count[DATASET_CLASSES] = {0};
-    for (size_t i = 0; m && i < m->n; i++)
-        if (m->entries[i].label >= 0 && m->entries[i].label < DATASET_CLASSES)
-            count[m->entries[i].label]++;
-    size_t seen[DATASET_CLASSES] = {0};
-    for (size_t i = 0; m && i < m->n; i++) {
-        int d = m->entries[i].label;
-        if (d < 0 || d >= DATASET_CLASSES)
-            continue;
-        g->labelled = true;
-        /* cell k takes the digit's (k * count / per)-th input */
-        for (int k = 0; k < per; k++)
-            if ((size_t)k * count[d] / (size_t)per == seen[d] && (size_t)k < count[d])
-                g->ids[(size_t)d * per + k] = m->entries[i].id;
-        seen[d]++;
+    free(g->ids);
+    free(g->labels);
+    free(g->imgs);
+    free(g->cells);
+}
+
+static int grid_keep(grid *g, uint32_t id, int label, const float *img)
+{
+    bool has = label >= 0 && label < DATASET_CLASSES;
+    if (!has && g->unlabelled >= (size_t)DATASET_CLASSES * (size_t)g->per)
+        return 0;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 64;
+        uint32_t *ids = realloc(g->ids, cap * sizeof *ids);
+        if (ids)
+            g->ids = ids;
+        int *labels = realloc(g->labels, cap * sizeof *labels);
+        if (labels)
+            g->labels = labels;
+        float *imgs = realloc(g->imgs, cap * g->n_pix * sizeof *imgs);
+        if (imgs)
+            g->imgs = imgs;
+        if (!ids || !labels || !imgs)
+            return err_set("out of memory for %zu grid images", cap);
+        g->cap = cap;
     }
+    g->ids[g->n] = id;
+    g->labels[g->n] = has ? label : -1;
+    memcpy(g->imgs + g->n * g->n_pix, img, g->n_pix * sizeof *img);
+    g->n++;
+    g->unlabelled += !has;
     return 0;
 }
 
@@ -298,22 +235,67 @@ static void grid_put(float *cell, const float *img, size_t n_pix, bool brighten)
         cell[j] = img[j] * k;
 }
 
-static void grid_add(grid *g, uint32_t id, const float *img, size_t n_pix, bool brighten)
+/* kept images by label, then id, then arrival: the last of an id is its image */
+static const grid *sort_grid;
+static int cmp_kept(const void *a, const void *b)
 {
-    size_t cells = (size_t)DATASET_CLASSES * (size_t)g->per;
-    if (!g->labelled) {
-        if (g->filled < cells)
-            grid_put(g->cells + g->filled++ * n_pix, img, n_pix, brighten);
-        return;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    const grid *g = sort_grid;
+    if (g->labels[i] != g->labels[j])
+        return g->labels[i] < g->labels[j] ? -1 : 1;
+    if (g->ids[i] != g->ids[j])
+        return g->ids[i] < g->ids[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+/* Labelled: per digit, per cells spread evenly over the digit's inputs in id
+ * order (cell k takes the (k * count / per)-th); else the first inputs. */
+static int grid_plan(grid *g, bool brighten)
+{
+    const size_t cells = (size_t)DATASET_CLASSES * (size_t)g->per, n_pix = g->n_pix;
+    size_t *order = malloc((g->n + 1) * sizeof *order);
+    if (!order || !(g->cells = malloc(cells * n_pix * sizeof *g->cells))) {
+        free(order);
+        return err_set("out of memory");
     }
-    for (size_t c = 0; c < cells; c++)
-        if (g->ids[c] == id)
-            grid_put(g->cells + c * n_pix, img, n_pix, brighten);
+    for (size_t i = 0; i < cells * n_pix; i++)
+        g->cells[i] = NAN; /* drawn gray: a cell that no input fills */
+    g->labelled = g->unlabelled < g->n;
+    if (!g->labelled) {
+        for (size_t i = 0; i < g->n; i++)
+            grid_put(g->cells + i * n_pix, g->imgs + i * n_pix, n_pix, brighten);
+        g->filled = g->n;
+        free(order);
+        return 0;
+    }
+    size_t m = 0; /* the labelled ones, each id once (its last image) */
+    for (size_t i = 0; i < g->n; i++)
+        if (g->labels[i] >= 0)
+            order[m++] = i;
+    sort_grid = g;
+    qsort(order, m, sizeof *order, cmp_kept);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (i + 1 == m || g->ids[order[i + 1]] != g->ids[order[i]] || g->labels[order[i + 1]] != g->labels[order[i]])
+            order[u++] = order[i];
+    for (size_t a = 0, b; a < u; a = b) {
+        const int d = g->labels[order[a]];
+        for (b = a; b < u && g->labels[order[b]] == d; b++)
+            ;
+        const size_t count = b - a;
+        for (size_t k = 0; k < (size_t)g->per && k < count; k++) {
+            size_t i = order[a + k * count / (size_t)g->per];
+            grid_put(g->cells + ((size_t)d * g->per + k) * n_pix, g->imgs + i * n_pix, n_pix, brighten);
+        }
+    }
+    g->filled = cells;
+    free(order);
+    return 0;
 }
 
 static int grid_write(grid *g, const char *path, size_t h, size_t w, int scale)
 {
-    size_t n = g->labelled ? (size_t)DATASET_CLASSES * g->per : g->filled;
+    size_t n = g->filled;
     size_t cols = g->labelled ? (size_t)g->per : 10;
     if (n == 0)
         return 0;
@@ -365,43 +347,18 @@ typedef struct {
     char ref;  /* 'A' or 'B' */
     int scale;
     size_t n_pix, h, w;
-    bool scoring;
+    bool scoring; /* asked for; done where labels are known */
     spike_link *in;
-    manifest *man;
-    char **names;
     refs rf;
     grid gr;
     progress *pg;
-    spike_frame *f;
+    spike_frame *f, *batch; /* batch: the samples of the batch, from its step 0 */
     atomic_file *csv;
     float *counts, *img, *zo;
     metrics_acc acc;
     tallies t;
     uint64_t seen;
 } sink;
-
-/* Scores where labels are known and asked for: the reference images. */
-static int open_scoring(sink *k)
-{
-    const options *o = k->o;
-    bool any_label = false;
-    for (size_t i = 0; k->man && i < k->man->n; i++)
-        any_label |= k->man->entries[i].label >= 0 && k->man->entries[i].label < DATASET_CLASSES;
-    k->scoring = any_label && (*k->metrics_path || *options_str(o, "csv"));
-    if (k->scoring) {
-        if (k->n_pix != 784)
-            return err_set("%s: %zu-pixel images cannot be scored against MNIST (784)", link_name(k->in),
-                           k->n_pix);
-        if (refs_load(&k->rf, options_str(o, "data"), k->ref == 'B') < 0)
-            return -1;
-        const int *a = k->rf.a;
-        log_info("references: Dataset %c from %s (A images:%d %d %d %d %d %d %d %d %d %d)", k->ref,
-                 options_str(o, "data"), a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
-    } else if (*k->metrics_path) {
-        log_info("no labels known (%s): no metrics", k->man ? "the manifest has none" : "no --manifest");
-    }
-    return 0;
-}
 
 static int sink_open(stage *st, void *arg)
 {
@@ -421,21 +378,21 @@ static int sink_open(stage *st, void *arg)
     k->w = k->n_pix / k->h;
     if (k->n_pix % k->h != 0)
         return err_set("%s: %zu pixels is not a multiple of --height %d", link_name(k->in), k->n_pix, height);
-    if (*options_str(o, "manifest")) {
-        if (!(k->man = manifest_load(options_str(o, "manifest"))) || !(k->names = entry_names(k->man)))
-            return -1;
-    }
-    if (open_scoring(k) < 0 || (*k->dir && make_dirs(k->dir) < 0) ||
-        (*k->grid_path && grid_plan(&k->gr, k->man, (int)options_int(o, "per-class"), k->n_pix) < 0))
-        return -1;
+    /* the labels come with the frames: the references load at the first labelled one */
+    k->scoring = *k->metrics_path || *options_str(o, "csv");
+    if (*k->dir && dir_make(k->dir) < 0)
+        return err_wrap("--dir %s", k->dir);
+    k->gr.per = (int)options_int(o, "per-class");
+    k->gr.n_pix = k->n_pix;
     if (*options_str(o, "csv")) {
         if (!(k->csv = atomic_file_new(options_str(o, "csv"))))
             return -1;
         fprintf(atomic_file_stream(k->csv), "id,name,label,mse,pearson_r,pixel_mse,nearest_digit\n");
     }
-    if (!(k->f = link_frame_new(k->in)) || !(k->counts = calloc((size_t)fs->batch * k->n_pix, sizeof *k->counts)) ||
+    if (!(k->f = link_frame_new(k->in)) || !(k->batch = link_frame_new(k->in)) ||
+        !(k->counts = calloc((size_t)fs->batch * k->n_pix, sizeof *k->counts)) ||
         !(k->img = malloc(k->n_pix * sizeof *k->img)) || !(k->zo = malloc(k->n_pix * sizeof *k->zo)) ||
-        !(k->pg = progress_new(k->man ? k->man->n : 0, 0)))
+        !(k->pg = progress_new(0, 0)))
         return -1;
     metrics_acc_init(&k->acc);
     return 0;
@@ -445,21 +402,15 @@ static void csv_line(FILE *cf, uint32_t id, const char *name, int d, double mse,
                      int nearest)
 {
     fprintf(cf, "%u,", id);
-    if (strpbrk(name, ",\"\n")) {
-        fputc('"', cf);
-        for (const char *s = name; *s; s++)
-            fprintf(cf, *s == '"' ? "\"\"" : "%c", *s);
-        fputc('"', cf);
-    } else {
-        fputs(name, cf);
-    }
+    csv_write_field(cf, name);
     if (isnan(mse))
         fprintf(cf, ",%d,,,,\n", d);
     else
         fprintf(cf, ",%d,%.6f,%.6f,%.6f,%d\n", d, mse, r, pix, nearest);
 }
 
-/* Sample i of the frame, whole: its PNG, its grid cell, its scores, its CSV line. */
+/* Sample i of the frame, whole: its PNG, its grid cell, its scores, its CSV line.
+ * Its name and label are those its batch's step 0 carried. */
 static int take_sample(sink *k, uint32_t i)
 {
     const options *o = k->o;
@@ -468,14 +419,12 @@ static int take_sample(sink *k, uint32_t i)
     const uint32_t id = k->f->ids[i];
     const float *c = k->counts + (size_t)i * n_pix;
     float *img = k->img;
-    const manifest_entry *e = k->man ? manifest_find(k->man, id) : NULL;
-    if (k->man && !e && manifest_reload(&k->man, &k->names, options_str(o, "manifest")) == 0)
-        e = manifest_find(k->man, id);
-    char name[320];
-    if (e)
-        snprintf(name, sizeof name, "%s", k->names[e - k->man->entries]);
+    char name[FRAME_SAMPLE_NAME_MAX];
+    if (k->batch->named)
+        snprintf(name, sizeof name, "%s", frame_name(k->batch, i));
     else
         snprintf(name, sizeof name, "id-%u", id);
+    const int d = k->batch->named ? k->batch->labels[i] : -1;
     double sum = 0;
     for (size_t j = 0; j < n_pix; j++) {
         img[j] = c[j] / (float)steps;
@@ -490,12 +439,13 @@ static int take_sample(sink *k, uint32_t i)
         if (image_grid_write_png(p, img, 1, k->h, k->w, 1, &go) < 0)
             return -1;
     }
-    if (*k->grid_path)
-        grid_add(&k->gr, id, img, n_pix, options_bool(o, "grid-brighten"));
-    int d = e ? e->label : -1;
+    if (*k->grid_path && grid_keep(&k->gr, id, d, img) < 0)
+        return -1;
     double mse = NAN, r = NAN, pix = NAN;
     int nearest = -1;
     if (k->scoring && d >= 0 && d < DATASET_CLASSES) {
+        if (refs_need(&k->rf, options_str(o, "data"), k->ref, n_pix, link_name(k->in)) < 0)
+            return -1;
         size_t ref = refs_pick(&k->rf, c, d, k->ref == 'B', k->zo);
         const float *refimg = k->rf.train->images + ref * n_pix;
         if (metrics_acc_add(&k->acc, refimg, NULL, c, 1, n_pix, steps) < 0)
@@ -525,8 +475,10 @@ static int sink_run(stage *st, void *arg)
     const size_t n_pix = k->n_pix, batch = link_shape(k->in)->batch;
     int rc;
     while ((rc = link_recv(k->in, f)) == 1) {
-        if (f->step == 0)
+        if (f->step == 0) {
             memset(k->counts, 0, batch * n_pix * sizeof *k->counts);
+            frame_copy_samples(k->batch, f, 0, f->batch);
+        }
         for (uint32_t i = 0; i < f->batch; i++)
             for (size_t j = 0; j < n_pix; j++)
                 k->counts[i * n_pix + j] += frame_spike(f, i, (uint32_t)j);
@@ -546,6 +498,8 @@ static void log_scores(const sink *k, const metrics_result *mr)
     const tallies *t = &k->t;
     if (!t->labelled) {
         log_info("%llu images (no labels: no scores)", (unsigned long long)k->seen);
+        if (*k->metrics_path)
+            log_info("no labels known (the frames carry none): no metrics");
         return;
     }
     log_info("%llu images; %zu labelled: MSE %.4f (Dataset %c), r %.4f, pixel MSE %.4f, nearest "
@@ -566,7 +520,8 @@ static int sink_close(stage *st, void *arg)
     progress_finish(k->pg);
     if (k->csv && atomic_file_commit(&k->csv) < 0)
         return -1;
-    if (*k->grid_path && grid_write(&k->gr, k->grid_path, k->h, k->w, 2) < 0)
+    if (*k->grid_path && (grid_plan(&k->gr, options_bool(k->o, "grid-brighten")) < 0 ||
+                          grid_write(&k->gr, k->grid_path, k->h, k->w, 2) < 0))
         return -1;
     metrics_result mr = metrics_acc_result(&k->acc);
     if (*k->metrics_path && k->t.labelled &&
@@ -580,15 +535,13 @@ static void sink_cleanup(void *arg)
 {
     sink *k = arg;
     atomic_file_destroy(&k->csv);
-    names_free(&k->names, k->man ? k->man->n : 0);
-    manifest_destroy(&k->man);
     refs_free(&k->rf);
-    free(k->gr.ids);
-    free(k->gr.cells);
+    grid_free(&k->gr);
     free(k->counts);
     free(k->img);
     free(k->zo);
     frame_destroy(&k->f);
+    frame_destroy(&k->batch);
     progress_destroy(&k->pg);
 }
 

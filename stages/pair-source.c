@@ -9,7 +9,8 @@
  * audio itself is never read. Every recording needs an FSDD name (its digit);
  * one without is an error naming it. --manifest (id,path,label, as spectrogram
  * writes it) and --pairing (id,label,image_index,recording) are written before
- * the first frame. */
+ * the first frame. Frames name their rows' samples (the recording's name, as
+ * spectrogram names it) and labels. */
 #include "audio/audio_list.h"
 #include "data/dataset.h"
 #include "core/err.h"
@@ -146,6 +147,7 @@ typedef struct {
     dataset *train;
     size_t batch;
     int *labels, *images; /* of each recording */
+    char **names;         /* of each recording, as spectrogram names it */
     spike_link *out, *copy;
     spike_frame *f;
     progress *pg;
@@ -164,7 +166,8 @@ static int source_open(stage *st, void *arg)
         !(s->images = malloc(s->list->n * sizeof *s->images)))
         return err_set("out of memory");
     if (pair_all(o, stage_seed(st), s->list, s->train, s->labels, s->images) < 0 ||
-        write_lists(o, s->list, s->labels, s->images) < 0)
+        write_lists(o, s->list, s->labels, s->images) < 0 ||
+        !(s->names = manifest_names(s->list->paths, s->list->n)))
         return -1;
     frame_shape shape = {FRAME_VALUES, (uint32_t)s->batch, (uint32_t)s->train->n_pixels, 1};
     if (!(s->out = stage_out(st, "images", &shape)) ||
@@ -190,6 +193,8 @@ static int source_run(stage *st, void *arg)
         for (size_t r = 0; r < rows; r++) {
             size_t id = start + r;
             f->ids[r] = (uint32_t)id;
+            if (frame_set_sample(f, (uint32_t)r, s->names[id], s->labels[id]) < 0)
+                return -1;
             memcpy(f->values + r * n_pixels, s->train->images + (size_t)s->images[id] * n_pixels,
                    n_pixels * sizeof(float));
         }
@@ -203,6 +208,7 @@ static int source_run(stage *st, void *arg)
 static void source_cleanup(void *arg)
 {
     source *s = arg;
+    manifest_names_free(&s->names, s->list ? s->list->n : 0);
     free(s->labels);
     free(s->images);
     progress_destroy(&s->pg);

@@ -65,7 +65,7 @@ static int encoder_run(stage *st, void *arg)
     while ((rc = link_recv(e->values, in)) == 1) {
         out->batch_index = in->batch_index;
         out->steps = e->shape.steps;
-        memcpy(out->ids, in->ids, in->batch * sizeof *in->ids);
+        frame_copy_samples(out, in, 0, in->batch);
         for (uint32_t t = 0; t < e->shape.steps; t++) {
             poisson_encode(&e->pp, in->values, in->ids, (int)in->batch, (int)in->width, (int)t, e->draws);
             if (frame_pack_f32(out, e->draws, in->batch) < 0)

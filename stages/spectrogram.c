@@ -8,8 +8,11 @@
  * it ends in a frame of batch 1; ids count utterances from 0.
  *
  * Row layout: frames x channels, frame-major (value t * channels + c; channel 0
- * is the highest frequency), i.e. the row-major image flattened. --manifest
- * names every id before its frame is sent; --png draws each image.
+ * is the highest frequency), i.e. the row-major image flattened. Every frame
+ * names its rows' samples (the file's stem, "-ID" appended when two files share
+ * it; a stream's uttNNNNNN_STARTms-ENDms) and labels (the FSDD digit or -1),
+ * so sinks need no file; --manifest lists every id before its frame is sent
+ * too; --png draws each image under the same name.
  *
  * Epochs (files only): --epochs N sends the list N times, --shuffle in an order
  * drawn from (seed, epoch) (rng_shuffle); ids stay the file index, so a sink
@@ -21,6 +24,8 @@
 #include "audio/audio_list.h"
 #include "audio/cochlea.h"
 #include "audio/cochleagram.h"
+#include "core/clock.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "core/log.h"
@@ -41,7 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static const option_spec opts[] = {
@@ -181,13 +185,6 @@ typedef struct {
     double audio_s;
 } run;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int send_frame(run *r, uint32_t rows)
 {
     spike_frame *f = r->f;
@@ -200,17 +197,6 @@ static int send_frame(run *r, uint32_t rows)
         return -1;
     r->sent += rows;
     return 0;
-}
-
-static int make_dir(const char *dir)
-{
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-        return err_set("--png %s: not a directory", dir);
-    }
-    return err_set("--png %s: cannot create: %s", dir, strerror(errno));
 }
 
 /* Opens the links (batch rows of frames x channels) and reports ready. */
@@ -229,8 +215,8 @@ static int open_links(run *r, uint32_t batch)
         return -1;
     if (!r->out && !r->copy && !*r->png_dir && !*r->manifest_path)
         return err_set("nothing to do: link the values port, or give --png or --manifest");
-    if (*r->png_dir && make_dir(r->png_dir) < 0)
-        return -1;
+    if (*r->png_dir && dir_make(r->png_dir) < 0)
+        return err_wrap("--png %s", r->png_dir);
     if (!(r->f = frame_new(&shape)))
         return err_set("out of memory for a frame of %u x %zu", batch, width);
     return 0;
@@ -260,53 +246,6 @@ typedef struct {
     size_t n_frames;
     double seconds;
 } slot;
-
-/* PNG names: the input's stem; a stem that occurs twice gets "-ID" appended. */
-typedef struct {
-    char *stem;
-    size_t id;
-} stem_id;
-
-static int cmp_stem(const void *a, const void *b)
-{
-    return strcmp(((const stem_id *)a)->stem, ((const stem_id *)b)->stem);
-}
-
-static char **png_names(const audio_list *list)
-{
-    size_t n = list->n;
-    char **names = calloc(n, sizeof *names);
-    stem_id *st = calloc(n, sizeof *st);
-    int rc = names && st ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char s[256];
-        manifest_stem(list->paths[i], s, sizeof s);
-        st[i].id = i;
-        if (!(st[i].stem = strdup(s)))
-            rc = -1;
-    }
-    if (rc == 0)
-        qsort(st, n, sizeof *st, cmp_stem);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        bool dup = (i > 0 && !strcmp(st[i].stem, st[i - 1].stem)) ||
-                   (i + 1 < n && !strcmp(st[i].stem, st[i + 1].stem));
-        char s[300];
-        snprintf(s, sizeof s, dup ? "%s-%zu" : "%s", st[i].stem, st[i].id);
-        if (!(names[st[i].id] = strdup(s)))
-            rc = -1;
-    }
-    for (size_t i = 0; st && i < n; i++)
-        free(st[i].stem);
-    free(st);
-    if (rc) {
-        for (size_t i = 0; names && i < n; i++)
-            free(names[i]);
-        free(names);
-        err_set("out of memory");
-        return NULL;
-    }
-    return names;
-}
 
 /* The rate of the first file that opens (--rate 0). */
 static int probe_rate(const audio_list *list, bool skip_bad, double *fs)
@@ -370,8 +309,18 @@ bad_keep:
     s->err = strdup(err_msg());
 }
 
-/* Long: one loop over epochs, batches and chunks of files sharing its locals; left whole
- * while the sample-names work rewrites the naming in it. */
+/* The frame's rows carry their samples' names (the PNG names) and labels. */
+static int name_rows(spike_frame *f, uint32_t rows, const audio_list *list, char **names)
+{
+    for (uint32_t i = 0; i < rows; i++)
+        if (frame_set_sample(f, i, names[f->ids[i]], audio_list_label(list->paths[f->ids[i]])) < 0)
+            return err_wrap("%s", list->paths[f->ids[i]]);
+    return 0;
+}
+
+/* Long: one loop over epochs, batches and chunks of files sharing its locals
+ * (names, slots, order, cache); left whole through the merge with the
+ * sample-names work, which rewrote the naming in it. */
 static int run_files(run *r, audio_list *list)
 {
     const options *o = r->o;
@@ -399,7 +348,7 @@ static int run_files(run *r, audio_list *list)
             return -1;
         log_info("manifest of %zu files in %s", list->n, r->manifest_path);
     }
-    if (open_links(r, batch) < 0 || (*r->png_dir && !(names = png_names(list))) ||
+    if (open_links(r, batch) < 0 || !(names = manifest_names(list->paths, list->n)) ||
         !(slots = calloc(batch, sizeof *slots)) ||
         !(r->pg = progress_new((uint64_t)options_int(o, "epochs") * list->n, 0)) ||
         stage_ready(r->st) < 0)
@@ -422,7 +371,7 @@ static int run_files(run *r, audio_list *list)
                      (long long)epochs, shuffle ? ", shuffled" : "", mb);
         }
     }
-    double t0 = now_s();
+    double t0 = clock_now();
     for (int64_t e = 0; e < epochs && !stage_stopping(r->st); e++) {
         for (size_t i = 0; i < n; i++)
             order[i] = (uint32_t)i;
@@ -453,7 +402,7 @@ static int run_files(run *r, audio_list *list)
                 for (size_t j = 0; j < k; j++) {
                     front *fe = &r->fronts[omp_get_thread_num()];
                     uint32_t id = order[next + j];
-                    do_file(r, fe, list->paths[id], names && e == 0 ? names[id] : NULL,
+                    do_file(r, fe, list->paths[id], e == 0 ? names[id] : NULL,
                             r->f->values + (filled + j) * width, &slots[j]);
                 }
                 size_t base = filled;
@@ -496,7 +445,7 @@ static int run_files(run *r, audio_list *list)
                 if (stage_keepalive(r->st) < 0)
                     goto out;
             }
-            if (filled && send_frame(r, filled) < 0)
+            if (filled && (name_rows(r->f, filled, list, names) < 0 || send_frame(r, filled) < 0))
                 goto out;
             if (e > 0 && cache) {
                 progress_update(r->pg, r->batch_index, (uint64_t)e * n + next, NAN);
@@ -505,7 +454,7 @@ static int run_files(run *r, audio_list *list)
             }
         }
     }
-    double dt = now_s() - t0;
+    double dt = clock_now() - t0;
     progress_finish(r->pg);
     if (r->skipped)
         log_warn("skipped %llu bad file(s) of %zu", (unsigned long long)r->skipped, list->n);
@@ -525,9 +474,7 @@ static int run_files(run *r, audio_list *list)
 oom:
     err_set("out of memory for %zu images of %zu values", list->n, r->frames * (size_t)r->channels);
 out:
-    for (size_t i = 0; names && i < list->n; i++)
-        free(names[i]);
-    free(names);
+    manifest_names_free(&names, list->n);
     free(slots);
     free(order);
     free(cache);
@@ -567,7 +514,7 @@ static int on_utterance(void *arg, const float *x, size_t n, double start_s, dou
             return -1;
     }
     r->f->ids[0] = id;
-    if (send_frame(r, 1) < 0)
+    if (frame_set_sample(r->f, 0, name, -1) < 0 || send_frame(r, 1) < 0)
         return -1;
     progress_update(r->pg, id + 1, r->sent, NAN);
     return 0;
@@ -616,7 +563,7 @@ static int run_stream(run *r, const char *input)
     if (open_links(r, 1) < 0 || !(r->pg = progress_new(0, 0)) || stage_ready(r->st) < 0)
         goto out;
     stream_ctx ctx = {r, 0};
-    double t0 = now_s();
+    double t0 = clock_now();
     for (;;) {
         const void *data;
         size_t n, n_out;
@@ -636,7 +583,7 @@ static int run_stream(run *r, const char *input)
     double stream_s = (double)segmenter_position(sg) / r->fs;
     if (segmenter_flush(sg, on_utterance, &ctx) < 0)
         goto out;
-    double dt = now_s() - t0;
+    double dt = clock_now() - t0;
     progress_finish(r->pg);
     log_info("%u utterance(s), %.1f s of speech in %.1f s of stream, %.2f s wall clock, %llu cut "
              "to %zu frames", ctx.n, r->audio_s, stream_s, dt, (unsigned long long)r->cut, r->frames);

@@ -12,6 +12,8 @@
  * up to 30% of a single run). The audio cases: tests/bench_audio.c. */
 #include "numerics/blas.h"
 #include "data/dataset.h"
+#include "core/clock.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "oracle.h"
@@ -30,7 +32,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -49,13 +50,6 @@ static const bench_case cases[] = {
     {"784-196-784 T=15 B=100 bptt", 196, 15, 100, 30, 0, 1, 0, LEARN_BPTT},
     {"784-1024-784 T=60 B=100 bptt", 1024, 60, 100, 4, 0, 1, 0, LEARN_BPTT},
 };
-
-double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 double bench_rss_mib(const char *field)
 {
@@ -162,7 +156,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
         else
             snn_begin_batch(net, c->batch);
         if (bi == (naive ? 0 : 1))
-            t0 = bench_now();
+            t0 = clock_now();
         for (int t = 0; t < c->steps; t++) {
             if (naive && t == c->naive_steps)
                 break;
@@ -177,7 +171,7 @@ static int run_case(const bench_case *c, bool naive, const char *data_dir, bench
         if (!naive)
             snn_end_batch(net);
     }
-    r->seconds = bench_now() - t0;
+    r->seconds = clock_now() - t0;
     r->steps_timed = steps;
     /* samples per second: a sample is T steps of one image */
     r->samples_per_s = (double)steps / c->steps * c->batch / r->seconds;
@@ -401,10 +395,10 @@ int main(int argc, char **argv)
     char *slash = strrchr(dir, '/');
     if (slash) {
         *slash = '\0';
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-        if (system(cmd) != 0)
+        if (dir_make(dir) < 0) {
+            log_error("%s", err_msg());
             return 1;
+        }
     }
     FILE *f = fopen(out, "w");
     if (!f || fprintf(f, "%s\n]\n", j.text ? j.text : "[") < 0 || fclose(f) != 0) {

@@ -21,7 +21,6 @@ typedef int bench_fn(const void *arg, bench_result *r);
 
 /* Runs fn in a child (that starts the OpenMP pool itself); r comes back through a pipe. */
 int bench_isolated(bench_fn *fn, const void *arg, const char *what, bench_result *r);
-double bench_now(void);
 /* A field of /proc/self/status ("VmRSS:", "VmHWM:") in MiB. */
 double bench_rss_mib(const char *field);
 

@@ -17,6 +17,8 @@
  *  - as fast as it goes: the real-time factor, wall time from the first byte to
  *    the last stage's exit over the audio's duration, and the CPU time of all
  *    stages over it. */
+#include "core/clock.h"
+#include "core/dir.h"
 #include "audio/audio.h"
 #include "audio/audio_list.h"
 #include "bench.h"
@@ -41,7 +43,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- audiocoder training ---- */
@@ -146,7 +147,7 @@ static int coder_case_run(const void *arg, bench_result *r)
     int timed = 0;
     for (int bi = 0; bi < c->batches + c->warm_up; bi++) {
         if (bi == c->warm_up)
-            t0 = bench_now();
+            t0 = clock_now();
         for (size_t b = 0; b < n; b++)
             ids[b] = (uint32_t)(bi * n + b);
         snn_begin_batch(net, CODER_BATCH);
@@ -160,7 +161,7 @@ static int coder_case_run(const void *arg, bench_result *r)
             timed += bi >= c->warm_up;
         }
     }
-    r->seconds = bench_now() - t0;
+    r->seconds = clock_now() - t0;
     r->steps_timed = timed;
     r->samples_per_s = (double)timed / CODER_STEPS * CODER_BATCH / r->seconds;
     r->peak_rss_mib = bench_rss_mib("VmHWM:");
@@ -331,8 +332,8 @@ static int stream_case_run(const void *arg, bench_result *r)
     r->audio_s = (double)s.n / STREAM_FS;
     r->utterances = c->utterances;
     strcpy(r->input, "fsdd");
-    mkdir("out", 0755); /* may exist */
-    mkdir("out/bench", 0755);
+    if (dir_make("out/bench") < 0)
+        return -1;
     if ((access(STREAM_OUT, F_OK) == 0 && tmpdir_remove(STREAM_OUT) != 0) || mkdir(STREAM_OUT, 0755) != 0)
         return err_set("cannot make %s afresh", STREAM_OUT);
     int fd[2];
@@ -375,19 +376,19 @@ static int stream_case_run(const void *arg, bench_result *r)
     wav_header(h);
     if (write_all(fd[1], h, sizeof h) < 0)
         goto done;
-    double t_ready = bench_now();
+    double t_ready = clock_now();
     while (!console_says(STREAM_OUT "/console.log", "stages ready")) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
             err_set("audio2image.pipe ended before it was ready (see %s/console.log)", STREAM_OUT);
             goto done;
         }
-        if (bench_now() - t_ready > 120) {
+        if (clock_now() - t_ready > 120) {
             err_set("audio2image.pipe not ready after 120 s (see %s/console.log)", STREAM_OUT);
             goto done;
         }
         usleep(2000);
     }
-    const double t0 = bench_now();
+    const double t0 = clock_now();
     image_seen seen[256];
     int n_seen = 0;
     if (c->paced) {
@@ -395,20 +396,20 @@ static int stream_case_run(const void *arg, bench_result *r)
         const size_t chunk = STREAM_FS / 100;
         size_t pos = 0;
         while (pos < s.n) {
-            double now = bench_now() - t0;
+            double now = clock_now() - t0;
             while (pos < s.n && (double)pos / STREAM_FS <= now) {
                 size_t k = s.n - pos < chunk ? s.n - pos : chunk;
                 if (write_all(fd[1], s.pcm + pos, k * sizeof *s.pcm) < 0)
                     goto done;
                 pos += k;
             }
-            scan_images(seen, &n_seen, 256, bench_now() - t0);
+            scan_images(seen, &n_seen, 256, clock_now() - t0);
             usleep(2000);
         }
         close(fd[1]);
         fd[1] = -1;
         while (waitpid(pid, &status, WNOHANG) != pid) {
-            scan_images(seen, &n_seen, 256, bench_now() - t0);
+            scan_images(seen, &n_seen, 256, clock_now() - t0);
             usleep(2000);
         }
         exited = true;
@@ -421,7 +422,7 @@ static int stream_case_run(const void *arg, bench_result *r)
     if (!exited && waitpid(pid, &status, 0) != pid)
         goto done;
     exited = true;
-    r->seconds = bench_now() - t0;
+    r->seconds = clock_now() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         err_set("audio2image.pipe failed (see %s/console.log)", STREAM_OUT);
         goto done;

@@ -26,6 +26,7 @@
 #include "audio/cochlea.h"
 #include "audio/cochleagram.h"
 #include "data/dataset.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "data/metrics.h"
 #include "data/model.h"
@@ -40,14 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what)
 {
@@ -140,10 +133,10 @@ int main(int argc, char **argv)
     const bool fresh = atoi(arg(argc, argv, "--fresh-spikes", "0")) != 0;
     const double max_s = atof(arg(argc, argv, "--max-seconds", "0"));
 
-    double t0 = now();
+    double t0 = clock_now();
     set tr = front(fsdd, "train", (size_t)atol(arg(argc, argv, "--limit", "0")), rate, decimation, frames);
     set te = front(fsdd, "test", (size_t)atol(arg(argc, argv, "--test-limit", "0")), rate, decimation, frames);
-    double front_s = now() - t0;
+    double front_s = clock_now() - t0;
     double mean = 0;
     for (size_t i = 0; i < tr.n * tr.width; i++)
         mean += tr.x[i];
@@ -194,7 +187,7 @@ int main(int argc, char **argv)
         rng_shuffle(seed, (uint32_t)e, order, tr.n);
         loss_stats ls = {0};
         double hid = 0;
-        double te0 = now();
+        double te0 = clock_now();
         poisson_params pp = {.seed = seed, .r_max = r_max};
         for (size_t s0 = 0; s0 < tr.n; s0 += (size_t)batch) {
             int B = (int)(tr.n - s0 < (size_t)batch ? tr.n - s0 : (size_t)batch);
@@ -221,10 +214,10 @@ int main(int argc, char **argv)
             }
             free(v);
             samples += B;
-            if (max_s > 0 && train_s + now() - te0 > max_s)
+            if (max_s > 0 && train_s + clock_now() - te0 > max_s)
                 break;
         }
-        double ep_s = now() - te0;
+        double ep_s = clock_now() - te0;
         train_s += ep_s;
         bool last = e + 1 == epochs || (max_s > 0 && train_s > max_s);
         if ((e + 1) % eval_every != 0 && !last)

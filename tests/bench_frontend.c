@@ -10,6 +10,7 @@
 #include "audio/audio.h"
 #include "audio/cochlea.h"
 #include "audio/cochleagram.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "audio/melbank.h"
 
@@ -17,14 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -97,13 +90,13 @@ int main(int argc, char **argv)
     float *gram = NULL;
     double t_read = 0, t_front = 0, t_fit = 0, seconds = 0, nonzero = 0;
     for (size_t i = 0; i < n_files; i++) {
-        double t0 = now();
+        double t0 = clock_now();
         audio *a = audio_read(files[i], &opts);
         if (!a) {
             fprintf(stderr, "%s\n", err_msg());
             return 1;
         }
-        double t1 = now();
+        double t1 = clock_now();
         if (!c && !m) {
             rate = a->fs;
             if (mel) {
@@ -137,12 +130,12 @@ int main(int argc, char **argv)
             cochlea_reset(c);
             rc = cochlea_process(c, a->samples, a->n, &o, &nfr);
         }
-        double t2 = now();
+        double t2 = clock_now();
         if (rc || cochleagram_make(o, nfr, n_ch, gram, out_frames)) {
             fprintf(stderr, "%s: %s\n", files[i], err_msg());
             return 1;
         }
-        double t3 = now();
+        double t3 = clock_now();
         for (size_t k = 0; k < out_frames * (size_t)n_ch; k++)
             nonzero += gram[k] > 0;
         t_read += t1 - t0;

@@ -10,9 +10,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* CLOCK_MONOTONIC in seconds. */
-double proc_now(void);
-
 /* Forks and executes argv[0] (a path) with argv (NULL-terminated); its stderr
  * goes to err_path (truncated), stdin and stdout to /dev/null. The child pid. */
 pid_t proc_spawn(const char *const *argv, const char *err_path);

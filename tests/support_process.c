@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "process.h"
 
 #include <dirent.h>
@@ -16,17 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PROC_MAX_ARGS 64
-
-double proc_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 pid_t proc_spawn(const char *const *argv, const char *err_path)
 {
@@ -66,20 +59,20 @@ pid_t proc_run_start(const char *cmd, const char *pipe_path, const char *out_dir
 
 int proc_finish(pid_t pid, double limit, double *took)
 {
-    double t0 = proc_now();
+    double t0 = clock_now();
     int status;
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (proc_now() - t0 > limit) {
+        if (clock_now() - t0 > limit) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             if (took)
-                *took = proc_now() - t0;
+                *took = clock_now() - t0;
             return -1;
         }
         usleep(10 * 1000);
     }
     if (took)
-        *took = proc_now() - t0;
+        *took = clock_now() - t0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -131,9 +124,9 @@ size_t proc_children(pid_t parent, proc_info *out, size_t cap)
 
 size_t proc_wait_children(pid_t parent, size_t want, proc_info *out, size_t cap, double limit)
 {
-    double t0 = proc_now();
+    double t0 = clock_now();
     size_t n;
-    while ((n = proc_children(parent, out, cap)) < want && proc_now() - t0 < limit)
+    while ((n = proc_children(parent, out, cap)) < want && clock_now() - t0 < limit)
         usleep(20 * 1000);
     return n;
 }

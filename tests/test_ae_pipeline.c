@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "tmpdir.h"
 
 #include "numerics/blas.h"
@@ -427,8 +428,8 @@ typedef struct {
 /* Waits until path contains needle (up to limit seconds). */
 static bool wait_for_text(const char *path, const char *needle, double limit)
 {
-    double t0 = proc_now();
-    while (proc_now() - t0 < limit) {
+    double t0 = clock_now();
+    while (clock_now() - t0 < limit) {
         if (strstr(proc_slurp(path), needle))
             return true;
         usleep(20 * 1000);

@@ -8,7 +8,8 @@
  *    two epochs) and metrics.json with the training figures;
  *  - audio2image.pipe writes a PNG per test input named after it, grid.png,
  *    samples.csv and metrics.json with the scores; a lone non-FSDD WAV gets its
- *    PNG and no metrics;
+ *    PNG and no metrics; the same pipeline with no manifest anywhere gives the
+ *    same names, scores and grid (names and labels travel with the frames);
  *  - a maps file missing a training id, and one of the wrong width, fail with
  *    an error naming the id / the widths. */
 #include <setjmp.h>
@@ -203,16 +204,39 @@ static void train(const char *targets, const char *tag, int expect_rc)
                  proc_slurp(at("stderr.txt")));
 }
 
-static void synthesise(const char *input, const char *tag)
+static void synthesise_with(const char *pipe, const char *input, const char *tag)
 {
     snprintf(v_input, sizeof v_input, "input=%s", input);
     snprintf(v_model, sizeof v_model, "model=%s", at("ac"));
     snprintf(v_data, sizeof v_data, "data=%s", at("data"));
     snprintf(v_decoder, sizeof v_decoder, "decoder=%s", at("decoder.ssm"));
     const char *vars[] = {v_input, v_model, v_data, v_decoder, FRONT, NULL};
-    int rc = run_pipe("pipelines/audio2image.pipe", tag, vars, 60);
+    int rc = run_pipe(pipe, tag, vars, 60);
     if (rc != 0)
-        fail_msg("audio2image: exit %d: %s", rc, proc_slurp(at("stderr.txt")));
+        fail_msg("%s: exit %d: %s", pipe, rc, proc_slurp(at("stderr.txt")));
+}
+
+static void synthesise(const char *input, const char *tag)
+{
+    synthesise_with("pipelines/audio2image.pipe", input, tag);
+}
+
+/* audio2image.pipe with every --manifest option taken out */
+static void write_pipe_without_manifest(const char *path)
+{
+    FILE *in = fopen("pipelines/audio2image.pipe", "r"), *out = fopen(path, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    char line[4096];
+    const char *opt = " --manifest=${out}/manifest.csv";
+    while (fgets(line, sizeof line, in)) {
+        char *m;
+        while ((m = strstr(line, opt)))
+            memmove(m, m + strlen(opt), strlen(m + strlen(opt)) + 1);
+        fputs(line, out);
+    }
+    fclose(in);
+    fclose(out);
 }
 
 static bool exists(const char *path)
@@ -333,13 +357,30 @@ static void test_train_then_synthesise(void **state)
     assert_non_null(strstr(csv, "id,name,label,mse,pearson_r"));
     assert_non_null(strstr(csv, "\n3,3_tester_0,3,"));
 
+    /* the sink reads no file of the source: with no manifest anywhere, the names,
+     * labels and so the scores come with the frames, and the grid is the same */
+    write_pipe_without_manifest(at("bare.pipe"));
+    assert_null(strstr(proc_slurp(at("bare.pipe")), "manifest"));
+    synthesise_with(at("bare.pipe"), at("rec"), "bare");
+    assert_false(exists(at("bare/manifest.csv")));
+    for (int d = 0; d < 4; d++) {
+        char p[300];
+        snprintf(p, sizeof p, "%s/bare/images/%d_tester_0.png", dir, d);
+        if (!exists(p))
+            fail_msg("no %s", p);
+    }
+    assert_non_null(strstr(proc_slurp(at("bare/samples.csv")), "\n3,3_tester_0,3,"));
+    assert_non_null(strstr(proc_slurp(at("bare/metrics.json")), "\"n_samples\": 4"));
+    assert_true(golden_hash_file(GOLDEN_START, at("bare/grid.png")) ==
+                golden_hash_file(GOLDEN_START, at("a2i/grid.png")));
+
     /* one file without a label: its PNG, no scores */
     synthesise(at("solo/hello.wav"), "solo");
     assert_true(exists(at("solo/images/hello.png")));
     assert_false(exists(at("solo/metrics.json")));
 
     /* a live stream on stdin: two tones between silences, one PNG each, named
-     * after its place in the stream (the sink rereads the growing manifest) */
+     * after its place in the stream (the name travels with the utterance's frame) */
     enum { GAP = FS / 2, TONE = FS / 5 };
     static float x[3 * GAP + 2 * TONE];
     for (int k = 0; k < 2; k++)

@@ -324,6 +324,123 @@ static void test_counts_and_sizes(void **state)
     frame_destroy(&b);
 }
 
+/* Sample names and labels: sent with step 0 (whole or in parts), absent from
+ * later steps, carried by frame_follow(_rows) and frame_copy_samples, checked
+ * on decoding. */
+static void test_named_samples(void **state)
+{
+    (void)state;
+    spike_frame *a = make(FRAME_SPIKES, 3, 8, 2), *b = make(FRAME_SPIKES, 3, 8, 2);
+    msgpack_sbuffer hdr;
+    msgpack_sbuffer_init(&hdr);
+    const char *names[] = {"0_george_3", "odd, \"name\"", "utt000002_100ms-900ms"};
+    const int32_t labels[] = {0, -1, 7};
+    a->batch = 3;
+    a->steps = 2;
+    for (uint32_t i = 0; i < 3; i++) {
+        a->ids[i] = 10 + i;
+        assert_int_equal(frame_set_sample(a, i, names[i], labels[i]), 0);
+    }
+    assert_true(a->named);
+    assert_int_equal(round_trip(a, b, &hdr), 0);
+    assert_true(b->named);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_string_equal(frame_name(b, i), names[i]);
+        assert_int_equal(b->labels[i], labels[i]);
+    }
+    size_t named_size = hdr.size;
+    /* step 1: the same samples, no names on the wire */
+    a->step = 1;
+    assert_int_equal(round_trip(a, b, &hdr), 0);
+    assert_false(b->named);
+    assert_string_equal(frame_name(b, 0), "");
+    assert_true(hdr.size < named_size);
+
+    /* a relay carries them: whole step, then a part of rows 1..2 */
+    a->step = 0;
+    spike_frame *v = make(FRAME_VALUES, 3, 4, 2);
+    frame_follow(v, a);
+    assert_true(v->named);
+    assert_string_equal(frame_name(v, 2), names[2]);
+    frame_follow_rows(v, a, 1, 2);
+    assert_int_equal(v->batch, 2);
+    assert_int_equal(v->ids[0], 11);
+    assert_string_equal(frame_name(v, 0), names[1]);
+    assert_int_equal(v->labels[1], 7);
+    spike_frame *c = make(FRAME_VALUES, 3, 4, 2);
+    assert_int_equal(round_trip(v, c, &hdr), 0);
+    assert_true(c->named);
+    assert_int_equal(c->row0, 1);
+    assert_string_equal(frame_name(c, 1), names[2]);
+    frame_copy_samples(c, b, 0, 3); /* b (step 1) is not named: neither is c now */
+    assert_false(c->named);
+
+    /* an unnamed frame has neither field; a name too long is refused */
+    spike_frame *u = make(FRAME_SPIKES, 3, 8, 2);
+    u->batch = 3;
+    assert_int_equal(round_trip(u, b, &hdr), 0);
+    assert_false(b->named);
+    char longname[FRAME_SAMPLE_NAME_MAX + 1];
+    memset(longname, 'x', FRAME_SAMPLE_NAME_MAX);
+    longname[FRAME_SAMPLE_NAME_MAX] = '\0';
+    assert_int_equal(frame_set_sample(u, 0, longname, 1), -1);
+    assert_non_null(strstr(err_msg(), "at most 319"));
+    assert_int_equal(frame_set_sample(u, 3, "x", 1), -1);
+    msgpack_sbuffer_destroy(&hdr);
+    frame_destroy(&a);
+    frame_destroy(&b);
+    frame_destroy(&c);
+    frame_destroy(&u);
+    frame_destroy(&v);
+}
+
+/* names and labels must come together, one per row, labels >= -1 */
+static void write_names_2(msgpack_packer *pk, const char *key)
+{
+    (void)key;
+    msgpack_pack_array(pk, 4);
+    for (int i = 0; i < 4; i++)
+        msgpack_pack_uint32(pk, (uint32_t)i);
+    msgpack_pack_str_with_body(pk, "names", 5);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_str_with_body(pk, "a", 1);
+    msgpack_pack_str_with_body(pk, "b", 1);
+}
+
+static void test_bad_names(void **state)
+{
+    (void)state;
+    spike_frame *b = make(FRAME_SPIKES, 4, 16, 2);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    uint8_t payload[8] = {0};
+    /* "ids" replaced by ids + a 2-entry names array (the map then has 9 entries) */
+    hand_header(&sb, "ids", write_names_2, 4, 4);
+    ((uint8_t *)sb.data)[0] = 0x89;
+    assert_int_equal(frame_decode(b, sb.data, sb.size, payload, 8), -1);
+    assert_non_null(strstr(err_msg(), "field 'names' without 'labels'"));
+
+    spike_frame *a = make(FRAME_SPIKES, 4, 16, 2);
+    a->batch = 4;
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(frame_set_sample(a, i, "n", 1), 0);
+    assert_int_equal(frame_set_sample(a, 0, "n", -2), -1);
+    assert_int_equal(frame_set_sample(a, 0, "../x", 1), -1);
+    assert_int_equal(frame_set_sample(a, 0, "", 1), -1);
+    a->labels[0] = -2; /* a sender that does not check */
+    assert_int_equal(frame_encode(a, "", "", &sb), 0);
+    assert_int_equal(frame_decode(b, sb.data, sb.size, payload, 8), -1);
+    assert_non_null(strstr(err_msg(), "'labels' entry 0: -2"));
+    a->labels[0] = 1;
+    strcpy(a->names + FRAME_SAMPLE_NAME_MAX, "a/b");
+    assert_int_equal(frame_encode(a, "", "", &sb), 0);
+    assert_int_equal(frame_decode(b, sb.data, sb.size, payload, 8), -1);
+    assert_non_null(strstr(err_msg(), "'names' entry 1: 'a/b'"));
+    msgpack_sbuffer_destroy(&sb);
+    frame_destroy(&a);
+    frame_destroy(&b);
+}
+
 static spike_frame *at(spike_frame *f, uint32_t b, uint32_t t)
 {
     f->kind = FRAME_SPIKES;
@@ -470,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_truncated_header),  cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_counts_and_sizes),  cmocka_unit_test(test_sequence),
         cmocka_unit_test(test_parts),
+        cmocka_unit_test(test_named_samples),     cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

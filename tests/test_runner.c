@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "tmpdir.h"
 
 #include "process.h"
@@ -164,9 +165,9 @@ static void test_killed_runner(void **state)
     size_t n = stages_of(runner, ps);
     kill(runner, SIGKILL);
     waitpid(runner, NULL, 0);
-    double t0 = proc_now();
+    double t0 = clock_now();
     size_t reaped = 0;
-    while (reaped < n && proc_now() - t0 < 5) {
+    while (reaped < n && clock_now() - t0 < 5) {
         pid_t p = waitpid(-1, NULL, WNOHANG);
         if (p > 0)
             reaped++;

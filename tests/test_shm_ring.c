@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "transport/shm_ring.h"
 
@@ -17,15 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static bool name_exists(const char *name)
 {
@@ -122,9 +115,9 @@ static void test_full_ring_and_too_large(void **state)
     assert_int_equal(shm_ring_write(p, big, max, NULL, 0), 1);
     assert_int_equal(shm_ring_write(p, big, max, NULL, 0), 1);
     assert_int_equal(shm_ring_write(p, big, 8, NULL, 0), 0); /* full */
-    double t0 = now_s();
+    double t0 = clock_now();
     assert_int_equal(shm_ring_wait_room(p, 8, 50), 0);
-    assert_true(now_s() - t0 >= 0.04);
+    assert_true(clock_now() - t0 >= 0.04);
     const void *a, *b;
     size_t al, bl;
     assert_int_equal(shm_ring_peek(c, &a, &al, &b, &bl), 1);
@@ -141,9 +134,9 @@ static void test_wait_times_out_then_wakes(void **state)
     (void)state;
     shm_ring *p, *c;
     ring_pair(1300, 4, &p, &c);
-    double t0 = now_s();
+    double t0 = clock_now();
     assert_int_equal(shm_ring_wait_data(c, 100), 0);
-    double waited = now_s() - t0;
+    double waited = clock_now() - t0;
     assert_true(waited >= 0.09 && waited < 1.0);
     /* a producer in another process, starting late and often finding the ring full;
      * 20,000 messages, so that a publication race would show as a wrong byte */
@@ -160,11 +153,11 @@ static void test_wait_times_out_then_wakes(void **state)
         }
         _exit(0);
     }
-    t0 = now_s();
+    t0 = clock_now();
     for (unsigned i = 0; i < 20000; i++) {
         assert_int_equal(shm_ring_wait_data(c, 2000), 1);
         if (i == 0) /* woken by the write, not by the 2 s timeout */
-            assert_true(now_s() - t0 < 1.5);
+            assert_true(clock_now() - t0 < 1.5);
         check_message(c, i);
     }
     int status;

@@ -190,6 +190,36 @@ int mp_reader_uint32(mp_reader *self, uint32_t *value)
     return 0;
 }
 
+int mp_reader_int32(mp_reader *self, int32_t *value)
+{
+    if (need(self, 1, "integer") < 0)
+        return -1;
+    const uint8_t *start = self->p;
+    uint8_t b = *self->p;
+    int64_t v;
+    if (b >= 0xe0) {
+        v = (int8_t)b;
+        self->p++;
+    } else if (b >= 0xd0 && b <= 0xd3) {
+        int n = 1 << (b - 0xd0), shift = 64 - 8 * (1 << (b - 0xd0));
+        if (need(self, 1 + (size_t)n, "integer") < 0)
+            return -1;
+        v = (int64_t)(be(self->p + 1, n) << shift) >> shift;
+        self->p += 1 + n;
+    } else {
+        uint64_t u = 0;
+        if (mp_reader_uint(self, &u) < 0)
+            return -1;
+        v = u > INT64_MAX ? INT64_MAX : (int64_t)u;
+    }
+    if (v < INT32_MIN || v > INT32_MAX) {
+        self->p = start;
+        return err_set("integer %lld does not fit 32 bits", (long long)v);
+    }
+    *value = (int32_t)v;
+    return 0;
+}
+
 int mp_reader_bool(mp_reader *self, bool *value)
 {
     if (need(self, 1, "bool") < 0)

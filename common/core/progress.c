@@ -2,12 +2,12 @@
  * The rate is the average since start: steadier ETAs than a sliding window. */
 #include "core/progress.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 struct progress {
@@ -15,13 +15,6 @@ struct progress {
     double loss;
     double interval, start, last;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 progress *progress_new_at(uint64_t total, double interval, double now)
 {
@@ -37,7 +30,7 @@ progress *progress_new_at(uint64_t total, double interval, double now)
 
 progress *progress_new(uint64_t total, double interval)
 {
-    return progress_new_at(total, interval, now_s());
+    return progress_new_at(total, interval, clock_now());
 }
 
 void progress_destroy(progress **self_p)
@@ -97,12 +90,12 @@ bool progress_update_at(progress *self, uint64_t step, uint64_t samples, double 
 
 bool progress_update(progress *self, uint64_t step, uint64_t samples, double loss)
 {
-    return progress_update_at(self, step, samples, loss, now_s(), NULL, 0);
+    return progress_update_at(self, step, samples, loss, clock_now(), NULL, 0);
 }
 
 void progress_finish(progress *self)
 {
     char line[256];
-    progress_format(self, now_s(), line, sizeof line);
+    progress_format(self, clock_now(), line, sizeof line);
     log_info("%s (done)", line);
 }

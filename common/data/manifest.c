@@ -3,9 +3,10 @@
 #include "data/manifest.h"
 
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/err.h"
 
-#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,22 +60,6 @@ int manifest_add(manifest *self, uint32_t id, const char *path, int label)
     return push(self, id, path, label);
 }
 
-/* A CSV field, quoted only when it must be. */
-static void put_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int manifest_write(const manifest *self, const char *path)
 {
     atomic_file *af = atomic_file_new(path);
@@ -84,72 +69,13 @@ int manifest_write(const manifest *self, const char *path)
     fputs(MANIFEST_HEADER "\n", f);
     for (size_t i = 0; i < self->n; i++) {
         fprintf(f, "%u,", self->entries[i].id);
-        put_field(f, self->entries[i].path);
+        csv_write_field(f, self->entries[i].path);
         fprintf(f, ",%d\n", self->entries[i].label);
     }
     return atomic_file_commit(&af);
 }
 
 /* ---- reading ------------------------------------------------------------------ */
-
-/* Reads one CSV field starting at *p (quoted or not) into a fresh string; on
- * return *p is at the delimiter (',' / '\n' / end). Quoted fields may span lines. */
-static char *read_field(const char **p, const char *end)
-{
-    const char *s = *p;
-    size_t cap = 64, n = 0;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    int quoted = s < end && *s == '"';
-    if (quoted)
-        s++;
-    while (s < end) {
-        char c = *s;
-        if (quoted && c == '"') {
-            if (s + 1 < end && s[1] == '"') {
-                s += 2;
-                c = '"';
-            } else {
-                s++;
-                quoted = 2; /* closed */
-                break;
-            }
-        } else if (!quoted && (c == ',' || c == '\n' || c == '\r')) {
-            break;
-        } else {
-            s++;
-        }
-        if (n + 2 > cap) {
-            char *o = realloc(out, cap *= 2);
-            if (!o) {
-                free(out);
-                return NULL;
-            }
-            out = o;
-        }
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    if (quoted == 1) { /* no closing quote */
-        free(out);
-        errno = EINVAL;
-        return NULL;
-    }
-    *p = s;
-    return out;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *v)
-{
-    char *e;
-    errno = 0;
-    long x = strtol(s, &e, 10);
-    if (!*s || *e || errno || x < lo || x > hi)
-        return -1;
-    *v = x;
-    return 0;
-}
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -160,106 +86,46 @@ static int cmp_id(const void *a, const void *b)
 manifest *manifest_load(const char *path)
 {
     manifest *self = NULL;
-    char *text = NULL, *fields[3] = {NULL, NULL, NULL};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set("manifest %s: cannot open: %s", path, strerror(errno));
+    csv_reader *r = csv_reader_open(path);
+    if (!r) {
+        err_wrap("manifest");
         return NULL;
     }
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? 2 * cap : 65536;
-            char *t = realloc(text, cap);
-            if (!t) {
-                err_set("manifest %s: out of memory", path);
-                goto err;
-            }
-            text = t;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        err_set("manifest %s: read failed", path);
-        goto err;
-    }
-    if (!(self = manifest_new()))
-        goto err;
-    const char *p = text, *end = text + len;
-    size_t hl = strlen(MANIFEST_HEADER);
-    if (len < hl || memcmp(p, MANIFEST_HEADER, hl) ||
-        (len > hl && p[hl] != '\n' && p[hl] != '\r')) {
-        err_set("manifest %s: line 1: expected the header '%s'", path, MANIFEST_HEADER);
-        goto err;
-    }
-    p += hl;
-    size_t line = 1;
-    while (p < end) {
-        if (*p == '\r')
-            p++;
-        if (p < end && *p == '\n') {
-            p++;
-            line++;
-        }
-        if (p >= end)
-            break;
-        if (*p == '\n' || *p == '\r')
-            continue; /* blank line */
-        size_t row_line = line;
-        for (int k = 0; k < 3; k++) {
-            if (k && (p >= end || *p++ != ',')) {
-                err_set("manifest %s: line %zu: expected 3 fields (id,path,label)", path, row_line);
-                goto err;
-            }
-            const char *q = p;
-            if (!(fields[k] = read_field(&p, end))) {
-                err_set("manifest %s: line %zu: %s", path, row_line,
-                        errno == EINVAL ? "unterminated quoted field" : "out of memory");
-                goto err;
-            }
-            for (; q < p; q++)
-                line += *q == '\n';
-        }
-        if (p < end && *p != '\n' && *p != '\r') {
-            err_set("manifest %s: line %zu: %s after the label", path, row_line,
-                    *p == ',' ? "a fourth field" : "junk");
-            goto err;
-        }
+    if (!(self = manifest_new()) || csv_reader_header(r, MANIFEST_HEADER) < 0)
+        goto bad;
+    int rc;
+    while ((rc = csv_reader_next(r)) == 1) {
+        size_t line = csv_reader_line(r), n = csv_reader_count(r);
+        const char *id_s = csv_reader_field(r, 0), *label_s = csv_reader_field(r, 2);
         long id, label;
-        if (parse_long(fields[0], 0, UINT32_MAX, &id) < 0) {
-            err_set("manifest %s: line %zu: id '%s' is not an integer in 0..%u", path, row_line,
-                    fields[0], UINT32_MAX);
-            goto err;
+        if (n != 3) {
+            err_set("line %zu: %s", line, n < 3 ? "expected 3 fields (id,path,label)" : "a fourth field after the label");
+            goto bad;
         }
-        if (parse_long(fields[2], -1, INT32_MAX, &label) < 0) {
-            err_set("manifest %s: line %zu: label '%s' is not an integer >= -1", path, row_line,
-                    fields[2]);
-            goto err;
+        if (csv_parse_long(id_s, 0, UINT32_MAX, &id) < 0) {
+            err_set("line %zu: id '%s' is not an integer in 0..%u", line, id_s, UINT32_MAX);
+            goto bad;
         }
-        if (push(self, (uint32_t)id, fields[1], (int)label) < 0)
-            goto err;
-        for (int k = 0; k < 3; k++) {
-            free(fields[k]);
-            fields[k] = NULL;
+        if (csv_parse_long(label_s, -1, INT32_MAX, &label) < 0) {
+            err_set("line %zu: label '%s' is not an integer >= -1", line, label_s);
+            goto bad;
         }
+        if (push(self, (uint32_t)id, csv_reader_field(r, 1), (int)label) < 0)
+            goto bad;
     }
+    if (rc < 0)
+        goto bad;
     qsort(self->entries, self->n, sizeof *self->entries, cmp_id);
     for (size_t i = 1; i < self->n; i++)
         if (self->entries[i].id == self->entries[i - 1].id) {
-            err_set("manifest %s: id %u is listed twice", path, self->entries[i].id);
-            goto err;
+            err_set("id %u is listed twice", self->entries[i].id);
+            goto bad;
         }
-    fclose(f);
-    free(text);
+    csv_reader_close(&r);
     return self;
-err:
-    for (int k = 0; k < 3; k++)
-        free(fields[k]);
-    fclose(f);
-    free(text);
+bad:
+    err_wrap("manifest %s", path);
+    csv_reader_close(&r);
     manifest_destroy(&self);
     return NULL;
 }
@@ -290,4 +156,55 @@ size_t manifest_stem(const char *path, char *buf, size_t cap)
     memcpy(buf, base, n);
     buf[n] = '\0';
     return n;
+}
+
+/* the stems sorted, each with its id: equal stems are neighbours */
+typedef struct {
+    char *stem;
+    size_t id;
+} stem_id;
+
+static int cmp_stem(const void *a, const void *b)
+{
+    return strcmp(((const stem_id *)a)->stem, ((const stem_id *)b)->stem);
+}
+
+char **manifest_names(char *const *paths, size_t n)
+{
+    char **names = calloc(n + 1, sizeof *names);
+    stem_id *st = calloc(n + 1, sizeof *st);
+    int rc = names && st ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char s[256];
+        manifest_stem(paths[i], s, sizeof s);
+        st[i].id = i;
+        if (!(st[i].stem = strdup(s)))
+            rc = -1;
+    }
+    if (rc == 0)
+        qsort(st, n, sizeof *st, cmp_stem);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool dup = (i > 0 && !strcmp(st[i].stem, st[i - 1].stem)) ||
+                   (i + 1 < n && !strcmp(st[i].stem, st[i + 1].stem));
+        char s[300];
+        snprintf(s, sizeof s, dup ? "%s-%zu" : "%s", st[i].stem, st[i].id);
+        if (!(names[st[i].id] = strdup(s)))
+            rc = -1;
+    }
+    for (size_t i = 0; st && i < n; i++)
+        free(st[i].stem);
+    free(st);
+    if (rc) {
+        manifest_names_free(&names, n);
+        err_set("manifest: out of memory for %zu names", n);
+    }
+    return names;
+}
+
+void manifest_names_free(char ***names_p, size_t n)
+{
+    for (size_t i = 0; *names_p && i < n; i++)
+        free((*names_p)[i]);
+    free(*names_p);
+    *names_p = NULL;
 }

@@ -4,10 +4,10 @@
 #include "data/pairing.h"
 
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "numerics/rng.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,17 +178,7 @@ int pairing_table_write(const pairing_table *self, const char *path)
     for (size_t i = 0; i < self->n; i++) {
         const pairing_entry *e = &self->entries[i];
         fprintf(f, "%u,%d,%d,", e->id, e->label, e->image);
-        if (strpbrk(e->recording, ",\"")) {
-            fputc('"', f);
-            for (const char *s = e->recording; *s; s++) {
-                if (*s == '"')
-                    fputc('"', f);
-                fputc(*s, f);
-            }
-            fputc('"', f);
-        } else {
-            fputs(e->recording, f);
-        }
+        csv_write_field(f, e->recording);
         fputc('\n', f);
     }
     if (ferror(f)) {
@@ -198,85 +188,39 @@ int pairing_table_write(const pairing_table *self, const char *path)
     return atomic_file_commit(&af);
 }
 
-/* The recording field (the rest of the line): unquoted in place. -1 on a bad quote. */
-static int unquote(char *s)
-{
-    if (*s != '"')
-        return strchr(s, '"') ? -1 : 0;
-    char *w = s;
-    for (const char *r = s + 1;; r++) {
-        if (!*r)
-            return -1; /* no closing quote */
-        if (*r == '"') {
-            if (r[1] != '"') {
-                *w = '\0';
-                return r[1] ? -1 : 0;
-            }
-            r++;
-        }
-        *w++ = *r;
-    }
-}
-
 pairing_table *pairing_table_load(const char *path)
 {
     pairing_table *self = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        err_set("pairing %s: cannot open: %s", path, strerror(errno));
+    csv_reader *r = csv_reader_open(path);
+    if (!r) {
+        err_wrap("pairing");
         return NULL;
     }
-    if (!(self = pairing_table_new()))
-        goto err;
-    ssize_t got;
-    size_t lineno = 1;
-    for (; (got = getline(&line, &cap, f)) >= 0; lineno++) {
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
-            line[--got] = '\0';
-        if (lineno == 1) {
-            if (strcmp(line, PAIRING_HEADER)) {
-                err_set("pairing %s: line 1: expected the header '%s'", path, PAIRING_HEADER);
-                goto err;
-            }
-            continue;
+    if (!(self = pairing_table_new()) || csv_reader_header(r, PAIRING_HEADER) < 0)
+        goto bad;
+    int rc;
+    while ((rc = csv_reader_next(r)) == 1) {
+        size_t line = csv_reader_line(r);
+        long id, label, image;
+        if (csv_reader_count(r) != 4 || csv_parse_long(csv_reader_field(r, 0), 0, UINT32_MAX, &id) < 0 ||
+            csv_parse_long(csv_reader_field(r, 1), -1, INT32_MAX, &label) < 0 ||
+            csv_parse_long(csv_reader_field(r, 2), -1, INT32_MAX, &image) < 0) {
+            err_set("line %zu: expected id,label,image_index,recording (id >= 0, label and "
+                    "image_index >= -1)", line);
+            goto bad;
         }
-        if (!*line)
-            continue;
-        unsigned long id;
-        long label, image;
-        int used = -1;
-        if (sscanf(line, "%lu,%ld,%ld,%n", &id, &label, &image, &used) != 3 || used < 0 ||
-            id > UINT32_MAX || label < -1 || label > INT32_MAX || image < -1 || image > INT32_MAX ||
-            line[0] == '-' || line[0] == ' ') {
-            err_set("pairing %s: line %zu: expected id,label,image_index,recording (id >= 0, "
-                    "label and image_index >= -1)", path, lineno);
-            goto err;
-        }
-        if (unquote(line + used) < 0) {
-            err_set("pairing %s: line %zu: badly quoted recording", path, lineno);
-            goto err;
-        }
-        if (pairing_table_add(self, (uint32_t)id, (int)label, (int32_t)image, line + used) < 0) {
-            err_wrap("pairing %s: line %zu", path, lineno);
-            goto err;
+        if (pairing_table_add(self, (uint32_t)id, (int)label, (int32_t)image, csv_reader_field(r, 3)) < 0) {
+            err_wrap("line %zu", line);
+            goto bad;
         }
     }
-    if (ferror(f)) {
-        err_set("pairing %s: read failed", path);
-        goto err;
-    }
-    if (lineno == 1) {
-        err_set("pairing %s: empty file (no header)", path);
-        goto err;
-    }
-    free(line);
-    fclose(f);
+    if (rc < 0)
+        goto bad;
+    csv_reader_close(&r);
     return self;
-err:
-    free(line);
-    fclose(f);
+bad:
+    err_wrap("pairing %s", path);
+    csv_reader_close(&r);
     pairing_table_destroy(&self);
     return NULL;
 }

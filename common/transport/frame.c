@@ -82,12 +82,15 @@ spike_frame *frame_new(const frame_shape *shape)
         return NULL;
     }
     self->ids = calloc(shape->batch, sizeof *self->ids);
+    self->labels = calloc(shape->batch, sizeof *self->labels);
+    /* calloc'd pages are only touched when names arrive, so unnamed links cost nothing */
+    self->names = calloc(shape->batch, FRAME_SAMPLE_NAME_MAX);
     size_t bytes = frame_payload_bytes(shape->kind, shape->batch, shape->width);
     if (shape->kind == FRAME_SPIKES)
         self->spikes = calloc(1, bytes);
     else
         self->values = calloc(1, bytes);
-    if (!self->ids || (!self->spikes && !self->values))
+    if (!self->ids || !self->labels || !self->names || (!self->spikes && !self->values))
         goto oom;
     self->kind = shape->kind;
     self->batch = shape->batch;
@@ -98,6 +101,8 @@ oom:
     err_set("frame: out of memory");
     if (self) {
         free(self->ids);
+        free(self->labels);
+        free(self->names);
         free(self->spikes);
         free(self->values);
         free(self);
@@ -111,32 +116,76 @@ void frame_destroy(spike_frame **self_p)
     if (!self)
         return;
     free(self->ids);
+    free(self->labels);
+    free(self->names);
     free(self->spikes);
     free(self->values);
     free(self);
     *self_p = NULL;
 }
 
-void frame_follow(spike_frame *self, const spike_frame *src)
+void frame_copy_samples(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n)
+{
+    if (n > self->shape.batch)
+        n = self->shape.batch;
+    memmove(self->ids, src->ids + row0, n * sizeof *self->ids);
+    self->named = src->named;
+    if (src->named) {
+        memmove(self->labels, src->labels + row0, n * sizeof *self->labels);
+        memmove(self->names, src->names + (size_t)row0 * FRAME_SAMPLE_NAME_MAX,
+                (size_t)n * FRAME_SAMPLE_NAME_MAX);
+    }
+}
+
+/* A sample's name becomes a file name at sinks: no path, nothing empty. */
+static bool name_ok(const char *name)
+{
+    return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+int frame_set_sample(spike_frame *self, uint32_t row, const char *name, int32_t label)
+{
+    size_t len = strlen(name);
+    if (row >= self->shape.batch)
+        return err_set("frame: sample row %u, the frame holds %u rows", row, self->shape.batch);
+    if (len >= FRAME_SAMPLE_NAME_MAX)
+        return err_set("sample name '%.40s...' of %zu bytes: at most %d allowed", name, len,
+                       FRAME_SAMPLE_NAME_MAX - 1);
+    if (!name_ok(name))
+        return err_set("sample name '%s': empty, '.', '..' or holding a '/'", name);
+    if (label < -1)
+        return err_set("sample '%s': label %d (-1: unknown)", name, label);
+    memcpy(self->names + (size_t)row * FRAME_SAMPLE_NAME_MAX, name, len + 1);
+    self->labels[row] = label;
+    self->named = true;
+    return 0;
+}
+
+static void follow_position(spike_frame *self, const spike_frame *src)
 {
     self->kind = self->shape.kind;
     self->control = FRAME_NONE;
     self->batch_index = src->batch_index;
     self->step = src->step;
     self->steps = src->steps;
+}
+
+void frame_follow(spike_frame *self, const spike_frame *src)
+{
+    follow_position(self, src);
     self->batch = src->batch <= self->shape.batch ? src->batch : self->shape.batch;
     self->row0 = src->row0;
     self->rows = src->rows;
-    memcpy(self->ids, src->ids, self->batch * sizeof *self->ids);
+    frame_copy_samples(self, src, 0, self->batch);
 }
 
 void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n)
 {
-    frame_follow(self, src);
+    follow_position(self, src);
     self->row0 = row0;
     self->rows = src->batch;
     self->batch = n <= self->shape.batch ? n : self->shape.batch;
-    memmove(self->ids, src->ids + row0, self->batch * sizeof *self->ids);
+    frame_copy_samples(self, src, row0, self->batch);
 }
 
 void frame_set_control(spike_frame *self, frame_control control)
@@ -187,8 +236,10 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
                  (uint64_t)self->row0 + self->batch > self->rows))
         return err_set("frame encode: rows %u..%u of a step of %u (the frame holds %u)", self->row0,
                        self->row0 + self->batch - 1, self->rows, self->shape.batch);
+    /* a batch's samples are the same at every step: their names go with step 0 */
+    bool named = !control && self->named && self->step == 0;
     size_t n = 10 + (control ? 2 : 0) + (hello ? 4 : 0) + (lane ? 1 : 0) + (part ? 2 : 0) +
-               (control && self->text[0] ? 1 : 0);
+               (named ? 2 : 0) + (control && self->text[0] ? 1 : 0);
     int bad = msgpack_pack_map(&pk, n) || pack_kv_u32(&pk, "version", FRAME_VERSION) ||
               pack_kv_str(&pk, "kind", frame_kind_name(self->kind)) ||
               pack_kv_str(&pk, "run", run ? run : "") || pack_kv_str(&pk, "link", link ? link : "") ||
@@ -212,6 +263,14 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
         bad = bad || pack_kv_str(&pk, "lane", self->hello.lane);
     if (part)
         bad = bad || pack_kv_u32(&pk, "row0", self->row0) || pack_kv_u32(&pk, "rows", self->rows);
+    if (named) {
+        bad = bad || pack_str(&pk, "names") || msgpack_pack_array(&pk, n_ids);
+        for (uint32_t i = 0; i < n_ids && !bad; i++)
+            bad = pack_str(&pk, frame_name(self, i));
+        bad = bad || pack_str(&pk, "labels") || msgpack_pack_array(&pk, n_ids);
+        for (uint32_t i = 0; i < n_ids && !bad; i++)
+            bad = msgpack_pack_int32(&pk, self->labels[i]);
+    }
     if (control && self->text[0])
         bad = bad || pack_kv_str(&pk, "text", self->text);
     if (bad)
@@ -231,11 +290,12 @@ void frame_payload(const spike_frame *self, const void **data, size_t *len)
 enum field {
     F_VERSION, F_KIND, F_RUN, F_LINK, F_BATCH_INDEX, F_STEP, F_STEPS, F_BATCH, F_WIDTH,
     F_IDS, F_CONTROL, F_STAGE, F_TYPE, F_PORT, F_END, F_DATA, F_TEXT, F_LANE, F_ROW0, F_ROWS,
-    N_FIELDS
+    F_NAMES, F_LABELS, N_FIELDS
 };
 static const char *field_names[N_FIELDS] = {
     "version", "kind", "run", "link", "batch_index", "step", "steps", "batch", "width",
-    "ids", "control", "stage", "type", "port", "end", "data", "text", "lane", "row0", "rows"};
+    "ids", "control", "stage", "type", "port", "end", "data", "text", "lane", "row0", "rows",
+    "names", "labels"};
 
 static int read_name(mp_reader *r, char *buf, size_t cap, const char *field)
 {
@@ -258,7 +318,21 @@ static int read_enum(mp_reader *r, const char **names, unsigned first, unsigned 
     return err_set("frame header field '%s': unknown value '%s'", field, buf);
 }
 
-static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_ids)
+/* An array of per-row values: its count must fit the allocation (it is untrusted). */
+static int read_rows(spike_frame *f, mp_reader *r, const char *field, uint32_t *count)
+{
+    if (mp_reader_array(r, count) < 0)
+        return err_wrap("frame header field '%s'", field);
+    if (*count && f->shape.kind == FRAME_CONTROL)
+        return err_set("frame with %u %s where only control frames are expected", *count, field);
+    if (*count > f->shape.batch)
+        return err_set("frame header field '%s': %u entries, the frame holds at most %u rows",
+                       field, *count, f->shape.batch);
+    return 0;
+}
+
+static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_ids, uint32_t *n_names,
+                      uint32_t *n_labels)
 {
     uint32_t *u32[N_FIELDS] = {
         [F_BATCH_INDEX] = &f->batch_index, [F_STEP] = &f->step, [F_STEPS] = &f->steps,
@@ -305,21 +379,27 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
     case F_PORT: return read_name(r, f->hello.port, sizeof f->hello.port, "port");
     case F_TEXT: return read_name(r, f->text, sizeof f->text, "text");
     case F_LANE: return read_name(r, f->hello.lane, sizeof f->hello.lane, "lane");
-    case F_IDS: {
-        if (mp_reader_array(r, n_ids) < 0)
-            return err_wrap("frame header field 'ids'");
-        /* the count is untrusted: it must fit the allocation agreed at HELLO */
-        if (*n_ids && f->shape.kind == FRAME_CONTROL)
-            return err_set("frame with %u sample ids where only control frames are expected",
-                           *n_ids);
-        if (*n_ids > f->shape.batch)
-            return err_set("frame header field 'ids': %u entries, the frame holds at most %u rows",
-                           *n_ids, f->shape.batch);
+    case F_IDS:
+        if (read_rows(f, r, "ids", n_ids) < 0)
+            return -1;
         for (uint32_t i = 0; i < *n_ids; i++)
             if (mp_reader_uint32(r, &f->ids[i]) < 0)
                 return err_wrap("frame header field 'ids' entry %u", i);
         return 0;
-    }
+    case F_NAMES:
+        if (read_rows(f, r, "names", n_names) < 0)
+            return -1;
+        for (uint32_t i = 0; i < *n_names; i++)
+            if (mp_reader_strcpy(r, f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX, FRAME_SAMPLE_NAME_MAX) < 0)
+                return err_wrap("frame header field 'names' entry %u", i);
+        return 0;
+    case F_LABELS:
+        if (read_rows(f, r, "labels", n_labels) < 0)
+            return -1;
+        for (uint32_t i = 0; i < *n_labels; i++)
+            if (mp_reader_int32(r, &f->labels[i]) < 0)
+                return err_wrap("frame header field 'labels' entry %u", i);
+        return 0;
     default:
         if (mp_reader_uint32(r, u32[k]) < 0)
             return err_wrap("frame header field '%s'", field_names[k]);
@@ -332,7 +412,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
 {
     mp_reader r;
     mp_reader_init(&r, header, header_len);
-    uint32_t n = 0, n_ids = 0;
+    uint32_t n = 0, n_ids = 0, n_names = 0, n_labels = 0;
     unsigned seen = 0;
     if (mp_reader_map(&r, &n) < 0)
         return err_wrap("frame header");
@@ -341,6 +421,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
     f->run[0] = f->link[0] = f->stage[0] = f->text[0] = f->hello.lane[0] = '\0';
     f->row0 = f->rows = 0;
     f->control = FRAME_NONE;
+    f->named = false;
     for (uint32_t i = 0; i < n; i++) {
         const char *key = NULL;
         uint32_t klen = 0;
@@ -362,7 +443,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
         if (seen & 1u << k)
             return err_set("frame header: field '%s' appears twice", field_names[k]);
         seen |= 1u << k;
-        if (read_field(f, &r, (enum field)k, &n_ids) < 0)
+        if (read_field(f, &r, (enum field)k, &n_ids, &n_names, &n_labels) < 0)
             return -1;
     }
     if (mp_reader_left(&r))
@@ -375,9 +456,9 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
     if (f->kind == FRAME_CONTROL) {
         if (!(seen & 1u << F_CONTROL))
             return err_set("frame header: control frame without field 'control'");
-        if (n_ids || payload_len)
-            return err_set("control frame (%s) with %u ids and %zu payload bytes, expected none",
-                           frame_control_name(f->control), n_ids, payload_len);
+        if (n_ids || n_names || n_labels || payload_len)
+            return err_set("control frame (%s) with %u ids, %u names and %zu payload bytes, expected "
+                           "none", frame_control_name(f->control), n_ids, n_names, payload_len);
         if (f->control == FRAME_HELLO) {
             static const enum field hello[] = {F_STAGE, F_TYPE, F_PORT, F_END, F_DATA};
             for (size_t i = 0; i < sizeof hello / sizeof *hello; i++)
@@ -414,6 +495,20 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
                        f->shape.width);
     if (n_ids != f->batch)
         return err_set("frame header: %u sample ids for %u rows", n_ids, f->batch);
+    bool names = seen & 1u << F_NAMES, labels = seen & 1u << F_LABELS;
+    if (names != labels)
+        return err_set("frame header: field '%s' without '%s'", names ? "names" : "labels",
+                       names ? "labels" : "names");
+    if (names && (n_names != f->batch || n_labels != f->batch))
+        return err_set("frame header: %u names and %u labels for %u rows", n_names, n_labels, f->batch);
+    for (uint32_t i = 0; names && i < f->batch; i++) {
+        if (f->labels[i] < -1)
+            return err_set("frame header field 'labels' entry %u: %d (-1: unknown)", i, f->labels[i]);
+        if (!name_ok(f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX))
+            return err_set("frame header field 'names' entry %u: '%s' is empty, '.', '..' or holds "
+                           "a '/'", i, f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX);
+    }
+    f->named = names;
     if (!(seen & 1u << F_ROWS)) { /* a whole step */
         if (f->row0 != 0)
             return err_set("frame header: field 'row0' without 'rows'");

@@ -9,6 +9,7 @@
  * lane agreed at HELLO), so END stays behind the data. */
 #include "transport/link.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "transport/link_transport.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The socket transports, by endpoint: the first whose match() takes it opens a
  * link. Adding one: its file (ops like link_zmq.c's) and a line here, before
@@ -46,13 +46,6 @@ struct spike_link {
     void *idle_arg;
     double last_idle;
 };
-
-double link_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void link_config_default(link_config *cfg)
 {
@@ -190,7 +183,7 @@ spike_frame *link_frame_new(const spike_link *self)
 
 int link_idle(spike_link *self)
 {
-    double now = link_now();
+    double now = clock_now();
     if (self->idle && now - self->last_idle >= LINK_SLICE_MS / 1000.0) {
         self->last_idle = now;
         if (self->idle(self->idle_arg) < 0)
@@ -226,7 +219,7 @@ static int transmit(spike_link *self, link_transport *t, const msgpack_sbuffer *
 {
     int r = t->ops->send(t, hdr, payload, len, wait);
     if (r == 1)
-        self->last_sent = link_now();
+        self->last_sent = clock_now();
     return r;
 }
 
@@ -348,14 +341,14 @@ static int handshake_step(spike_link *self)
     if (agree(self, &peer) < 0)
         return -1;
     self->handshaken = true;
-    self->last_sent = link_now();
+    self->last_sent = clock_now();
     self->sock->ops->ready(self->sock);
     return 1;
 }
 
 int link_handshake(spike_link **links, size_t n)
 {
-    double start = link_now(), last_idle = 0;
+    double start = clock_now(), last_idle = 0;
     for (;;) {
         size_t done = 0;
         zmq_pollitem_t items[64];
@@ -369,7 +362,7 @@ int link_handshake(spike_link **links, size_t n)
                 done++;
                 continue;
             }
-            if (l->cfg.connect_timeout_ms > 0 && link_now() - start >= l->cfg.connect_timeout_ms / 1000.0)
+            if (l->cfg.connect_timeout_ms > 0 && clock_now() - start >= l->cfg.connect_timeout_ms / 1000.0)
                 return err_set("link %s (%s-port): no HELLO from a peer at %s after %.3g s (is the "
                                "other stage running, with the matching endpoint?)", l->name,
                                l->dir == PORT_IN ? "in" : "out", l->endpoint,
@@ -379,7 +372,7 @@ int link_handshake(spike_link **links, size_t n)
         }
         if (done == n)
             return 0;
-        double now = link_now();
+        double now = clock_now();
         if (now - last_idle >= LINK_SLICE_MS / 1000.0) {
             last_idle = now;
             for (size_t i = 0; i < n; i++)
@@ -442,7 +435,7 @@ int link_wait_end_ack(spike_link *self)
         return 0;
     if (!self->end_sent)
         return err_set("link %s: waiting for END_ACK before sending END", self->name);
-    double deadline = link_now() + self->cfg.timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
         int r = self->sock->ops->recv(self->sock, self->ctl);
         if (r < 0)
@@ -453,7 +446,7 @@ int link_wait_end_ack(spike_link *self)
         }
         if (r == 1) {
             /* a heartbeat: the receiver lives and is still draining our frames */
-            deadline = link_now() + self->cfg.timeout_ms / 1000.0;
+            deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
             continue;
         }
         r = self->sock->ops->wait(self->sock, &deadline);
@@ -474,7 +467,7 @@ int link_heartbeat(spike_link *self)
     /* both ways: an out end waiting on a full queue also wants to know its receiver lives */
     if (!self->handshaken || self->end_sent || self->end_received || peer_gone(self))
         return 0;
-    if (link_now() - self->last_sent < self->cfg.heartbeat_ms / 1000.0)
+    if (clock_now() - self->last_sent < self->cfg.heartbeat_ms / 1000.0)
         return 0;
     return send_control(self, FRAME_HEARTBEAT, false) < 0 ? -1 : 0;
 }
@@ -495,14 +488,14 @@ int link_recv(spike_link *self, spike_frame *f)
         f->shape.width != self->shape.width)
         return err_set("link %s: receiving into a frame that does not hold %s %ux%u", self->name,
                        frame_kind_name(self->shape.kind), self->shape.batch, self->shape.width);
-    double deadline = link_now() + self->cfg.timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
     for (;;) {
         int r = self->data->ops->recv(self->data, f);
         if (r < 0)
             return -1;
         if (r == 1) {
             if (f->kind == FRAME_CONTROL && f->control == FRAME_HEARTBEAT) {
-                deadline = link_now() + self->cfg.timeout_ms / 1000.0;
+                deadline = clock_now() + self->cfg.timeout_ms / 1000.0;
                 continue;
             }
             if (f->kind == FRAME_CONTROL && f->control != FRAME_END)

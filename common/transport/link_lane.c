@@ -8,6 +8,7 @@
  * published stays readable. */
 #include "transport/link_transport.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 
 #include <stdlib.h>
@@ -113,14 +114,14 @@ static int lane_tend(lane_link *self, double *deadline)
             return err_set("link %s: %s %s frame on the socket of a shared-memory link (only "
                            "heartbeats belong there)", link_name(link), frame_kind_name(c->kind),
                            frame_control_name(c->control));
-        *deadline = link_now() + self->cfg->timeout_ms / 1000.0;
+        *deadline = clock_now() + self->cfg->timeout_ms / 1000.0;
     }
     return r;
 }
 
 static int slice_ms(double deadline)
 {
-    double left = (deadline - link_now()) * 1000;
+    double left = (deadline - clock_now()) * 1000;
     return left >= LINK_SLICE_MS ? LINK_SLICE_MS : left > 0 ? (int)left + 1 : 0;
 }
 
@@ -131,7 +132,7 @@ static int lane_send(link_transport *t, const msgpack_sbuffer *hdr, const void *
     (void)wait;
     lane_link *self = (lane_link *)t;
     spike_link *link = t->link;
-    double deadline = link_now() + self->cfg->timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg->timeout_ms / 1000.0;
     for (;;) {
         int r = shm_ring_write(self->ring, hdr->data, hdr->size, payload, len);
         if (r < 0)
@@ -144,7 +145,7 @@ static int lane_send(link_transport *t, const msgpack_sbuffer *hdr, const void *
             return -1;
         if (self->sock->ops->gone(self->sock))
             return link_gone_error(link);
-        if (link_now() >= deadline) {
+        if (clock_now() >= deadline) {
             char p[160];
             return err_set("link %s: %s has not taken a frame for %.3g s (shared-memory queue "
                            "full; hung? raise --timeout if it is only slow)", link_name(link),
@@ -177,7 +178,7 @@ static int lane_wait(link_transport *t, double *deadline)
             return -1;
         if (self->sock->ops->gone(self->sock)) /* what it published before it went is still there */
             return shm_ring_has_data(self->ring) ? 1 : 0;
-        if (link_now() >= *deadline)
+        if (clock_now() >= *deadline)
             return 0;
     }
 }

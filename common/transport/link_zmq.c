@@ -7,6 +7,7 @@
  * before stays readable for GONE_GRACE. */
 #include "transport/link_transport.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 
 #include <errno.h>
@@ -115,7 +116,7 @@ err:;
 static void peer_lost(zmq_link *self)
 {
     self->peer_gone = true;
-    self->gone_at = link_now();
+    self->gone_at = clock_now();
 }
 
 static void drain_monitor(zmq_link *self)
@@ -184,7 +185,7 @@ static int zmq_link_poll_items(link_transport *t, zmq_pollitem_t *items)
 static int wait_for(zmq_link *self, short events, double deadline)
 {
     for (;;) {
-        double now = link_now();
+        double now = clock_now();
         if (link_idle(self->base.link) < 0)
             return -1;
         drain_monitor(self);
@@ -272,16 +273,16 @@ static int wait_room(zmq_link *self, double *deadline)
     spike_frame *c = link_scratch(link);
     while (zmq_link_recv(&self->base, c) == 1)
         if (c->kind == FRAME_CONTROL && c->control == FRAME_HEARTBEAT)
-            *deadline = link_now() + self->cfg->timeout_ms / 1000.0;
+            *deadline = clock_now() + self->cfg->timeout_ms / 1000.0;
     drain_monitor(self);
     if (self->peer_gone)
         return link_gone_error(link);
     /* short waits, so heartbeats from the receiver are seen as they come */
-    double slice = link_now() + LINK_SLICE_MS / 1000.0;
+    double slice = clock_now() + LINK_SLICE_MS / 1000.0;
     int r = wait_for(self, ZMQ_POLLOUT, slice < *deadline ? slice : *deadline);
     if (r < 0)
         return -1;
-    if (r == 0 && link_now() < *deadline && !self->peer_gone)
+    if (r == 0 && clock_now() < *deadline && !self->peer_gone)
         return 0;
     if (r == 0) {
         if (self->peer_gone)
@@ -299,7 +300,7 @@ static int zmq_link_send(link_transport *t, const msgpack_sbuffer *hdr, const vo
                          size_t len, bool wait)
 {
     zmq_link *self = (zmq_link *)t;
-    double deadline = link_now() + self->cfg->timeout_ms / 1000.0;
+    double deadline = clock_now() + self->cfg->timeout_ms / 1000.0;
     for (;;) {
         if (zmq_send(self->sock, hdr->data, hdr->size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
             break;

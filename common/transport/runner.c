@@ -5,6 +5,8 @@
 #include "transport/runner.h"
 
 #include "core/atomic_file.h"
+#include "core/clock.h"
+#include "core/dir.h"
 #include "core/err.h"
 #include "transport/frame.h"
 #include "transport/shm_ring.h"
@@ -16,9 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -77,13 +77,6 @@ typedef struct {
     msgpack_sbuffer hdr;
 } run;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void say(const run *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(const run *r, int level, const char *fmt, ...)
 {
@@ -96,22 +89,6 @@ static void say(const run *r, int level, const char *fmt, ...)
     va_end(ap);
     fprintf(r->cfg->console, "spikesynth: %s\n", line);
     fflush(r->cfg->console);
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *s = tmp + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-                return err_set("%s: cannot create: %s", tmp, strerror(errno));
-            *s = '/';
-        }
-    if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-        return err_set("%s: cannot create: %s", tmp, strerror(errno));
-    return 0;
 }
 
 /* ---- setup ---------------------------------------------------------------------- */
@@ -225,7 +202,7 @@ static int spawn(run *r, child *c)
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     c->pid = pid;
     c->err_fd = fds[0];
-    c->started = now_s();
+    c->started = clock_now();
     return 0;
 }
 
@@ -374,7 +351,7 @@ static void write_summary(run *r, const char *status)
         return;
     FILE *s = atomic_file_stream(f);
     fprintf(s, "{\"pipeline\": \"%s\", \"run_id\": \"%s\", \"status\": \"%s\", \"seconds\": %.3f,\n"
-               " \"stages\": [", r->p->path, r->run_id, status, now_s() - r->start);
+               " \"stages\": [", r->p->path, r->run_id, status, clock_now() - r->start);
     for (size_t i = 0; i < r->n; i++) {
         const child *c = &r->c[i];
         fprintf(s, "%s\n  {\"name\": \"%s\", \"program\": \"%s\", \"pid\": %ld, \"ready\": %s, "
@@ -574,11 +551,11 @@ static int report(run *r, const watch *w)
     }
     if (w->seen_interrupts) {
         say(r, 1, "interrupted; %s after %.1f s; %s",
-            w->stopping ? "drained and stopped cleanly" : "stopped", now_s() - r->start, logs);
+            w->stopping ? "drained and stopped cleanly" : "stopped", clock_now() - r->start, logs);
         write_summary(r, "interrupted");
         return RUNNER_INTERRUPTED;
     }
-    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, now_s() - r->start, logs);
+    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, clock_now() - r->start, logs);
     write_summary(r, "ok");
     return RUNNER_OK;
 }
@@ -596,7 +573,7 @@ static int supervise(run *r)
     }
     for (;;) {
         poll_once(r, items, owner);
-        double now = now_s();
+        double now = clock_now();
         if (reap(r, &w, now) == 0)
             break;
         on_interrupts(r, &w, now);
@@ -634,7 +611,7 @@ static void remove_run_dir(const run *r)
  * signal handlers it saves must be restored whatever happened). */
 int runner_run(const pipeline *p, const runner_config *cfg)
 {
-    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = now_s()};
+    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = clock_now()};
     int rc = -1;
     struct sigaction old_int, old_term, old_hup, old_chld;
     bool handlers = false;
@@ -645,7 +622,7 @@ int runner_run(const pipeline *p, const runner_config *cfg)
     setenv("OMP_WAIT_POLICY", "passive", 0);
     char logs[4096];
     snprintf(logs, sizeof logs, "%s/logs", cfg->out_dir);
-    if (mkdir_p(logs) < 0)
+    if (dir_make(logs) < 0)
         goto out;
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 40)

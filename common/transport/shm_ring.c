@@ -9,6 +9,7 @@
  * the last look and the sleep. */
 #include "transport/shm_ring.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 
 #include <dirent.h>
@@ -60,13 +61,6 @@ struct shm_ring {
 static atomic_uint ring_seq;
 
 static uint64_t round8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t seen, int timeout_ms)
 {
@@ -240,8 +234,8 @@ static int wait_until(shm_ring *self, bool (*ready)(const shm_ring *, uint64_t),
 {
     if (ready(self, arg))
         return 1;
-    double start = now_us();
-    while (now_us() - start < self->spin_us)
+    double start = clock_now();
+    while ((clock_now() - start) * 1e6 < self->spin_us)
         for (int i = 0; i < 64; i++) {
             if (ready(self, arg))
                 return 1;

@@ -3,6 +3,7 @@
  * nature; everything else lives in the stage object. */
 #include "transport/stage.h"
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -11,7 +12,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -52,13 +52,6 @@ struct stage {
     spike_frame *ctl;
     msgpack_sbuffer hdr;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int valid_name(const char *s)
 {
@@ -385,11 +378,11 @@ static int ready_once(stage *self)
         return -1;
     if (!self->control)
         return 0;
-    double deadline = now_s() + options_float(self->opts, "connect-timeout");
+    double deadline = clock_now() + options_float(self->opts, "connect-timeout");
     bool forever = options_float(self->opts, "connect-timeout") <= 0;
     double last = 0;
     while (!self->go && !self->stop) {
-        double now = now_s();
+        double now = clock_now();
         if (!forever && now >= deadline)
             return err_set("no GO from the runner after %g s", options_float(self->opts, "connect-timeout"));
         if (now - last >= 0.1) {

@@ -27,6 +27,7 @@ int mp_reader_map(mp_reader *self, uint32_t *count);
 int mp_reader_array(mp_reader *self, uint32_t *count);
 int mp_reader_uint(mp_reader *self, uint64_t *value);   /* any non-negative integer */
 int mp_reader_uint32(mp_reader *self, uint32_t *value); /* ... that fits 32 bits */
+int mp_reader_int32(mp_reader *self, int32_t *value);   /* any integer that fits int32 */
 int mp_reader_bool(mp_reader *self, bool *value);
 int mp_reader_double(mp_reader *self, double *value);   /* float32/64 or integer */
 /* Points *s into the buffer (not NUL-terminated). */

@@ -1,16 +1,17 @@
 /* manifest: which input each sample id stands for, as a small CSV that a source
- * writes before its first frame and a sink reads to name its outputs after
- * their inputs:
+ * writes before its first frame, a record of the run for people and scripts
+ * (stages get names and labels from the frames, docs/protocol.md), and the one
+ * rule that names samples after their inputs (manifest_names):
  *
  *   id,path,label
  *   0,data/fsdd/recordings/0_george_0.wav,0
  *   1,my recordings/hello.wav,-1
  *
  * label is a class (the FSDD digit) or -1 when unknown. Fields holding a comma,
- * a quote or a line break are quoted CSV-style ("a ""b"", c"). Entries are kept
+ * a quote or a line break are quoted CSV-style ("a ""b"", c"; include/core/csv.h). Entries are kept
  * sorted by id, ids unique; manifest_find is a binary search.
  *
- * A sink:
+ * A reader:
  *   manifest *m = manifest_load("out/x/manifest.csv");   // NULL + err_msg()
  *   const manifest_entry *e = manifest_find(m, id);       // NULL: not listed
  *   char stem[256]; manifest_stem(e->path, stem, sizeof stem);  // "0_george_0"
@@ -49,5 +50,11 @@ const manifest_entry *manifest_find(const manifest *self, uint32_t id);
  * ("a/b/0_george_3.wav" -> "0_george_3"), truncated to cap - 1 bytes; for naming
  * outputs after inputs. Returns the length written. */
 size_t manifest_stem(const char *path, char *buf, size_t cap);
+
+/* The names of n inputs (sample id = index), the one naming rule of the tree:
+ * the input's stem, or "STEM-ID" when another input of the list has the same
+ * stem. An array of n strings for manifest_names_free, or NULL with err_msg(). */
+char **manifest_names(char *const *paths, size_t n);
+void manifest_names_free(char ***names_p, size_t n);
 
 #endif

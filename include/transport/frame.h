@@ -1,6 +1,7 @@
 /* frame: one time step of one batch as it travels between stages, and its wire
  * encoding (docs/protocol.md): a msgpack header (version first, then kind, run id,
- * link name, batch index, step t of T, shape, sample ids, control fields) and a
+ * link name, batch index, step t of T, shape, sample ids and, optionally, the
+ * samples' names and labels, control fields) and a
  * payload (bit-packed spikes or float32 values, little-endian).
  *
  * A spike_frame is allocated once for a shape and reused for every step: decoding
@@ -22,6 +23,7 @@
 #define FRAME_NAME_MAX 64  /* run ids, stage, type and port names: < 64 bytes */
 #define FRAME_LINK_MAX 264 /* "stage.port->stage.port" */
 #define FRAME_TEXT_MAX 256
+#define FRAME_SAMPLE_NAME_MAX 320 /* a sample's name: < 320 bytes (a 255-byte stem + "-ID") */
 #define FRAME_MAX_BATCH (1u << 20)
 #define FRAME_MAX_WIDTH (1u << 26)
 #define FRAME_MAX_STEPS (1u << 24)
@@ -76,6 +78,10 @@ typedef struct spike_frame {
                                  a whole step: row0 0, rows B or 0 (frame_follow copies them) */
     uint32_t width;           /* N */
     uint32_t *ids;            /* [shape.batch] sample id of each row */
+    bool named;               /* data frames: the rows' sample names and labels are set
+                                 (sent with step 0 only; frame_set_sample sets it) */
+    char *names;              /* [shape.batch][FRAME_SAMPLE_NAME_MAX]: see frame_name */
+    int32_t *labels;          /* [shape.batch] class of each row's sample, -1: unknown */
     uint8_t *spikes;          /* FRAME_SPIKES: shape.batch rows of frame_row_bytes(N) */
     float *values;            /* float kinds: shape.batch x N, row-major */
     frame_shape shape;        /* the allocation; fixed by frame_new */
@@ -93,12 +99,29 @@ spike_frame *frame_new(const frame_shape *shape);
 void frame_destroy(spike_frame **self_p);
 
 /* Makes self the answer to src: a data frame of self's own kind (its shape's)
- * with src's batch index, step, steps, row count and sample ids. self must hold
+ * with src's batch index, step, steps, row count and samples (ids; names and
+ * labels when src is named: see frame_copy_samples). self must hold
  * src->batch rows (it is sized for the same link batch). */
 void frame_follow(spike_frame *self, const spike_frame *src);
 /* The same for rows row0..row0+n-1 of src: a part of its step (row0, rows =
- * src->batch) with those rows' sample ids. */
+ * src->batch) with those rows' samples. */
 void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n);
+/* Rows row0..row0+n-1 of src become self's rows 0..n-1 as far as the samples go:
+ * their ids and, when src is named, their names and labels (self->named =
+ * src->named). self must hold n rows. For stages that relay samples without
+ * frame_follow. */
+void frame_copy_samples(spike_frame *self, const spike_frame *src, uint32_t row0, uint32_t n);
+/* Names row `row`'s sample (and makes self named): -1 with err_msg() when the
+ * row is beyond the allocation, the label is below -1, or the name is empty,
+ * "." or "..", holds a '/' or needs FRAME_SAMPLE_NAME_MAX bytes or more (sinks
+ * make file names of it; decoding checks the same). A source that names one
+ * row of a frame names all of them. */
+int frame_set_sample(spike_frame *self, uint32_t row, const char *name, int32_t label);
+/* Row `row`'s sample name ("" when the frame is not named). */
+static inline const char *frame_name(const spike_frame *f, uint32_t row)
+{
+    return f->named ? f->names + (size_t)row * FRAME_SAMPLE_NAME_MAX : "";
+}
 /* Turns self into a control frame (no rows), keeping the allocation. */
 void frame_set_control(spike_frame *self, frame_control control);
 

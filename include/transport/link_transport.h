@@ -86,7 +86,6 @@ link_transport *link_lane_accept(spike_link *link, link_transport *sock, const c
                                  const frame_shape *shape, const link_config *cfg);
 
 /* What link.c offers its transports. */
-double link_now(void);                   /* monotonic seconds */
 int link_idle(spike_link *link);         /* runs the idle hook if a slice has passed */
 spike_frame *link_scratch(spike_link *link); /* a control frame to read heartbeats into */
 const char *link_peer_desc(const spike_link *link, char *buf, size_t cap); /* "dec (ae-decoder)" */
