@@ -83,6 +83,8 @@ typedef struct {
     spike_link *in, *tgt, *grad, *spk;
     spike_frame *h, *y, *gf, *sf; /* hidden in, target in, error out, spikes out */
     float *hidden, *target, *dv, *g_in;
+    float *dv_steps, *g_steps; /* bptt: dL/dV and dL/d(hidden spikes) of every step of the window */
+    bool bptt;
     size_t n_hidden;
     progress *pg;
     model info;
@@ -135,15 +137,14 @@ static int decoder_open(stage *st, void *arg)
     if (*d->spec.path && !d->training)
         d->spec.n_out = 0; /* the file's */
     /* inference keeps no learning state (no traces to update) */
-    if (d->training && d->spec.learn.rule != LEARN_TRACES)
-        return stage_usage_error(st, "--learning=%s: across processes only traces for now; bin/ae-train "
-                                     "trains by bptt in one process", learning_rule_name(d->spec.learn.rule));
     if (!d->training)
         d->spec.learn.rule = LEARN_NONE;
+    d->bptt = d->spec.learn.rule == LEARN_BPTT;
     if (!(d->layer = model_layer_open(&d->spec)))
         return -1;
-    if (d->training)
-        lif_layer_set_parts(d->layer, SNN_PARTS); /* as snn_train_step: same parts, same bits */
+    /* traces: parts, as snn_train_step with SNN_PARTS (same parts, same bits) */
+    if (d->training && !d->bptt)
+        lif_layer_set_parts(d->layer, SNN_PARTS);
     const size_t n_out = (size_t)d->layer->n_out;
     frame_shape gs = {FRAME_ERROR, hs->batch, hs->width, hs->steps};
     frame_shape ss = {FRAME_SPIKES, hs->batch, (uint32_t)n_out, hs->steps};
@@ -155,6 +156,10 @@ static int decoder_open(stage *st, void *arg)
         !(d->target = malloc((size_t)hs->batch * n_out * sizeof *d->target)) ||
         !(d->dv = malloc((size_t)hs->batch * n_out * sizeof *d->dv)) ||
         !(d->g_in = malloc((size_t)hs->batch * hs->width * sizeof *d->g_in)) ||
+        (d->bptt && !(d->dv_steps = malloc((size_t)learning_window(&d->spec.learn, (int)hs->steps) *
+                                           hs->batch * n_out * sizeof *d->dv_steps))) ||
+        (d->bptt && !(d->g_steps = malloc((size_t)learning_window(&d->spec.learn, (int)hs->steps) *
+                                          hs->batch * hs->width * sizeof *d->g_steps))) ||
         !(d->pg = progress_new(0, 0)))
         return -1;
     d->info = (model){.steps = (int32_t)hs->steps, .mask = d->mask, .seed = stage_seed(st)};
@@ -185,6 +190,37 @@ static int train_step(decoder *d, uint32_t rows)
             return rc == 0 ? err_set("%s: END in the middle of a step", link_name(d->in)) : -1;
     }
     return lif_layer_update(d->layer, d->dv);
+}
+
+/* One bptt step: forward and the loss's dL/dV kept for the window; after its
+ * last step, back through the window, the error of each of its steps to the
+ * encoder (oldest first, whole batches), then our update, which runs while
+ * the encoder goes back through its own layer. */
+static int train_step_bptt(decoder *d, uint32_t rows)
+{
+    spike_frame *h = d->h;
+    const size_t nh = d->n_hidden, n_out = (size_t)d->layer->n_out;
+    if (h->row0 != 0 || h->batch != rows)
+        return err_set("%s: bptt takes whole steps, received rows %u..%u of %u", link_name(d->in), h->row0,
+                       h->row0 + h->batch - 1, rows);
+    frame_unpack_f32(h, d->hidden);
+    const int s = lif_layer_recorded_steps(d->layer);
+    if (check_pair(d->y, h, link_name(d->in)) < 0 ||
+        snn_output_loss_rows(d->layer, d->hidden, d->target, d->mask, d->dv_steps + (size_t)s * rows * n_out,
+                             &d->ls, 0, (int)rows) < 0)
+        return -1;
+    if (s + 1 < learning_window(&d->spec.learn, (int)h->steps) && h->step + 1 < h->steps)
+        return 0;
+    if (lif_layer_backward(d->layer, d->dv_steps, false, d->g_steps) < 0)
+        return -1;
+    for (int i = 0; i <= s; i++) {
+        frame_follow(d->gf, d->y);
+        d->gf->step = d->y->step - (uint32_t)(s - i);
+        memcpy(d->gf->values, d->g_steps + (size_t)i * rows * nh, rows * nh * sizeof *d->g_steps);
+        if (link_send(d->grad, d->gf) < 0)
+            return -1;
+    }
+    return lif_layer_backward_update(d->layer);
 }
 
 /* The next step's frames: 1, or 0 at the END of both (training: they end together). */
@@ -226,7 +262,7 @@ static int decoder_run(stage *st, void *arg)
         if (d->h->step == 0 && lif_layer_begin_batch(d->layer, (int)rows) < 0)
             return -1;
         if (d->training) {
-            if (train_step(d, rows) < 0)
+            if ((d->bptt ? train_step_bptt(d, rows) : train_step(d, rows)) < 0)
                 return -1;
         } else {
             frame_unpack_f32(d->h, d->hidden);
@@ -269,6 +305,8 @@ static void decoder_cleanup(void *arg)
     free(d->target);
     free(d->dv);
     free(d->g_in);
+    free(d->dv_steps);
+    free(d->g_steps);
     frame_destroy(&d->h);
     frame_destroy(&d->y);
     frame_destroy(&d->gf);

@@ -57,6 +57,8 @@ typedef struct {
     spike_link *in, *out, *grad;
     spike_frame *x, *next, *h, *g; /* this step's input, the next one, hidden, error */
     float *input, *dv, *g_all;
+    float *g_steps; /* bptt: dL/d(hidden spikes) of every step of the window */
+    bool bptt;
     model info;
 } encoder;
 
@@ -82,15 +84,15 @@ static int encoder_open(stage *st, void *arg)
     if (*e->spec.path)
         e->spec.n_out = 0; /* the file's */
     /* inference keeps no learning state (no traces to update) */
-    if (e->training && e->spec.learn.rule != LEARN_TRACES)
-        return stage_usage_error(st, "--learning=%s: across processes only traces for now; bin/ae-train "
-                                     "trains by bptt in one process", learning_rule_name(e->spec.learn.rule));
     if (!e->training)
         e->spec.learn.rule = LEARN_NONE;
+    e->bptt = e->spec.learn.rule == LEARN_BPTT;
     if (!(e->layer = model_layer_open(&e->spec)))
         return -1;
-    if (e->training)
-        lif_layer_set_parts(e->layer, SNN_PARTS); /* as snn_train_step: same parts, same bits */
+    /* traces: parts, as snn_train_step with SNN_PARTS (same parts, same bits);
+     * bptt has no error per step to overlap with, so whole steps */
+    if (e->training && !e->bptt)
+        lif_layer_set_parts(e->layer, SNN_PARTS);
     const size_t n_out = (size_t)e->layer->n_out;
     frame_shape hs = {FRAME_SPIKES, xs->batch, (uint32_t)n_out, xs->steps};
     if (!(e->out = stage_out(st, "hidden", &hs)))
@@ -105,7 +107,9 @@ static int encoder_open(stage *st, void *arg)
         (e->training && !(e->g = link_frame_new(e->grad))) ||
         !(e->input = malloc((size_t)xs->batch * xs->width * sizeof *e->input)) ||
         !(e->dv = malloc((size_t)xs->batch * n_out * sizeof *e->dv)) ||
-        !(e->g_all = malloc((size_t)xs->batch * n_out * sizeof *e->g_all)))
+        !(e->g_all = malloc((size_t)xs->batch * n_out * sizeof *e->g_all)) ||
+        (e->bptt && !(e->g_steps = malloc((size_t)learning_window(&e->spec.learn, (int)xs->steps) * xs->batch * n_out *
+                                          sizeof *e->g_steps))))
         return -1;
     e->info = (model){.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
     return 0;
@@ -150,6 +154,32 @@ static int take_errors(encoder *e, const spike_frame *x)
     return 0;
 }
 
+/* bptt: after a window's last step, the error of each of its steps (oldest
+ * first, whole batches), then back through the window and the update. */
+static int take_window_errors(encoder *e, const spike_frame *x)
+{
+    lif_layer *layer = e->layer;
+    const int k = lif_layer_recorded_steps(layer);
+    if (k < learning_window(&e->spec.learn, (int)x->steps) && x->step + 1 < x->steps)
+        return 0;
+    spike_frame *g = e->g;
+    const size_t rows = x->batch, n_out = (size_t)layer->n_out;
+    for (int i = 0; i < k; i++) {
+        int r = link_recv(e->grad, g);
+        if (r != 1)
+            return r == 0 ? err_set("%s: ended before the last step", link_name(e->grad)) : -1;
+        const uint32_t want = x->step + 1 - (uint32_t)(k - i);
+        if (g->batch_index != x->batch_index || g->step != want || g->batch != rows || g->row0 != 0)
+            return err_set("%s: error frame for batch %u step %u (%u rows), expected batch %u step %u "
+                           "(%zu rows)", link_name(e->grad), g->batch_index, g->step, g->batch,
+                           x->batch_index, want, rows);
+        memcpy(e->g_steps + (size_t)i * rows * n_out, g->values, rows * n_out * sizeof *e->g_steps);
+    }
+    if (lif_layer_backward(layer, e->g_steps, true, NULL) < 0 || lif_layer_backward_update(layer) < 0)
+        return -1;
+    return 0;
+}
+
 static int encoder_run(stage *st, void *arg)
 {
     (void)st;
@@ -168,7 +198,7 @@ static int encoder_run(stage *st, void *arg)
             frame_unpack_f32(e->next, e->input);
         else if (rc < 0)
             return -1;
-        if (e->training && take_errors(e, x) < 0)
+        if (e->training && (e->bptt ? take_window_errors(e, x) : take_errors(e, x)) < 0)
             return -1;
         if (x->step + 1 == x->steps) {
             e->info.batches++;
@@ -206,6 +236,7 @@ static void encoder_cleanup(void *arg)
     free(e->input);
     free(e->dv);
     free(e->g_all);
+    free(e->g_steps);
     frame_destroy(&e->x);
     frame_destroy(&e->next);
     frame_destroy(&e->h);

@@ -66,7 +66,8 @@ static int64_t updates_per_batch(const snn_config *cfg, int steps)
 {
     if (cfg->learn.rule != LEARN_BPTT)
         return steps;
-    return cfg->learn.window > 0 ? (steps + cfg->learn.window - 1) / cfg->learn.window : 1;
+    const int window = learning_window(&cfg->learn, steps);
+    return (steps + window - 1) / window;
 }
 
 /* One batch of images (by index through order): T steps of Poisson spikes,

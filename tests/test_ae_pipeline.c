@@ -30,6 +30,7 @@
 #include "process.h"
 #include "numerics/rng.h"
 #include "numerics/snn.h"
+#include "numerics/train_options.h"
 
 #include <math.h>
 #include <signal.h>
@@ -270,10 +271,10 @@ static void expect_same(const char *what, const float *pipeline, const float *on
         fail_msg("%s: training did not move the weights (max change %g)", what, moved);
 }
 
-static void test_train_matches_one_process(void **state)
+/* One process, snn_train_step on the pipeline's spikes, against the model
+ * files the pipeline wrote in DIR/PREFIX-{encoder,decoder}.ssm. */
+static void expect_one_process(const learning_params *learn, const char *prefix)
 {
-    (void)state;
-    ensure_trained();
     char path[256];
     path_in(path, sizeof path, "data");
     dataset *ds = dataset_load_images(path, "mnist", "train", (size_t)n_train);
@@ -283,7 +284,13 @@ static void test_train_matches_one_process(void **state)
     cfg.n_hidden = HIDDEN;
     cfg.seed = SEED;
     cfg.init_scale = 0.1f; /* train-ae-mnist.pipe's init_scale */
-    cfg.parts = SNN_PARTS; /* the stages' parts (with 1: W1 differs by ~2e-8) */
+    /* traces: the stages' parts (with 1: W1 differs by ~2e-8); bptt goes by
+     * whole steps, and its moments carry */
+    cfg.parts = learn->rule == LEARN_TRACES ? SNN_PARTS : 1;
+    cfg.learn = *learn;
+    const train_tuned tuned = train_options_tuned(learn->rule);
+    cfg.opt.lr = tuned.lr;
+    cfg.opt.carry_moments = tuned.carry_moments;
     snn *net = snn_new(&cfg, BATCH);
     assert_non_null(net);
     size_t n1 = (size_t)HIDDEN * PIXELS, n2 = (size_t)PIXELS * HIDDEN;
@@ -318,16 +325,20 @@ static void test_train_matches_one_process(void **state)
             poisson_encode(&pp, pixels, ids, rows, PIXELS, t, x);
             assert_int_equal(snn_train_step(net, x, x, NULL), 0);
         }
+        assert_int_equal(snn_end_batch(net), 0);
     }
-    model *enc = load_layer("ae-encoder.ssm", "ae-encoder", PIXELS, HIDDEN);
-    model *dec = load_layer("ae-decoder.ssm", "ae-decoder", HIDDEN, PIXELS);
+    char enc_name[64], dec_name[64];
+    snprintf(enc_name, sizeof enc_name, "%s-encoder.ssm", prefix);
+    snprintf(dec_name, sizeof dec_name, "%s-decoder.ssm", prefix);
+    model *enc = load_layer(enc_name, "ae-encoder", PIXELS, HIDDEN);
+    model *dec = load_layer(dec_name, "ae-decoder", HIDDEN, PIXELS);
     assert_int_equal(enc->samples, n_train);
     assert_int_equal(enc->batches, batches);
     assert_int_equal(dec->samples, n_train);
     assert_int_equal(enc->steps, STEPS);
     assert_int_equal(enc->seed, SEED);
-    expect_same("W1 (ae-encoder.ssm)", enc->w, net->hidden->w, w1, n1);
-    expect_same("W2 (ae-decoder.ssm)", dec->w, net->output->w, w2, n2);
+    expect_same(enc_name, enc->w, net->hidden->w, w1, n1);
+    expect_same(dec_name, dec->w, net->output->w, w2, n2);
     model_destroy(&enc);
     model_destroy(&dec);
     free(order);
@@ -337,6 +348,32 @@ static void test_train_matches_one_process(void **state)
     free(x);
     snn_destroy(&net);
     dataset_destroy(&ds);
+}
+
+static void test_train_matches_one_process(void **state)
+{
+    (void)state;
+    ensure_trained();
+    expect_one_process(&(learning_params){.rule = LEARN_TRACES}, "ae");
+}
+
+/* bptt across processes: the decoder sends the window's error after its last
+ * step; the same weights as one process, over whole samples and over windows
+ * of 2 steps (a short last window). */
+static void test_train_bptt_matches_one_process(void **state)
+{
+    (void)state;
+    ensure_trained(); /* the data */
+    for (int window = 0; window <= 2; window += 2) {
+        char model_var[300], window_var[32], prefix[32];
+        snprintf(prefix, sizeof prefix, "bptt%d", window);
+        snprintf(model_var, sizeof model_var, "model=%s/%s", dir, prefix);
+        snprintf(window_var, sizeof window_var, "window=%d", window);
+        const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=7", model_var,
+                              "learning=bptt", window_var, "-q", NULL};
+        run_ok("pipelines/train-ae-mnist.pipe", vars, prefix, 30);
+        expect_one_process(&(learning_params){.rule = LEARN_BPTT, .window = window}, prefix);
+    }
 }
 
 /* The transport changes nothing: over ZeroMQ only (no shared-memory lanes) the
@@ -630,6 +667,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_loads),
         cmocka_unit_test_teardown(test_train_matches_one_process, reap_leftover),
+        cmocka_unit_test_teardown(test_train_bptt_matches_one_process, reap_leftover),
         cmocka_unit_test_teardown(test_train_same_over_zmq, reap_leftover),
         cmocka_unit_test_teardown(test_eval, reap_leftover),
         cmocka_unit_test_teardown(test_killed_image_source, reap_leftover),

@@ -27,6 +27,7 @@ struct bptt_rule {
     float *dx;             /* cap x max_batch x n_out: dL/dX of each step */
     int *start, *idx;      /* the inputs' spikes by row (spike_kernels' CSR) */
     bool binary;           /* every recorded input is 0/1: start/idx are valid */
+    bool backward_done;    /* dx holds the window's gradient; the update is due */
     int *cstart, *crows;   /* the same by input column, for dW */
     float *wt;             /* n_in x n_out: W transposed, as of the last update */
     float *grad;           /* n_out x n_in: dL/dW */
@@ -202,8 +203,8 @@ static void weight_gradient(bptt_rule *self)
             self->grad[(size_t)m * n_in + j] = self->gt[(size_t)j * n_out + m] * inv_batch;
 }
 
-int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *grad_in, float *w,
-                       const lif_params *lif, const optim_params *opt, optim_state *optim)
+int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *grad_in, const float *w,
+                       const lif_params *lif)
 {
     const int n_in = self->n_in, n_out = self->n_out;
     if (self->steps == 0)
@@ -212,6 +213,16 @@ int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *
     if (grad_in)
         blas_sgemm(false, false, self->steps * self->batch, n_in, n_out, 1.0f, self->dx, n_out, w, n_in,
                    0.0f, grad_in, n_in);
+    self->backward_done = true;
+    return 0;
+}
+
+int bptt_rule_update(bptt_rule *self, float *w, const optim_params *opt, optim_state *optim)
+{
+    const int n_in = self->n_in, n_out = self->n_out;
+    if (!self->backward_done)
+        return err_set("bptt: update before backward");
+    self->backward_done = false;
     weight_gradient(self);
     optim_state_begin_step(optim, opt);
 #pragma omp parallel for schedule(static) if ((size_t)n_out * n_in > 65536)

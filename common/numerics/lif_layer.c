@@ -36,6 +36,11 @@ const char *learning_rule_name(learning_rule rule)
     return (unsigned)rule < sizeof rule_names / sizeof *rule_names ? rule_names[rule] : NULL;
 }
 
+int learning_window(const learning_params *learn, int steps)
+{
+    return learn->window > 0 && learn->window < steps ? learn->window : steps;
+}
+
 int learning_rule_parse(const char *name, learning_rule *rule)
 {
     for (size_t i = 0; i < sizeof rule_names / sizeof *rule_names; i++)
@@ -302,7 +307,14 @@ int lif_layer_backward(lif_layer *self, const float *g, bool spike_grad, float *
     if (!self->state->bptt)
         return err_set("lif layer %d -> %d: backward needs learning by bptt (this layer learns "
                        "by %s)", self->n_in, self->n_out, learning_rule_name(self->learn.rule));
-    return bptt_rule_backward(self->state->bptt, g, spike_grad, grad_in, self->w, &self->lif,
-                              &self->opt, self->state->optim);
+    return bptt_rule_backward(self->state->bptt, g, spike_grad, grad_in, self->w, &self->lif);
+}
+
+int lif_layer_backward_update(lif_layer *self)
+{
+    if (!self->state->bptt)
+        return err_set("lif layer %d -> %d: no backward to update from (this layer learns by %s)",
+                       self->n_in, self->n_out, learning_rule_name(self->learn.rule));
+    return bptt_rule_update(self->state->bptt, self->w, &self->opt, self->state->optim);
 }
 

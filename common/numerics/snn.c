@@ -73,12 +73,20 @@ int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *ta
 int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
                           bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1)
 {
+    if (snn_output_loss_rows(out, hidden_spikes, target, mask, dv, stats, b0, b1) != 0)
+        return -1;
+    lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
+    return 0;
+}
+
+int snn_output_loss_rows(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
+                         float *dv, loss_stats *stats, int b0, int b1)
+{
     const size_t at = (size_t)b0 * out->n_out;
     if (lif_layer_forward_rows(out, hidden_spikes, b0, b1) != 0)
         return -1;
     loss_membrane(out->v + at, out->spikes + at, target + at, b1 - b0, out->n_out,
                   out->lif.threshold, mask, dv + at, stats);
-    lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
     return 0;
 }
 
@@ -114,7 +122,8 @@ static int snn_backward(snn *self)
     if (lif_layer_recorded_steps(self->output) == 0)
         return 0;
     if (lif_layer_backward(self->output, self->dv_steps, false, self->g_steps) != 0 ||
-        lif_layer_backward(self->hidden, self->g_steps, true, NULL) != 0)
+        lif_layer_backward(self->hidden, self->g_steps, true, NULL) != 0 ||
+        lif_layer_backward_update(self->output) != 0 || lif_layer_backward_update(self->hidden) != 0)
         return -1;
     return 0;
 }
@@ -124,12 +133,10 @@ static int snn_train_step_bptt(snn *self, const float *x, const float *target, l
     lif_layer *out = self->output;
     const int s = lif_layer_recorded_steps(out);
     if (steps_room(self, s + 1) != 0 || lif_layer_forward(self->hidden, x) != 0 ||
-        lif_layer_forward(out, self->hidden->spikes) != 0)
+        snn_output_loss_rows(out, self->hidden->spikes, target, self->cfg.mask,
+                             self->dv_steps + (size_t)s * out->batch * out->n_out, stats, 0, out->batch) != 0)
         return -1;
-    loss_membrane(out->v, out->spikes, target, out->batch, out->n_out, out->lif.threshold,
-                  self->cfg.mask, self->dv_steps + (size_t)s * out->batch * out->n_out, stats);
-    const int window = self->cfg.learn.window;
-    return window > 0 && s + 1 == window ? snn_backward(self) : 0;
+    return self->cfg.learn.window > 0 && s + 1 == self->cfg.learn.window ? snn_backward(self) : 0;
 }
 
 int snn_train_step(snn *self, const float *x, const float *target, loss_stats *stats)

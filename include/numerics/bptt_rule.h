@@ -38,8 +38,11 @@ int bptt_rule_forward(bptt_rule *self, const float *input, int b0, int b1, const
 void bptt_rule_record(bptt_rule *self, const float *v, const float *spikes, int b0, int b1);
 int bptt_rule_steps(const bptt_rule *self);
 /* See the header comment; g is steps x batch x n_out, grad_in steps x batch x
- * n_in or NULL. Recording starts again afterwards. */
-int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *grad_in, float *w,
-                       const lif_params *lif, const optim_params *opt, optim_state *optim);
+ * n_in or NULL (computed with w as it is). bptt_rule_update follows. */
+int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *grad_in, const float *w,
+                       const lif_params *lif);
+/* dL/dW of the window backward() went through, the optimiser's update of w,
+ * and recording starts again. */
+int bptt_rule_update(bptt_rule *self, float *w, const optim_params *opt, optim_state *optim);
 
 #endif

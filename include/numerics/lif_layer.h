@@ -34,6 +34,10 @@ typedef struct {
     int window; /* BPTT: steps per update (truncated BPTT); 0 = every step of the batch */
 } learning_params;
 
+/* BPTT: the steps of one window for samples of `steps` steps (the last window
+ * of a sample may be shorter). */
+int learning_window(const learning_params *learn, int steps);
+
 /* "traces", "bptt", "none"; NULL for an unknown value. */
 const char *learning_rule_name(learning_rule rule);
 int learning_rule_parse(const char *name, learning_rule *rule);
@@ -115,10 +119,12 @@ int lif_layer_recorded_steps(const lif_layer *self);
  * step s (oldest first), batch x n_out values: dL/dV[s] of this layer, or
  * dL/dS[s] when spike_grad (the surrogate at the recorded V is applied).
  * grad_in (steps x batch x n_in, may be NULL) receives dL/d(input[s]) for the
- * layer below; then the optimiser updates W once with the batch mean of dL/dW,
- * and recording starts again (membranes carry on). Reset is not
- * differentiated (as snnTorch's detached reset); a clamped step passes no
- * gradient. */
+ * layer below, with W as it is. Reset is not differentiated (as snnTorch's
+ * detached reset); a clamped step passes no gradient. */
 int lif_layer_backward(lif_layer *self, const float *g, bool spike_grad, float *grad_in);
+/* LEARN_BPTT, after backward: the optimiser updates W once with the batch
+ * mean of dL/dW, and recording starts again (membranes carry on). A pipeline
+ * sends grad_in on first, so the layer below works while this one updates. */
+int lif_layer_backward_update(lif_layer *self);
 
 #endif

@@ -77,6 +77,11 @@ int snn_output_error(lif_layer *out, const float *hidden_spikes, const float *ta
 /* The same for samples b0..b1-1, parts in order (the arrays are the whole batch's). */
 int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const float *target,
                           bool mask, float *dv, float *g_in, loss_stats *stats, int b0, int b1);
+/* The output layer's step under bptt, samples b0..b1-1: forward and the loss's
+ * dv = dL/dV of this step (the arrays are the step's, whole batch); the
+ * gradient waits for the window's end (lif_layer_backward). */
+int snn_output_loss_rows(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,
+                         float *dv, loss_stats *stats, int b0, int b1);
 /* The hidden half: dv = g .* sigma'(V - Vth), then the update. */
 int snn_hidden_train(lif_layer *hidden, const float *g, float *dv);
 
