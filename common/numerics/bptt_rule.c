@@ -128,6 +128,15 @@ static int grow(bptt_rule *self)
     return 0;
 }
 
+/* rows [0, r1) of in from their spike listing */
+static void spikes_to_dense(bptt_rule *self, int r1)
+{
+    memset(self->in, 0, (size_t)r1 * self->n_in * sizeof(float));
+    for (int r = 0; r < r1; r++)
+        for (int k = self->start[r]; k < self->start[r + 1]; k++)
+            self->in[(size_t)r * self->n_in + self->idx[k]] = 1.0f;
+}
+
 int bptt_rule_forward(bptt_rule *self, const float *input, int b0, int b1, const float *w, float *z,
                       int part_rows)
 {
@@ -135,13 +144,18 @@ int bptt_rule_forward(bptt_rule *self, const float *input, int b0, int b1, const
         return -1;
     const int n_in = self->n_in, n_out = self->n_out, r0 = self->steps * self->batch + b0;
     const size_t rows = (size_t)(b1 - b0);
-    memcpy(self->in + (size_t)r0 * n_in, input + (size_t)b0 * n_in, rows * n_in * sizeof(float));
     /* the listing continues from row r0 (earlier rows, earlier parts) */
     int *start = self->start + r0, base = start[0];
     bool binary = spike_rows_list(input + (size_t)b0 * n_in, (int)rows, n_in, start, self->idx + base);
     for (size_t r = 0; r <= rows; r++)
         start[r] += base;
+    /* spikes are kept as their listing alone; the first input that is not
+     * spikes turns the window's earlier rows back into dense ones */
+    if (!binary && self->binary)
+        spikes_to_dense(self, r0);
     self->binary &= binary;
+    if (!self->binary)
+        memcpy(self->in + (size_t)r0 * n_in, input + (size_t)b0 * n_in, rows * n_in * sizeof(float));
     if (binary && start[rows] - base < EVENT_DENSITY * rows * n_in) {
         spike_gather_rows(self->start, self->idx, r0, r0 + (int)rows, self->wt, n_out,
                           z + (size_t)(b0 - r0) * n_out);

@@ -3,6 +3,33 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* 16 lanes as one value (GCC/clang vector extension); comparisons give
+ * 0 / -1 per lane. Element-wise, so each lane's arithmetic is the scalar one. */
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+
+/* One group of 16 entries (j0..j0+15) of a sample: dv, e^2 into lane, and the
+ * counts (masked out, output and target spikes) into their lanes. The tail
+ * of a sample comes zero-padded through the same code. */
+static inline void loss_group(const float *vb, const float *sb, const float *tb, float *db, float vth,
+                              vi16 unmasked, vf16 *lane, vi16 *mk, vi16 *o, vi16 *tg)
+{
+    vf16 t, sp, v;
+    memcpy(&t, tb, sizeof t);
+    memcpy(&sp, sb, sizeof sp);
+    memcpy(&v, vb, sizeof v);
+    const vi16 want = t != 0.0f, got = sp != 0.0f, keep = unmasked | (want ^ got);
+    vf16 e = vth * t - v;
+    e = (vf16)((vi16)e & keep); /* +0 where masked, as the scalar select */
+    const vf16 d = -e;
+    memcpy(db, &d, sizeof d);
+    *lane += e * e;
+    *mk += 1 + keep; /* keep is -1 or 0 */
+    *o -= got;
+    *tg -= want;
+}
 
 void loss_membrane(const float *v, const float *spikes, const float *target, int batch, int n,
                    float vth, bool mask, float *dv, loss_stats *stats)
@@ -17,23 +44,26 @@ void loss_membrane(const float *v, const float *spikes, const float *target, int
         /* branch-free (whether an entry is masked is a coin toss), and e^2
          * summed in 16 float lanes, added up in a fixed order: vectorised,
          * and the same sum on every machine */
-        float lane[16] = {0};
-        int32_t mk[16] = {0}, o[16] = {0}, tg[16] = {0};
+        const vi16 unmasked = mask ? (vi16){0} : (vi16){0} - 1;
+        vf16 lane = {0};
+        vi16 mk = {0}, o = {0}, tg = {0};
         const float *vb = v + (size_t)b * n, *sb = spikes + (size_t)b * n, *tb = target + (size_t)b * n;
         float *db = dv + (size_t)b * n;
         const int full = n / 16 * 16;
-        for (int i = 0; i < n; i += 16)
-            for (int k = 0; k < 16 && (i < full || i + k < n); k++) {
-                const int j = i + k;
-                const bool want = tb[j] != 0.0f, got = sb[j] != 0.0f;
-                const bool keep = !mask || want != got;
-                const float e = keep ? vth * tb[j] - vb[j] : 0.0f;
-                db[j] = -e;
-                lane[k] += e * e;
-                mk[k] += !keep;
-                o[k] += got;
-                tg[k] += want;
-            }
+        for (int i = 0; i < full; i += 16)
+            loss_group(vb + i, sb + i, tb + i, db + i, vth, unmasked, &lane, &mk, &o, &tg);
+        if (full < n) {
+            /* the tail, zero-padded: a padded entry adds 0 to every sum but
+             * the masked count, which is taken back */
+            float pv[16] = {0}, ps[16] = {0}, pt[16] = {0}, pd[16];
+            memcpy(pv, vb + full, (size_t)(n - full) * sizeof *pv);
+            memcpy(ps, sb + full, (size_t)(n - full) * sizeof *ps);
+            memcpy(pt, tb + full, (size_t)(n - full) * sizeof *pt);
+            loss_group(pv, ps, pt, pd, vth, unmasked, &lane, &mk, &o, &tg);
+            memcpy(db + full, pd, (size_t)(n - full) * sizeof *pd);
+            if (mask)
+                masked -= 16 - (n - full);
+        }
         for (int k = 0; k < 16; k++) {
             masked += mk[k];
             out += o[k];
