@@ -5,30 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 16 lanes as one value (GCC/clang vector extension); comparisons give
- * 0 / -1 per lane. Element-wise, so each lane's arithmetic is the scalar one. */
-typedef float vf16 __attribute__((vector_size(64)));
-typedef int32_t vi16 __attribute__((vector_size(64)));
+/* 8 lanes as one value (GCC/clang vector extension, one AVX2 register: wider
+ * ones are lowered to scalar code for comparisons); comparisons give 0 / -1
+ * per lane. Element-wise, so each lane's arithmetic is the scalar one. */
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
 
-/* One group of 16 entries (j0..j0+15) of a sample: dv, e^2 into lane, and the
- * counts (masked out, output and target spikes) into their lanes. The tail
- * of a sample comes zero-padded through the same code. */
+/* The sums of one sample, in 16 lanes: two vectors of 8. */
+typedef struct {
+    vf8 e2[2];
+    vi8 masked[2], out[2], tgt[2];
+} loss_lanes;
+
+/* One group of 16 entries of a sample: dv, e^2 and the counts (masked out,
+ * output and target spikes) into their lanes. The tail of a sample comes
+ * zero-padded through the same code. */
 static inline void loss_group(const float *vb, const float *sb, const float *tb, float *db, float vth,
-                              vi16 unmasked, vf16 *lane, vi16 *mk, vi16 *o, vi16 *tg)
+                              vi8 unmasked, loss_lanes *l)
 {
-    vf16 t, sp, v;
-    memcpy(&t, tb, sizeof t);
-    memcpy(&sp, sb, sizeof sp);
-    memcpy(&v, vb, sizeof v);
-    const vi16 want = t != 0.0f, got = sp != 0.0f, keep = unmasked | (want ^ got);
-    vf16 e = vth * t - v;
-    e = (vf16)((vi16)e & keep); /* +0 where masked, as the scalar select */
-    const vf16 d = -e;
-    memcpy(db, &d, sizeof d);
-    *lane += e * e;
-    *mk += 1 + keep; /* keep is -1 or 0 */
-    *o -= got;
-    *tg -= want;
+    for (int h = 0; h < 2; h++) {
+        vf8 t, sp, v;
+        memcpy(&t, tb + 8 * h, sizeof t);
+        memcpy(&sp, sb + 8 * h, sizeof sp);
+        memcpy(&v, vb + 8 * h, sizeof v);
+        const vi8 want = t != 0.0f, got = sp != 0.0f, keep = unmasked | (want ^ got);
+        vf8 e = vth * t - v;
+        e = (vf8)((vi8)e & keep); /* +0 where masked, as the scalar select */
+        const vf8 d = -e;
+        memcpy(db + 8 * h, &d, sizeof d);
+        l->e2[h] += e * e;
+        l->masked[h] += 1 + keep; /* keep is -1 or 0 */
+        l->out[h] -= got;
+        l->tgt[h] -= want;
+    }
 }
 
 void loss_membrane(const float *v, const float *spikes, const float *target, int batch, int n,
@@ -44,14 +53,13 @@ void loss_membrane(const float *v, const float *spikes, const float *target, int
         /* branch-free (whether an entry is masked is a coin toss), and e^2
          * summed in 16 float lanes, added up in a fixed order: vectorised,
          * and the same sum on every machine */
-        const vi16 unmasked = mask ? (vi16){0} : (vi16){0} - 1;
-        vf16 lane = {0};
-        vi16 mk = {0}, o = {0}, tg = {0};
+        const vi8 unmasked = mask ? (vi8){0} : (vi8){0} - 1;
+        loss_lanes ln = {0};
         const float *vb = v + (size_t)b * n, *sb = spikes + (size_t)b * n, *tb = target + (size_t)b * n;
         float *db = dv + (size_t)b * n;
         const int full = n / 16 * 16;
         for (int i = 0; i < full; i += 16)
-            loss_group(vb + i, sb + i, tb + i, db + i, vth, unmasked, &lane, &mk, &o, &tg);
+            loss_group(vb + i, sb + i, tb + i, db + i, vth, unmasked, &ln);
         if (full < n) {
             /* the tail, zero-padded: a padded entry adds 0 to every sum but
              * the masked count, which is taken back */
@@ -59,19 +67,18 @@ void loss_membrane(const float *v, const float *spikes, const float *target, int
             memcpy(pv, vb + full, (size_t)(n - full) * sizeof *pv);
             memcpy(ps, sb + full, (size_t)(n - full) * sizeof *ps);
             memcpy(pt, tb + full, (size_t)(n - full) * sizeof *pt);
-            loss_group(pv, ps, pt, pd, vth, unmasked, &lane, &mk, &o, &tg);
+            loss_group(pv, ps, pt, pd, vth, unmasked, &ln);
             memcpy(db + full, pd, (size_t)(n - full) * sizeof *pd);
             if (mask)
                 masked -= 16 - (n - full);
         }
-        for (int k = 0; k < 16; k++) {
-            masked += mk[k];
-            out += o[k];
-            tgt += tg[k];
-        }
         double l = 0;
-        for (int k = 0; k < 16; k++)
-            l += 0.5 * (double)lane[k];
+        for (int k = 0; k < 16; k++) {
+            masked += ln.masked[k / 8][k % 8];
+            out += ln.out[k / 8][k % 8];
+            tgt += ln.tgt[k / 8][k % 8];
+            l += 0.5 * (double)ln.e2[k / 8][k % 8];
+        }
         if (part)
             part[b] = l;
         else
