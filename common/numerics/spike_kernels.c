@@ -66,15 +66,19 @@ static inline v8 load8(const float *p)
         memcpy(out + c0, acc, sizeof acc);                                     \
     } while (0)
 
-/* out[0..width) = sum over list[0..n) of rows of src (width columns each) */
-static inline void sum_rows(const int *list, int n, const float *src, int width, float *out)
+/* out[c_lo..c_hi) = those columns of the sum over list[0..n) of rows of src
+ * (width columns each); c_hi - c_lo <= 8 * BLOCK_VECTORS */
+static inline void sum_rows(const int *list, int n, const float *src, int width, int c_lo, int c_hi,
+                            float *out)
 {
-    int c0 = 0;
-    for (; c0 + 8 * BLOCK_VECTORS <= width; c0 += 8 * BLOCK_VECTORS)
+    int c0 = c_lo;
+    if (c0 + 8 * BLOCK_VECTORS <= c_hi) {
         SUM_BLOCK(BLOCK_VECTORS);
-    for (; c0 + 8 <= width; c0 += 8)
+        return;
+    }
+    for (; c0 + 8 <= c_hi; c0 += 8)
         SUM_BLOCK(1);
-    for (; c0 < width; c0++) {
+    for (; c0 < c_hi; c0++) {
         float acc = 0;
         for (int k = 0; k < n; k++)
             acc += src[(size_t)list[k] * width + c0];
@@ -82,17 +86,28 @@ static inline void sum_rows(const int *list, int n, const float *src, int width,
     }
 }
 
+/* The listed sums of rows for outputs o0..o1-1, a block of columns at a time
+ * over all of them: the source's columns of one block stay in cache while
+ * every output reads them (a wide source read whole per output would not). */
+static void sum_listed(const int *start, const int *list, int o0, int o1, const float *src, int width,
+                       float *out)
+{
+    for (int c_lo = 0; c_lo < width; c_lo += 8 * BLOCK_VECTORS) {
+        const int c_hi = c_lo + 8 * BLOCK_VECTORS < width ? c_lo + 8 * BLOCK_VECTORS : width;
+#pragma omp parallel for schedule(static) if ((size_t)(o1 - o0) * (c_hi - c_lo) > 16384)
+        for (int o = o0; o < o1; o++)
+            sum_rows(list + start[o], start[o + 1] - start[o], src, width, c_lo, c_hi,
+                     out + (size_t)o * width);
+    }
+}
+
 void spike_gather_rows(const int *start, const int *idx, int r0, int r1, const float *w, int width,
                        float *out)
 {
-#pragma omp parallel for schedule(static) if ((size_t)(r1 - r0) * width > 16384)
-    for (int r = r0; r < r1; r++)
-        sum_rows(idx + start[r], start[r + 1] - start[r], w, width, out + (size_t)r * width);
+    sum_listed(start, idx, r0, r1, w, width, out);
 }
 
 void spike_sum_by_column(const int *cstart, const int *crows, int n, const float *d, int width, float *gt)
 {
-#pragma omp parallel for schedule(dynamic, 8) if ((size_t)n * width > 16384)
-    for (int j = 0; j < n; j++)
-        sum_rows(crows + cstart[j], cstart[j + 1] - cstart[j], d, width, gt + (size_t)j * width);
+    sum_listed(cstart, crows, 0, n, d, width, gt);
 }
