@@ -5,9 +5,10 @@
  *
  * Writes MODEL-encoder.ssm and MODEL-decoder.ssm (the files the training
  * pipeline writes, so eval-ae-mnist.pipe scores them), the loss of every batch
- * as CSV (--loss-csv) and the training figures as JSON (--metrics). Each rule
- * has its own tuned lr and Adam reading (train_options_tuned); options given
- * on the command line override them. */
+ * as CSV (--loss-csv, with its curve beside it: x.csv -> x.png) and the
+ * training figures as JSON (--metrics). Each rule has its own tuned lr and
+ * Adam reading (train_options_tuned); options given on the command line
+ * override them. */
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
@@ -16,6 +17,7 @@
 #include "core/options.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "data/line_plot.h"
 #include "data/model.h"
 #include "numerics/blas.h"
 #include "numerics/poisson.h"
@@ -43,7 +45,7 @@ static const option_spec specs[] = {
      "over the run", .choices = "constant|cosine"},
     {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm"},
     {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
-    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV)"},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its plot as .png)"},
     TRAIN_OPTION_SPECS,
     {NULL},
 };
@@ -100,6 +102,22 @@ static int save_models(const snn *net, const options *o, int epochs, int64_t bat
         return -1;
     snprintf(path, sizeof path, "%s-decoder.ssm", options_str(o, "model"));
     return model_layer_save(net->output, "ae-decoder", &info, path);
+}
+
+/* The loss curve beside its CSV: x.csv -> x.png (any other name gets .png added). */
+static int plot_loss(const char *csv_path, const snn_config *cfg, int epochs)
+{
+    char png[4096], title[128];
+    size_t n = strlen(csv_path);
+    int stem = (int)(n > 4 && strcmp(csv_path + n - 4, ".csv") == 0 ? n - 4 : n);
+    if (snprintf(png, sizeof png, "%.*s.png", stem, csv_path) >= (int)sizeof png)
+        return err_set("%s: path too long to name its loss plot", csv_path);
+    snprintf(title, sizeof title, "ae-train: %s, %d-%d-784, %d epoch(s)",
+             learning_rule_name(cfg->learn.rule), 784, cfg->n_hidden, epochs);
+    if (line_plot_loss_csv(csv_path, png, title) != 0)
+        return -1;
+    log_info("loss curve in %s", png);
+    return 0;
 }
 
 static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
@@ -194,6 +212,7 @@ int main(int argc, char **argv)
     progress_finish(pg);
     log_info("trained %lld samples in %.1f s (%.0f samples/s)", (long long)samples, seconds, samples / seconds);
     if (save_models(net, o, epochs, batches, samples) != 0 || (csv && atomic_file_commit(&csv) != 0) ||
+        (*options_str(o, "loss-csv") && plot_loss(options_str(o, "loss-csv"), &cfg, epochs) != 0) ||
         write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
         goto done;
     rc = 0;

@@ -1,6 +1,7 @@
 /* image_grid: gray PNG pictures of images and matrices (see include/image_grid.h).
  * Layouts are composed on an 8-bit canvas in memory, then written in one go by
- * image_grid_write_gray through atomic_file, so errors never leave partial files. */
+ * image_grid_write_gray through atomic_file, so errors never leave partial files.
+ * The same writer serves RGB canvases (image_grid_write_rgb, used by line_plot). */
 #include "data/image_grid.h"
 
 #include "core/atomic_file.h"
@@ -42,7 +43,8 @@ static void on_png_warning(png_structp png, png_const_charp msg)
     (void)png, (void)msg; /* the library never prints */
 }
 
-int image_grid_write_gray(const char *path, const uint8_t *pix, size_t w, size_t h)
+/* One writer for both colour types: channels 1 (gray) or 3 (RGB), 8 bits each. */
+static int write_png(const char *path, const uint8_t *pix, size_t w, size_t h, int channels)
 {
     if (w == 0 || h == 0 || w > IMAGE_GRID_MAX_SIDE || h > IMAGE_GRID_MAX_SIDE)
         return err_set("%s: cannot write a %zu x %zu PNG: each side must be 1 to %d pixels", path,
@@ -66,14 +68,25 @@ int image_grid_write_gray(const char *path, const uint8_t *pix, size_t w, size_t
         return err_set("%s: PNG write failed: %s", path, ctx.msg);
     }
     png_init_io(png, atomic_file_stream(af));
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
+                 channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (size_t y = 0; y < h; y++)
-        png_write_row(png, pix + y * w);
+        png_write_row(png, pix + y * w * (size_t)channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     return atomic_file_commit(&af);
+}
+
+int image_grid_write_gray(const char *path, const uint8_t *pix, size_t w, size_t h)
+{
+    return write_png(path, pix, w, h, 1);
+}
+
+int image_grid_write_rgb(const char *path, const uint8_t *pix, size_t w, size_t h)
+{
+    return write_png(path, pix, w, h, 3);
 }
 
 typedef struct {

@@ -1,5 +1,6 @@
 /* image_grid: pictures for people: image grids, inputs above reconstructions, and
- * heat maps of arbitrary matrices (spike rasters, cochleagrams), as 8-bit gray PNG.
+ * heat maps of arbitrary matrices (spike rasters, cochleagrams), as 8-bit gray PNG;
+ * also the PNG writer for RGB canvases composed elsewhere (data/line_plot).
  *
  * Float images are n x h x w row-major in [0, 1]; values outside are clamped and
  * NaN shows as 0 (black). Every file is written through atomic_file: on any error
@@ -24,6 +25,9 @@ image_grid_opts image_grid_defaults(void);
 
 /* Writes an 8-bit grayscale PNG of w x h pixels (pix row-major). 0 or -1. */
 int image_grid_write_gray(const char *path, const uint8_t *pix, size_t w, size_t h);
+/* Writes an 8-bit RGB PNG of w x h pixels (pix row-major, 3 bytes R, G, B a pixel).
+ * 0 or -1; the same atomic write and size limits as image_grid_write_gray. */
+int image_grid_write_rgb(const char *path, const uint8_t *pix, size_t w, size_t h);
 
 /* Lays n images of h x w in a grid of `cols` columns (ceil(n / cols) rows, filled
  * row by row), separated and bordered by opts->sep pixels. 0 or -1. */
