@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
+#include "data/loss_log.h"
 #include "data/model.h"
 #include "core/progress.h"
 #include "numerics/snn.h"
@@ -30,6 +31,7 @@ static const option_spec opts[] = {
     {"model", OPT_STRING, "", "load W2 from this ae-decoder model (default: fresh weights)"},
     {"save", OPT_STRING, "", "write the trained W2 here at the end"},
     {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)"},
     {"mask", OPT_BOOL, "true", "XOR-mask the loss (--no-mask: steer every output neuron)"},
     TRAIN_OPTION_SPECS,
     {NULL, 0, NULL, NULL},
@@ -88,7 +90,8 @@ typedef struct {
     size_t n_hidden;
     progress *pg;
     model info;
-    loss_stats ls;
+    loss_stats ls, ls_batch0; /* running sums; their value when the batch began */
+    loss_log *loss_csv;
     double t0, seconds;
 } decoder;
 
@@ -161,6 +164,8 @@ static int decoder_open(stage *st, void *arg)
         (d->bptt && !(d->g_steps = malloc((size_t)learning_window(&d->spec.learn, (int)hs->steps) *
                                           hs->batch * hs->width * sizeof *d->g_steps))) ||
         !(d->pg = progress_new(0, 0)))
+        return -1;
+    if (d->training && *options_str(o, "loss-csv") && !(d->loss_csv = loss_log_new(options_str(o, "loss-csv"))))
         return -1;
     d->info = (model){.steps = (int32_t)hs->steps, .mask = d->mask, .seed = stage_seed(st)};
     return 0;
@@ -274,6 +279,11 @@ static int decoder_run(stage *st, void *arg)
         if (d->h->step + 1 == d->h->steps) {
             d->info.batches++;
             d->info.samples += rows;
+            if (d->loss_csv) {
+                const loss_stats batch = loss_stats_since(&d->ls, &d->ls_batch0);
+                loss_log_add(d->loss_csv, 0, d->info.batches, d->info.samples, &batch);
+                d->ls_batch0 = d->ls;
+            }
             progress_update(d->pg, (uint64_t)d->info.batches, (uint64_t)d->info.samples,
                             d->training ? loss_stats_mean(&d->ls) : NAN);
         }
@@ -295,6 +305,8 @@ static int decoder_close(stage *st, void *arg)
     }
     if (*metrics && write_metrics(metrics, &d->ls, &d->info, d->seconds, d->layer) < 0)
         return -1;
+    if (d->loss_csv && loss_log_finish(&d->loss_csv, d->bptt ? "ae-decoder: bptt" : "ae-decoder: traces") < 0)
+        return -1;
     return 0;
 }
 
@@ -312,6 +324,7 @@ static void decoder_cleanup(void *arg)
     frame_destroy(&d->gf);
     frame_destroy(&d->sf);
     progress_destroy(&d->pg);
+    loss_log_destroy(&d->loss_csv);
     lif_layer_destroy(&d->layer);
 }
 

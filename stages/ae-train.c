@@ -12,12 +12,11 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
-#include "core/atomic_file.h"
 #include "core/log.h"
 #include "core/options.h"
 #include "core/progress.h"
 #include "data/dataset.h"
-#include "data/line_plot.h"
+#include "data/loss_log.h"
 #include "data/model.h"
 #include "numerics/blas.h"
 #include "numerics/poisson.h"
@@ -104,22 +103,6 @@ static int save_models(const snn *net, const options *o, int epochs, int64_t bat
     return model_layer_save(net->output, "ae-decoder", &info, path);
 }
 
-/* The loss curve beside its CSV: x.csv -> x.png (any other name gets .png added). */
-static int plot_loss(const char *csv_path, const snn_config *cfg, int epochs)
-{
-    char png[4096], title[128];
-    size_t n = strlen(csv_path);
-    int stem = (int)(n > 4 && strcmp(csv_path + n - 4, ".csv") == 0 ? n - 4 : n);
-    if (snprintf(png, sizeof png, "%.*s.png", stem, csv_path) >= (int)sizeof png)
-        return err_set("%s: path too long to name its loss plot", csv_path);
-    snprintf(title, sizeof title, "ae-train: %s, %d-%d-784, %d epoch(s)",
-             learning_rule_name(cfg->learn.rule), 784, cfg->n_hidden, epochs);
-    if (line_plot_loss_csv(csv_path, png, title) != 0)
-        return -1;
-    log_info("loss curve in %s", png);
-    return 0;
-}
-
 static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
                          int64_t samples, double seconds)
 {
@@ -150,7 +133,7 @@ int main(int argc, char **argv)
     float *img = NULL, *x = NULL;
     uint32_t *order = NULL, *ids = NULL;
     progress *pg = NULL;
-    atomic_file *csv = NULL;
+    loss_log *csv = NULL;
     snn_config cfg;
     int parsed = o ? options_parse(o, argc, argv, stdout) : -1;
     if (parsed != 0) {
@@ -179,9 +162,8 @@ int main(int argc, char **argv)
         goto done;
     }
     if (*options_str(o, "loss-csv")) {
-        if (!(csv = atomic_file_new(options_str(o, "loss-csv"))))
+        if (!(csv = loss_log_new(options_str(o, "loss-csv"))))
             goto done;
-        fprintf(atomic_file_stream(csv), "epoch,batch,samples,loss,masked_fraction\n");
     }
     log_info("training %d-%d-784 by %s (lr %g) on %zu images, %d epoch(s)", 784, cfg.n_hidden,
              learning_rule_name(cfg.learn.rule), cfg.opt.lr, ds->n, epochs);
@@ -203,23 +185,24 @@ int main(int argc, char **argv)
             batches++;
             last = st;
             if (csv)
-                fprintf(atomic_file_stream(csv), "%d,%lld,%lld,%.6g,%.6g\n", e, (long long)batches,
-                        (long long)samples, loss_stats_mean(&st), loss_stats_masked_fraction(&st));
+                loss_log_add(csv, e, batches, samples, &st);
             progress_update(pg, (uint64_t)batches, (uint64_t)samples, loss_stats_mean(&st));
         }
     }
     const double seconds = clock_now() - t0;
     progress_finish(pg);
     log_info("trained %lld samples in %.1f s (%.0f samples/s)", (long long)samples, seconds, samples / seconds);
-    if (save_models(net, o, epochs, batches, samples) != 0 || (csv && atomic_file_commit(&csv) != 0) ||
-        (*options_str(o, "loss-csv") && plot_loss(options_str(o, "loss-csv"), &cfg, epochs) != 0) ||
+    char title[128];
+    snprintf(title, sizeof title, "ae-train: %s, 784-%d-784, %d epoch(s)", learning_rule_name(cfg.learn.rule),
+             cfg.n_hidden, epochs);
+    if (save_models(net, o, epochs, batches, samples) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
         write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
         goto done;
     rc = 0;
 done:
     if (rc != 0)
         log_error("%s", err_msg());
-    atomic_file_destroy(&csv);
+    loss_log_destroy(&csv);
     progress_destroy(&pg);
     snn_destroy(&net);
     dataset_destroy(&ds);

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
+#include "data/loss_log.h"
 #include "data/model.h"
 #include "core/progress.h"
 #include "numerics/snn.h"
@@ -41,6 +42,7 @@ static const option_spec opts[] = {
     {"hidden", OPT_INT, "2048", "hidden neurons H (ignored with --model)", .min = "1"},
     {"outputs", OPT_INT, "196", "output neurons (ignored with --model): the autoencoder's hidden width", .min = "1"},
     {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)"},
     {"mask", OPT_BOOL, "true", "XOR-mask the loss (--no-mask: steer every output neuron)"},
     {"epochs", OPT_INT, "0", "epochs the source sends, for the progress ETA only (0: unknown)"},
     TRAIN_OPTION_SPECS_LR("5e-5", "learning rate (the paper's audiocoder: 5e-5)"),
@@ -114,18 +116,8 @@ static int find_maps(const spike_maps *maps, const char *path, const spike_frame
     return 0;
 }
 
-/* An epoch's figures: the running sums minus those at its start. */
-static loss_stats stats_since(const loss_stats *now_s, const loss_stats *then)
-{
-    return (loss_stats){.loss = now_s->loss - then->loss, .entries = now_s->entries - then->entries,
-                        .masked_out = now_s->masked_out - then->masked_out,
-                        .out_spikes = now_s->out_spikes - then->out_spikes,
-                        .target_spikes = now_s->target_spikes - then->target_spikes,
-                        .sample_steps = now_s->sample_steps - then->sample_steps};
-}
-
 typedef struct {
-    loss_stats all, epoch_start;
+    loss_stats all, epoch_start, batch_start; /* running sums; at the epoch's, the batch's start */
     int64_t hidden_spikes, hidden_entries;
     double first_epoch_loss, last_epoch_loss;
     int epochs_done;
@@ -133,7 +125,7 @@ typedef struct {
 
 static void end_epoch(train_figures *tf, int64_t samples, double seconds)
 {
-    loss_stats e = stats_since(&tf->all, &tf->epoch_start);
+    loss_stats e = loss_stats_since(&tf->all, &tf->epoch_start);
     double l = loss_stats_mean(&e);
     if (tf->epochs_done++ == 0)
         tf->first_epoch_loss = l;
@@ -205,6 +197,7 @@ typedef struct {
     progress *pg;
     model info;
     train_figures tf;
+    loss_log *loss_csv;
     double t0, seconds;
 } coder;
 
@@ -275,6 +268,8 @@ static int coder_open(stage *st, void *arg)
         return -1;
     c->info = (model){.steps = (int32_t)xs->steps, .mask = c->cfg.mask, .seed = c->cfg.seed};
     c->tf = (train_figures){.first_epoch_loss = NAN, .last_epoch_loss = NAN};
+    if (c->training && *options_str(o, "loss-csv") && !(c->loss_csv = loss_log_new(options_str(o, "loss-csv"))))
+        return -1;
     return 0;
 }
 
@@ -346,6 +341,11 @@ static int coder_run(stage *st, void *arg)
             c->info.samples += x->batch;
             progress_update(c->pg, (uint64_t)c->info.batches, (uint64_t)c->info.samples,
                             c->training ? loss_stats_mean(&c->tf.all) : NAN);
+            if (c->loss_csv) {
+                const loss_stats batch = loss_stats_since(&c->tf.all, &c->tf.batch_start);
+                loss_log_add(c->loss_csv, c->tf.epochs_done, c->info.batches, c->info.samples, &batch);
+                c->tf.batch_start = c->tf.all;
+            }
         }
     }
     c->seconds = c->t0 > 0 ? clock_now() - c->t0 : 0;
@@ -378,6 +378,8 @@ static int coder_close(stage *st, void *arg)
         write_metrics(options_str(c->o, "metrics"), c->net, tf, info, c->maps ? (int)c->maps->steps : 0,
                       seconds) < 0)
         return -1;
+    if (c->loss_csv && loss_log_finish(&c->loss_csv, "audiocoder") < 0)
+        return -1;
     return 0;
 }
 
@@ -391,6 +393,7 @@ static void coder_cleanup(void *arg)
     frame_destroy(&c->x);
     frame_destroy(&c->y);
     progress_destroy(&c->pg);
+    loss_log_destroy(&c->loss_csv);
     spike_maps_destroy(&c->maps);
     snn_destroy(&c->net);
 }

@@ -355,6 +355,21 @@ static void test_train_matches_one_process(void **state)
     (void)state;
     ensure_trained();
     expect_one_process(&(learning_params){.rule = LEARN_TRACES}, "ae");
+    /* the run's loss of every batch, and its curve */
+    char path[256];
+    path_in(path, sizeof path, "train/loss.csv");
+    const char *csv = proc_slurp(path);
+    int lines = 0;
+    for (const char *p = csv; *p; p++)
+        lines += *p == '\n';
+    if (strncmp(csv, "epoch,batch,samples,loss,masked_fraction\n", 41) != 0 ||
+        lines != 1 + (n_train + 49) / 50)
+        fail_msg("%s: expected a header and %d batches, got %d lines:\n%s", path, (n_train + 49) / 50,
+                 lines, csv);
+    path_in(path, sizeof path, "train/loss.png");
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size < 1000)
+        fail_msg("no loss curve at %s", path);
 }
 
 /* bptt across processes: the decoder sends the window's error after its last

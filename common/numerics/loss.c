@@ -98,6 +98,16 @@ void loss_membrane(const float *v, const float *spikes, const float *target, int
     }
 }
 
+loss_stats loss_stats_since(const loss_stats *now, const loss_stats *before)
+{
+    return (loss_stats){.loss = now->loss - before->loss,
+                        .entries = now->entries - before->entries,
+                        .masked_out = now->masked_out - before->masked_out,
+                        .out_spikes = now->out_spikes - before->out_spikes,
+                        .target_spikes = now->target_spikes - before->target_spikes,
+                        .sample_steps = now->sample_steps - before->sample_steps};
+}
+
 double loss_stats_mean(const loss_stats *s)
 {
     return s->sample_steps ? s->loss / (double)s->sample_steps : 0.0;

@@ -26,6 +26,9 @@ typedef struct {
 void loss_membrane(const float *v, const float *spikes, const float *target, int batch, int n,
                    float vth, bool mask, float *dv, loss_stats *stats);
 
+/* The sums added since `before` was taken (a batch's, from running sums). */
+loss_stats loss_stats_since(const loss_stats *now, const loss_stats *before);
+
 /* Mean loss per sample and step, and the fraction of entries masked out. */
 double loss_stats_mean(const loss_stats *s);
 double loss_stats_masked_fraction(const loss_stats *s);
