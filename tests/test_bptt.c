@@ -36,6 +36,7 @@ typedef struct {
     double leak, vth;
     bool clamp;
     float dense; /* > 0: inputs at this density and of value 0.5 (not spikes: the dense products) */
+    double slope; /* of the surrogate; 0 is taken as 1 */
 } shape;
 
 /* What the forward pass recorded, per (t, b, neuron). */
@@ -45,6 +46,7 @@ typedef struct {
 
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double dsigmoid(double x) { return sigmoid(x) * (1.0 - sigmoid(x)); }
+static double slope_of(const shape *sh) { return sh->slope > 0 ? sh->slope : 1.0; }
 
 #define AT(a, t, b, n, width) ((a)[((size_t)(t) * sh->batch + (b)) * (width) + (n)])
 
@@ -74,7 +76,9 @@ static double forward_at(const shape *sh, double *const *w1s, double *const *w2s
                     v = th;
                 double s = v >= th;
                 if (frozen) {
-                    s = sigmoid(v - th) - sigmoid(AT(frozen->v1, t, b, i, sh->n_h) - th) + AT(frozen->s1, t, b, i, sh->n_h);
+                    const double k1 = slope_of(sh);
+                    s = sigmoid(k1 * (v - th)) - sigmoid(k1 * (AT(frozen->v1, t, b, i, sh->n_h) - th)) +
+                        AT(frozen->s1, t, b, i, sh->n_h);
                     m1[i] = v * (1.0 - AT(frozen->s1, t, b, i, sh->n_h));
                 } else {
                     m1[i] = s ? 0.0 : v;
@@ -148,7 +152,7 @@ static void backward(const shape *sh, const double *w2, const float *x, const re
                 for (int o = 0; o < sh->n_out; o++)
                     ds += d2[o] * w2[(size_t)o * sh->n_h + i];
                 const double v = AT(r->v1, t, b, i, sh->n_h), s = AT(r->s1, t, b, i, sh->n_h);
-                double d = ds * dsigmoid(v - th) + k * (1.0 - s) * d1[i];
+                double d = ds * slope_of(sh) * dsigmoid(slope_of(sh) * (v - th)) + k * (1.0 - s) * d1[i];
                 d1[i] = sh->clamp && v >= th ? 0.0 : d;
                 for (int o = 0; o < sh->n_out; o++)
                     g2[(size_t)o * sh->n_h + i] += d2[o] * s / sh->batch;
@@ -206,6 +210,7 @@ static snn_config config_of(const shape *sh, float init_scale, uint64_t seed)
     cfg.lif.leak = (float)sh->leak;
     cfg.lif.threshold = (float)sh->vth;
     cfg.lif.clamp = sh->clamp;
+    cfg.lif.slope = (float)slope_of(sh);
     cfg.init_scale = init_scale;
     cfg.seed = seed;
     cfg.learn = (learning_params){.rule = LEARN_BPTT, .window = sh->window};
@@ -279,7 +284,8 @@ static void oracle_grad(const shape *sh, const double *w1, const double *w2, con
 static void test_oracle_against_finite_differences(void **state)
 {
     (void)state;
-    const shape sh = {.n_in = 12, .n_h = 7, .n_out = 12, .batch = 3, .steps = 6, .leak = 0.1, .vth = 1.0};
+    const shape sh = {.n_in = 12, .n_h = 7, .n_out = 12, .batch = 3, .steps = 6, .leak = 0.1, .vth = 1.0,
+                      .slope = 2};
     float *x = make_input(&sh, 3, 0.5f);
     snn_config cfg = config_of(&sh, 0.6f, 5);
     snn *net = snn_new(&cfg, sh.batch);
@@ -361,6 +367,9 @@ static void test_gradient_against_oracle(void **state)
         check_gradient(&sh, seed);
         sh.clamp = false;
         sh.dense = 0.6f; /* sgemm for the input layer's products */
+        check_gradient(&sh, seed);
+        sh.dense = 0;
+        sh.slope = 4; /* a steeper surrogate */
         check_gradient(&sh, seed);
     }
 }

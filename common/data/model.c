@@ -77,6 +77,7 @@ static void header_read(buf *b, model *m)
 #undef GET
     m->kind[MODEL_KIND_MAX - 1] = '\0';
     m->lif.clamp = lif_clamp != 0;
+    m->lif.slope = 1.0f; /* a training setting, not stored: the paper's */
     m->lif.trace = lif_trace == TRACE_SHARED ? TRACE_SHARED : TRACE_PER_NEURON;
     m->opt.kind = opt_kind == OPTIM_SGD ? OPTIM_SGD : OPTIM_ADAM;
     m->opt.carry_moments = opt_carry != 0;

@@ -191,7 +191,7 @@ static void backward_through_time(bptt_rule *self, const float *g, bool spike_gr
             const float *next = s + 1 < self->steps ? self->dx + at + step : NULL;
             float *dx = self->dx + at;
             for (int m = 0; m < n_out; m++) {
-                float ext = spike_grad ? gs[m] * lif_surrogate_grad(vs[m] - vth) : gs[m];
+                float ext = spike_grad ? gs[m] * lif_surrogate(lif, vs[m]) : gs[m];
                 float dv = next ? ext + keep * (1.0f - ss[m]) * next[m] : ext;
                 dx[m] = clamp && vs[m] >= vth ? 0.0f : dv;
             }

@@ -54,7 +54,7 @@ int learning_rule_parse(const char *name, learning_rule *rule)
 lif_params lif_params_default(void)
 {
     return (lif_params){.leak = 0.1f, .threshold = 1.0f, .clamp = false, .trace = TRACE_PER_NEURON,
-                        .model = NEURON_LIF};
+                        .model = NEURON_LIF, .slope = 1.0f};
 }
 
 lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *lif,
@@ -278,11 +278,11 @@ void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv)
 void lif_layer_surrogate_rows(const lif_layer *self, const float *g, float *dv, int b0, int b1)
 {
     const long i0 = (long)b0 * self->n_out, i1 = (long)b1 * self->n_out;
-    const float vth = self->lif.threshold;
 #pragma omp parallel for schedule(static) if (i1 - i0 > 16384)
     for (long i = i0; i < i1; i++)
-        dv[i] = g[i] * lif_surrogate_grad(self->v[i] - vth);
+        dv[i] = g[i] * lif_surrogate(&self->lif, self->v[i]);
 }
+
 int lif_layer_update(lif_layer *self, const float *dv)
 {
     return lif_layer_update_rows(self, dv, 0, self->batch);

@@ -24,6 +24,7 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt, lea
     lif->leak = (float)options_float(o, "leak");
     lif->threshold = (float)options_float(o, "threshold");
     lif->clamp = options_bool(o, "clamp");
+    lif->slope = (float)options_float(o, "surrogate-slope");
     /* the options' choices: nothing else gets through the parser */
     lif->trace = strcmp(options_str(o, "trace"), "shared") ? TRACE_PER_NEURON : TRACE_SHARED;
     opt->kind = strcmp(options_str(o, "optimizer"), "sgd") ? OPTIM_ADAM : OPTIM_SGD;

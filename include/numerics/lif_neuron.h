@@ -29,9 +29,10 @@ typedef struct {
     bool clamp;      /* authors' code: V = min(V, Vth) */
     trace_mode trace; /* the eligibility-trace variant (learning by traces only) */
     neuron_model model;
+    float slope;      /* of the surrogate: dS/dV = k sigma'(k (V - Vth)); 1 is the paper's */
 } lif_params;
 
-/* The paper's: leak 0.1, threshold 1, no clamp, per-neuron traces. */
+/* The paper's: leak 0.1, threshold 1, no clamp, per-neuron traces, slope 1. */
 lif_params lif_params_default(void);
 
 /* One step of n neurons: membrane (after the last reset) and z in, v (before
@@ -66,6 +67,13 @@ static inline float lif_surrogate_grad(float x)
     float e = expf(-ax);
     float d = 1.0f + e;
     return e / (d * d);
+}
+
+/* dS/dV at V for the layer's threshold and slope (k = 1: exactly lif_surrogate_grad). */
+static inline float lif_surrogate(const lif_params *p, float v)
+{
+    const float k = p->slope;
+    return k * lif_surrogate_grad(k * (v - p->threshold));
 }
 
 #endif

@@ -17,6 +17,8 @@
     {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x", .min = "0", .max = "1"},   \
     {"threshold", OPT_FLOAT, "1", "firing threshold Vth (positive)"},                              \
     {"clamp", OPT_BOOL, "false", "clamp V at Vth (the authors' code)"},                            \
+    {"surrogate-slope", OPT_FLOAT, "1", "k in the surrogate dS/dV = k sigma'(k (V - Vth)); 1: the " \
+     "paper's sigmoid", .min = "0.01", .max = "100"},                                              \
     {"trace", OPT_STRING, "per-neuron", "eligibility trace: per-neuron (paper) or shared (authors' code)", \
      .choices = "per-neuron|shared"},                                                              \
     {"optimizer", OPT_STRING, "adam", "adam or sgd", .choices = "adam|sgd"},                       \
