@@ -179,6 +179,29 @@ def scores(images, in_counts, out_counts, steps):
     }
 
 
+def self_test():
+    """The hand values of tests/test_metrics.c, through the scores above."""
+    f = lambda rows: np.array(rows, dtype=np.float32)
+    z, r = pair_scores(f([[0, 1, 2], [1, 0, 0]]), f([[0, 2, 4], [0, 0, 1]]))
+    checks = [(z[0], 0.0), (r[0], 1.0), (z[1], 2.0), (r[1], -0.5)]
+    z, r = pair_scores(f([[0.2, 0.5, 0.9]]), f([[0, 0, 0]]))  # a blank output
+    checks += [(z[0], 2.0 / 3.0), (r[0], 0.0)]
+    z, r = pair_scores(f([[0.1] * 784]), f([[0.1] * 784]))  # constant maps: all zeros
+    checks += [(z[0], 0.0), (r[0], 0.0)]
+    rng = np.random.default_rng(1)
+    a = rng.random((50, 784), dtype=np.float32)
+    mix = np.linspace(0, 1, 50)[:, None]
+    b = ((mix * a + (1 - mix) * rng.random((50, 784))) * 15).astype(np.float32)
+    z, r = pair_scores(a, b)  # z-scored MSE = 2 (N - 1) / N (1 - r)
+    checks += list(zip(z, 2 * 783 / 784 * (1 - r)))
+    sc = scores(f([[0.5, 1.0], [0.0, 0.25]]), f([[1, 2], [3, 4]]), f([[5, 5], [0, 10]]), 10)
+    checks.append((sc["pixel_mse"], (0.125 + 0.28125) / 2))
+    bad = [(got, want) for got, want in checks if not abs(got - want) <= 1e-9]
+    print(json.dumps({"self_test": "ok" if not bad else "FAILED", "checks": len(checks),
+                      "failed": [[float(g), float(w)] for g, w in bad]}))
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("DATA", "data"),
@@ -198,7 +221,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dump", default="", help="also write the test maps (float32) to this folder")
+    ap.add_argument("--self-test", action="store_true", help="check the scores on hand values, exit")
     a = ap.parse_args()
+    if a.self_test:
+        return self_test()
 
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)  # hidden potentials drift far below 0: no slow denormals
