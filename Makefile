@@ -6,6 +6,7 @@
 #   make            build bin/* and build/libspikesynth.a
 #   make test       unit + oracle + pipeline tests, then again under ASan/UBSan
 #   make bench      training throughput table, out/bench/bench.json
+#   make compare    against the PyTorch BPTT peer, out/compare/compare.json (not in test)
 #   make data       fetch and verify MNIST, Fashion-MNIST, FSDD into $(DATA)
 #   make run        the main job end to end
 
@@ -40,7 +41,7 @@ SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_
 BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
-.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench data run clean
+.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare data run clean
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
@@ -89,6 +90,11 @@ bench: all $(BENCH)
 
 $(BENCH): $(BUILD)/tests/bench.o $(BUILD)/tests/bench_audio.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+# spikesynth against tests/peer/bptt_ae.py (installs python3-torch if missing);
+# options: make compare COMPARE_ARGS="--repeats 1 --cases small"
+compare: all
+	DATA=$(DATA) scripts/compare-pytorch $(COMPARE_ARGS)
 
 data:
 	scripts/fetch-data --dir $(DATA)
