@@ -283,6 +283,60 @@ static pid_t spawn_sender(int frames, bool die)
     _exit(0);
 }
 
+/* Child process: sends `frames` frames and END, then waits for END_ACK; exits
+ * 0 when it came, 5 when the wait failed. */
+static pid_t spawn_ending_sender(int frames)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    void *ctx = zmq_ctx_new();
+    link_config cfg = quick();
+    cfg.timeout_ms = 500;
+    spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_VALUES, 2, 3, 1}, &cfg);
+    if (!out || link_handshake(&out, 1) < 0)
+        _exit(3);
+    spike_frame *f = link_frame_new(out);
+    for (int i = 0; i < frames; i++) {
+        f->batch_index = (uint32_t)i;
+        if (link_send(out, f) < 0)
+            _exit(4);
+    }
+    if (link_send_end(out) < 0 || link_wait_end_ack(out) < 0) {
+        fprintf(stderr, "sender: %s\n", err_msg());
+        _exit(5);
+    }
+    _exit(0);
+}
+
+/* A receiver busy with each frame (here 60 ms, 30 of them: 1.8 s behind END,
+ * against a 0.5 s timeout) keeps the sender's wait for END_ACK alive. */
+static void test_end_ack_behind_a_backlog(void **state)
+{
+    (void)state;
+    pid_t pid = spawn_ending_sender(30);
+    void *ctx = zmq_ctx_new();
+    link_config cfg = quick();
+    cfg.timeout_ms = 500;
+    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    assert_int_equal(link_handshake(&in, 1), 0);
+    spike_frame *f = link_frame_new(in);
+    int frames = 0, r;
+    while ((r = link_recv(in, f)) == 1) {
+        frames++;
+        usleep(60 * 1000);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(frames, 30);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    frame_destroy(&f);
+    link_destroy(&in);
+    zmq_ctx_term(ctx);
+}
+
 static void test_peer_death(void **state)
 {
     (void)state;
@@ -441,6 +495,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hello_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_death, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_ack_behind_a_backlog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_live_receiver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_checks, setup, teardown),

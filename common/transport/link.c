@@ -515,6 +515,10 @@ int link_recv(spike_link *self, spike_frame *f)
                     return -1;
                 return 0;
             }
+            /* a receiver busy with a backlog never waits, so it says it lives
+             * here: the sender's wait for END_ACK behind that backlog goes on */
+            if (link_heartbeat(self) < 0)
+                return -1;
             return 1;
         }
         r = self->data->ops->wait(self->data, &deadline);
