@@ -1,7 +1,7 @@
 /* test_golden: a few batches of in-process training give the same bits as
  * before a refactoring (tests/golden.h): the paper's settings with Adam's
- * moments restarted per batch and carried, SGD, the authors' variants, and
- * the pipeline's parts. The hashes cover both weight matrices and the loss. */
+ * moments restarted per batch and carried, SGD, the authors' variants, the
+ * pipeline's parts, and learning by bptt (whole samples and windows). The hashes cover both weight matrices and the loss. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +42,7 @@ static uint64_t train_hash(const snn_config *cfg)
             assert_int_equal(snn_train_step(net, x, x, &st), 0);
             h = golden_hash(h, &st, sizeof st);
         }
+        assert_int_equal(snn_end_batch(net), 0);
     }
     h = golden_hash(h, net->hidden->w, sizeof(float) * 784 * cfg->n_hidden);
     h = golden_hash(h, net->output->w, sizeof(float) * 784 * cfg->n_hidden);
@@ -99,6 +100,18 @@ static void test_golden_parts(void **state)
     golden_assert("train-parts", train_hash(&cfg));
 }
 
+static void test_golden_bptt(void **state)
+{
+    (void)state;
+    snn_config cfg = small();
+    cfg.learn.rule = LEARN_BPTT;
+    cfg.opt.lr = 3e-3f;
+    cfg.opt.carry_moments = true;
+    golden_assert("train-bptt", train_hash(&cfg));
+    cfg.learn.window = 3;
+    golden_assert("train-bptt-window", train_hash(&cfg));
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -109,6 +122,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_golden_sgd),
         cmocka_unit_test(test_golden_authors_variants),
         cmocka_unit_test(test_golden_parts),
+        cmocka_unit_test(test_golden_bptt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
