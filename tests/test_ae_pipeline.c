@@ -290,6 +290,7 @@ static void expect_one_process(const learning_params *learn, const char *prefix)
     cfg.learn = *learn;
     const train_tuned tuned = train_options_tuned(learn->rule);
     cfg.opt.lr = tuned.lr;
+    cfg.opt.beta1 = tuned.beta1;
     cfg.opt.carry_moments = tuned.carry_moments;
     snn *net = snn_new(&cfg, BATCH);
     assert_non_null(net);

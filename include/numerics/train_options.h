@@ -3,15 +3,15 @@
  *
  * Put TRAIN_OPTION_SPECS inside a stage's option table, then read them with
  * train_options_read. Defaults are the paper's settings (docs/algorithm.md);
- * --learning picks the rule, and --lr 0 / --carry-moments auto take that
- * rule's tuned values (train_options_tuned). */
+ * --learning picks the rule, and --lr 0, --beta1 -1 and --carry-moments auto
+ * take that rule's tuned values (train_options_tuned). */
 #ifndef SPIKESYNTH_TRAIN_OPTIONS_H
 #define SPIKESYNTH_TRAIN_OPTIONS_H
 
 #include "numerics/lif_layer.h"
 #include "core/options.h"
 
-#define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("0", "learning rate (0: the rule's tuned value, traces 5e-4, bptt 3e-3)")
+#define TRAIN_OPTION_SPECS TRAIN_OPTION_SPECS_LR("0", "learning rate (0: the rule's tuned value, traces 5e-4, bptt 2e-3)")
 /* The same with another default learning rate (the audiocoder's 5e-5). */
 #define TRAIN_OPTION_SPECS_LR(lr, lr_help)                                                         \
     {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x", .min = "0", .max = "1"},   \
@@ -29,7 +29,8 @@
      .min = "0"},                                                                                  \
     {"lr", OPT_FLOAT, lr, lr_help, .min = "0"},                                                    \
     {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W", .min = "0"},            \
-    {"beta1", OPT_FLOAT, "0.9", "Adam, below 1", .min = "0", .max = "1"},                          \
+    {"beta1", OPT_FLOAT, "-1", "Adam, below 1; -1: the rule's tuned value (traces 0.9, bptt 0.7)", \
+     .min = "-1", .max = "1"},                                                                     \
     {"beta2", OPT_FLOAT, "0.999", "Adam, below 1", .min = "0", .max = "1"},                        \
     {"eps", OPT_FLOAT, "1e-8", "Adam (positive)"},                                                 \
     {"carry-moments", OPT_STRING, "auto", "keep Adam's moments across batches: true, false (restart " \
@@ -45,7 +46,7 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt, lea
 
 /* A rule's tuned learning rate and Adam reading (docs/results.md). */
 typedef struct {
-    float lr;
+    float lr, beta1;
     bool carry_moments;
 } train_tuned;
 train_tuned train_options_tuned(learning_rule rule);
