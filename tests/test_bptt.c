@@ -37,6 +37,7 @@ typedef struct {
     bool clamp;
     float dense; /* > 0: inputs at this density and of value 0.5 (not spikes: the dense products) */
     double slope; /* of the surrogate; 0 is taken as 1 */
+    bool sparse;  /* inputs at 5% density (the sparse products of dX) */
 } shape;
 
 /* What the forward pass recorded, per (t, b, neuron). */
@@ -325,7 +326,7 @@ static void test_oracle_against_finite_differences(void **state)
 /* One batch with SGD at lr 1 and no decay: W before - W after is the gradient. */
 static void check_gradient(const shape *sh, uint64_t seed)
 {
-    float *x = make_input(sh, seed, 0.4f);
+    float *x = make_input(sh, seed, sh->sparse ? 0.05f : 0.4f);
     snn_config cfg = config_of(sh, 0.5f, seed);
     snn *net = snn_new(&cfg, sh->batch);
     assert_non_null(net);
@@ -370,6 +371,10 @@ static void test_gradient_against_oracle(void **state)
         check_gradient(&sh, seed);
         sh.dense = 0;
         sh.slope = 4; /* a steeper surrogate */
+        check_gradient(&sh, seed);
+        sh.slope = 0;
+        sh.n_in = sh.n_out = 120;
+        sh.sparse = true; /* few input spikes: the output layer's dX is mostly 0 */
         check_gradient(&sh, seed);
     }
 }

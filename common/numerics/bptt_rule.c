@@ -17,6 +17,8 @@
 
 /* an input part whose spikes are below this fraction goes by events */
 #define EVENT_DENSITY 0.35
+/* a window's dX with fewer nonzero entries than this fraction goes by them */
+#define SPARSE_DENSITY 0.3
 
 struct bptt_rule {
     int n_in, n_out, max_batch;
@@ -217,16 +219,29 @@ static void weight_gradient(bptt_rule *self)
             self->grad[(size_t)m * n_in + j] = self->gt[(size_t)j * n_out + m] * inv_batch;
 }
 
+/* grad_in = dX W over the window: a sparse dX (the output layer's: the masked
+ * error keeps most entries 0) by its nonzero entries, a dense one by sgemm */
+static void input_gradient(const bptt_rule *self, const float *w, float *grad_in)
+{
+    const int n_in = self->n_in, n_out = self->n_out, rows = self->steps * self->batch;
+    const size_t n = (size_t)rows * n_out;
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++)
+        nz += self->dx[i] != 0.0f;
+    if (nz < SPARSE_DENSITY * n)
+        sparse_rows_product(self->dx, rows, n_out, w, n_in, grad_in);
+    else
+        blas_sgemm(false, false, rows, n_in, n_out, 1.0f, self->dx, n_out, w, n_in, 0.0f, grad_in, n_in);
+}
+
 int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *grad_in, const float *w,
                        const lif_params *lif)
 {
-    const int n_in = self->n_in, n_out = self->n_out;
     if (self->steps == 0)
         return err_set("bptt: backward with no step recorded");
     backward_through_time(self, g, spike_grad, lif);
     if (grad_in)
-        blas_sgemm(false, false, self->steps * self->batch, n_in, n_out, 1.0f, self->dx, n_out, w, n_in,
-                   0.0f, grad_in, n_in);
+        input_gradient(self, w, grad_in);
     self->backward_done = true;
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "numerics/spike_kernels.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* vectors of 8 accumulators per pass over a list: 12 of AVX2's 16 registers */
@@ -98,6 +99,57 @@ static void sum_listed(const int *start, const int *list, int o0, int o1, const 
         for (int o = o0; o < o1; o++)
             sum_rows(list + start[o], start[o + 1] - start[o], src, width, c_lo, c_hi,
                      out + (size_t)o * width);
+    }
+}
+
+/* out[c_lo..c_hi) = sum over k < n of val[k] * src[list[k], c_lo..c_hi) */
+static inline void weighted_rows(const int *list, const float *val, int n, const float *src, int width,
+                                 int c_lo, int c_hi, float *out)
+{
+    int c0 = c_lo;
+    for (; c0 + 8 * BLOCK_VECTORS <= c_hi; c0 += 8 * BLOCK_VECTORS) {
+        v8 acc[BLOCK_VECTORS] = {0};
+        for (int k = 0; k < n; k++) {
+            const float *row = src + (size_t)list[k] * width + c0;
+            const float a = val[k];
+            for (int q = 0; q < BLOCK_VECTORS; q++)
+                acc[q] += a * load8(row + 8 * q);
+        }
+        memcpy(out + c0, acc, sizeof acc);
+    }
+    for (; c0 + 8 <= c_hi; c0 += 8) {
+        v8 acc = {0};
+        for (int k = 0; k < n; k++)
+            acc += val[k] * load8(src + (size_t)list[k] * width + c0);
+        memcpy(out + c0, &acc, sizeof acc);
+    }
+    for (; c0 < c_hi; c0++) {
+        float acc = 0;
+        for (int k = 0; k < n; k++)
+            acc += val[k] * src[(size_t)list[k] * width + c0];
+        out[c0] = acc;
+    }
+}
+
+void sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out)
+{
+#pragma omp parallel
+    {
+        int *list = malloc((size_t)n * sizeof *list);
+        float *val = malloc((size_t)n * sizeof *val);
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const float *dr = d + (size_t)r * n;
+            int k = 0;
+            for (int m = 0; m < n; m++) {
+                list[k] = m;
+                val[k] = dr[m];
+                k += dr[m] != 0.0f;
+            }
+            weighted_rows(list, val, k, w, width, 0, width, out + (size_t)r * width);
+        }
+        free(list);
+        free(val);
     }
 }
 

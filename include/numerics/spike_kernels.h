@@ -29,4 +29,9 @@ void spike_gather_rows(const int *start, const int *idx, int r0, int r1, const f
  * width columns), for every column j < n: gt = spikes^T d. */
 void spike_sum_by_column(const int *cstart, const int *crows, int n, const float *d, int width, float *gt);
 
+/* out[r, :] = sum over the nonzero d[r, m] (m ascending) of d[r, m] w[m, :]
+ * for every row r < rows: d is rows x n, w is n x width. The product d w of
+ * a sparse d (a gradient where most entries are 0). */
+void sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out);
+
 #endif
