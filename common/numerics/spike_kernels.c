@@ -12,17 +12,29 @@
 
 bool spike_rows_list(const float *x, int rows, int n, int *start, int *idx)
 {
-    int k = 0;
-    bool binary = true;
-    start[0] = 0;
+    /* counted per row, offsets, then filled per row: rows in parallel */
+    int binary = 1;
+#pragma omp parallel for schedule(static) reduction(& : binary) if ((size_t)rows * n > 65536)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * n;
+        int k = 0, b = 1;
         for (int j = 0; j < n; j++) {
-            idx[k] = j;
             k += xr[j] != 0.0f;
-            binary &= xr[j] == 0.0f || xr[j] == 1.0f;
+            b &= xr[j] == 0.0f || xr[j] == 1.0f;
         }
         start[r + 1] = k;
+        binary &= b;
+    }
+    start[0] = 0;
+    for (int r = 0; r < rows; r++)
+        start[r + 1] += start[r];
+#pragma omp parallel for schedule(static) if ((size_t)rows * n > 65536)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        int *out = idx + start[r], k = 0;
+        for (int j = 0; j < n; j++)
+            if (xr[j] != 0.0f) /* within the row's slots: a neighbour's thread writes the next */
+                out[k++] = j;
     }
     return binary;
 }
@@ -93,9 +105,10 @@ static inline void sum_rows(const int *list, int n, const float *src, int width,
 static void sum_listed(const int *start, const int *list, int o0, int o1, const float *src, int width,
                        float *out)
 {
+#pragma omp parallel if ((size_t)(o1 - o0) * width > 16384)
     for (int c_lo = 0; c_lo < width; c_lo += 8 * BLOCK_VECTORS) {
         const int c_hi = c_lo + 8 * BLOCK_VECTORS < width ? c_lo + 8 * BLOCK_VECTORS : width;
-#pragma omp parallel for schedule(static) if ((size_t)(o1 - o0) * (c_hi - c_lo) > 16384)
+#pragma omp for schedule(static)
         for (int o = o0; o < o1; o++)
             sum_rows(list + start[o], start[o + 1] - start[o], src, width, c_lo, c_hi,
                      out + (size_t)o * width);
