@@ -309,18 +309,41 @@ static pid_t spawn_ending_sender(int frames)
     _exit(0);
 }
 
+/* The in end the spawned senders talk to: B's port "spikes" at ep, handshaken,
+ * with a frame for it; timeout_ms is the test's. */
+typedef struct {
+    void *ctx;
+    spike_link *in;
+    spike_frame *f;
+} in_end;
+
+static in_end in_end_open(int timeout_ms)
+{
+    in_end e = {zmq_ctx_new(), NULL, NULL};
+    link_config cfg = quick();
+    cfg.timeout_ms = timeout_ms;
+    e.in = link_new(e.ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    assert_int_equal(link_handshake(&e.in, 1), 0);
+    e.f = link_frame_new(e.in);
+    return e;
+}
+
+static void in_end_close(in_end *e)
+{
+    frame_destroy(&e->f);
+    link_destroy(&e->in);
+    zmq_ctx_term(e->ctx);
+}
+
 /* A receiver busy with each frame (here 60 ms, 30 of them: 1.8 s behind END,
  * against a 0.5 s timeout) keeps the sender's wait for END_ACK alive. */
 static void test_end_ack_behind_a_backlog(void **state)
 {
     (void)state;
     pid_t pid = spawn_ending_sender(30);
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 500;
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
+    in_end e = in_end_open(500);
+    spike_link *in = e.in;
+    spike_frame *f = e.f;
     int frames = 0, r;
     while ((r = link_recv(in, f)) == 1) {
         frames++;
@@ -332,21 +355,16 @@ static void test_end_ack_behind_a_backlog(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
+    in_end_close(&e);
 }
 
 static void test_peer_death(void **state)
 {
     (void)state;
     pid_t pid = spawn_sender(2, true);
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 8000; /* death must be noticed long before the silence timeout */
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
+    in_end e = in_end_open(8000); /* death must be noticed long before the silence timeout */
+    spike_link *in = e.in;
+    spike_frame *f = e.f;
     assert_int_equal(link_recv(in, f), 1);
     assert_int_equal(link_recv(in, f), 1);
     double t0 = clock_now();
@@ -356,21 +374,16 @@ static void test_peer_death(void **state)
     assert_non_null(strstr(err_msg(), "link a.out->b.spikes: a (t-out) disconnected"));
     int status;
     waitpid(pid, &status, 0);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
+    in_end_close(&e);
 }
 
 static void test_silent_peer(void **state)
 {
     (void)state;
     pid_t pid = spawn_sender(1, false);
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 500;
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
+    in_end e = in_end_open(500);
+    spike_link *in = e.in;
+    spike_frame *f = e.f;
     assert_int_equal(link_recv(in, f), 1);
     double t0 = clock_now();
     assert_int_equal(link_recv(in, f), -1);
@@ -379,9 +392,7 @@ static void test_silent_peer(void **state)
     assert_non_null(strstr(err_msg(), "nothing from a (t-out) for 0.5 s"));
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
+    in_end_close(&e);
 }
 
 /* A hand-driven out end: raw DEALER, frames encoded by the test. */
