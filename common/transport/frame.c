@@ -188,6 +188,15 @@ void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0,
     frame_copy_samples(self, src, row0, self->batch);
 }
 
+void frame_start_values(spike_frame *self, uint32_t rows, uint32_t batch_index)
+{
+    self->kind = FRAME_VALUES;
+    self->batch = rows;
+    self->batch_index = batch_index;
+    self->step = 0;
+    self->steps = 1;
+}
+
 void frame_set_control(spike_frame *self, frame_control control)
 {
     self->kind = FRAME_CONTROL;
