@@ -99,14 +99,7 @@ spike_frame *frame_new(const frame_shape *shape)
     return self;
 oom:
     err_set("frame: out of memory");
-    if (self) {
-        free(self->ids);
-        free(self->labels);
-        free(self->names);
-        free(self->spikes);
-        free(self->values);
-        free(self);
-    }
+    frame_destroy(&self);
     return NULL;
 }
 
