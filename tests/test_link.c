@@ -258,15 +258,14 @@ static void test_full_queue_live_receiver(void **state)
     zmq_ctx_term(ctx);
 }
 
-/* Child process: the out end, which sends `frames` frames and then either dies
- * (SIGKILL, sockets closed by the kernel) or stays alive but silent. */
-static pid_t spawn_sender(int frames, bool die)
+/* In a child: A's out link at ep (timeout_ms; 0: quick()'s), handshaken, with
+ * `frames` frames sent on it; exits 3 when the link fails, 4 when a send does. */
+static spike_link *child_send(int frames, int timeout_ms)
 {
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
     void *ctx = zmq_ctx_new();
     link_config cfg = quick();
+    if (timeout_ms)
+        cfg.timeout_ms = timeout_ms;
     spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_VALUES, 2, 3, 1}, &cfg);
     if (!out || link_handshake(&out, 1) < 0)
         _exit(3);
@@ -276,6 +275,17 @@ static pid_t spawn_sender(int frames, bool die)
         if (link_send(out, f) < 0)
             _exit(4);
     }
+    return out;
+}
+
+/* Child process: the out end, which sends `frames` frames and then either dies
+ * (SIGKILL, sockets closed by the kernel) or stays alive but silent. */
+static pid_t spawn_sender(int frames, bool die)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    child_send(frames, 0);
     usleep(100 * 1000); /* let the frames leave */
     if (die)
         raise(SIGKILL);
@@ -290,18 +300,7 @@ static pid_t spawn_ending_sender(int frames)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 500;
-    spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_VALUES, 2, 3, 1}, &cfg);
-    if (!out || link_handshake(&out, 1) < 0)
-        _exit(3);
-    spike_frame *f = link_frame_new(out);
-    for (int i = 0; i < frames; i++) {
-        f->batch_index = (uint32_t)i;
-        if (link_send(out, f) < 0)
-            _exit(4);
-    }
+    spike_link *out = child_send(frames, 500);
     if (link_send_end(out) < 0 || link_wait_end_ack(out) < 0) {
         fprintf(stderr, "sender: %s\n", err_msg());
         _exit(5);
