@@ -81,11 +81,7 @@ static int source_run(stage *st, void *arg)
             rng_shuffle(stage_seed(st), (uint32_t)e, s->order, ds->n);
         for (size_t start = 0; start < ds->n && !stage_stopping(st); start += s->batch) {
             size_t rows = ds->n - start < s->batch ? ds->n - start : s->batch;
-            f->kind = FRAME_VALUES;
-            f->batch = (uint32_t)rows;
-            f->batch_index = batch_index++;
-            f->step = 0;
-            f->steps = 1;
+            frame_start_values(f, (uint32_t)rows, batch_index++);
             for (size_t r = 0; r < rows; r++) {
                 uint32_t img = s->order[start + r];
                 f->ids[r] = base + (uint32_t)(e * ds->n) + img;

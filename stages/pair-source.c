@@ -185,11 +185,7 @@ static int source_run(stage *st, void *arg)
     uint32_t batch_index = 0;
     for (size_t start = 0; start < n && !stage_stopping(st); start += s->batch) {
         size_t rows = n - start < s->batch ? n - start : s->batch;
-        f->kind = FRAME_VALUES;
-        f->batch = (uint32_t)rows;
-        f->batch_index = batch_index++;
-        f->step = 0;
-        f->steps = 1;
+        frame_start_values(f, (uint32_t)rows, batch_index++);
         for (size_t r = 0; r < rows; r++) {
             size_t id = start + r;
             f->ids[r] = (uint32_t)id;

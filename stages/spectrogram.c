@@ -188,11 +188,7 @@ typedef struct {
 static int send_frame(run *r, uint32_t rows)
 {
     spike_frame *f = r->f;
-    f->kind = FRAME_VALUES;
-    f->batch = rows;
-    f->batch_index = r->batch_index++;
-    f->step = 0;
-    f->steps = 1;
+    frame_start_values(f, rows, r->batch_index++);
     if ((r->out && link_send(r->out, f) < 0) || (r->copy && link_send(r->copy, f) < 0))
         return -1;
     r->sent += rows;

@@ -49,14 +49,7 @@
 static char dir[64];
 static pid_t live = 0;
 
-static const char *at(const char *name)
-{
-    static char p[16][300];
-    static int k;
-    k = (k + 1) % 16;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+static const char *at(const char *name) { return tmpdir_at(dir, name); }
 
 /* ---- fixtures ------------------------------------------------------------------ */
 

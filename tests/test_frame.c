@@ -94,6 +94,22 @@ static void test_values_round_trip(void **state)
     frame_destroy(&c);
 }
 
+/* A source's frame after a control frame: values again, one step, its batch. */
+static void test_start_values(void **state)
+{
+    (void)state;
+    spike_frame *f = make(FRAME_VALUES, 4, 3, 1);
+    frame_set_control(f, FRAME_END);
+    f->step = 5;
+    frame_start_values(f, 2, 9);
+    assert_int_equal(f->kind, FRAME_VALUES);
+    assert_int_equal(f->batch, 2);
+    assert_int_equal(f->batch_index, 9);
+    assert_int_equal(f->step, 0);
+    assert_int_equal(f->steps, 1);
+    frame_destroy(&f);
+}
+
 static void test_pack_f32(void **state)
 {
     (void)state;
@@ -589,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_named_samples),     cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_bad_shapes),
+        cmocka_unit_test(test_start_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,9 +10,8 @@
 #include "data/dataset.h"
 #include "core/err.h"
 #include "data/idx.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,33 +21,19 @@
 
 static char tmpdir[256];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_idx.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(tmpdir, sizeof tmpdir, "test_idx");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return tmpdir_remove(tmpdir);
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return tmpdir_at(tmpdir, name); }
 
 static void write_bytes(const char *path, const void *data, size_t len)
 {
@@ -325,13 +310,7 @@ static void test_write(void **state)
     assert_int_equal(idx_write(tpath("w5"), 5, dims, data), -1);
     assert_int_equal(idx_write(tpath("no/such/dir/w"), 2, dims, data), -1);
     assert_non_null(strstr(err_msg(), "no/such/dir/w"));
-    DIR *d = opendir(tmpdir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp."))
-            fail_msg("temporary file %s left behind", e->d_name);
-    closedir(d);
+    tmpdir_assert_no_temp(tmpdir);
 }
 
 /* A fake data set: 4 images of 2 x 3 pixels and their labels. */

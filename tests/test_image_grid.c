@@ -9,47 +9,30 @@
 
 #include "core/err.h"
 #include "data/image_grid.h"
+#include "png_read.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
-#include <ftw.h>
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[256];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_image_grid.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(tmpdir, sizeof tmpdir, "test_image_grid");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return tmpdir_remove(tmpdir);
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return tmpdir_at(tmpdir, name); }
 
 /* A PNG read back as 8-bit gray; the file must really be 8-bit grayscale. */
 typedef struct {
@@ -59,17 +42,8 @@ typedef struct {
 
 static picture read_png(const char *path)
 {
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path))
-        fail_msg("%s: cannot read back: %s", path, img.message);
-    assert_int_equal(img.format, PNG_FORMAT_GRAY);
-    img.format = PNG_FORMAT_GRAY;
-    picture p = {img.width, img.height, malloc(PNG_IMAGE_SIZE(img))};
-    assert_non_null(p.pix);
-    if (!png_image_finish_read(&img, NULL, p.pix, 0, NULL))
-        fail_msg("%s: cannot decode: %s", path, img.message);
+    picture p;
+    p.pix = png_read_pixels(path, 1, &p.w, &p.h);
     return p;
 }
 
@@ -89,16 +63,7 @@ static void assert_block(const picture *p, uint32_t x0, uint32_t y0, uint32_t s,
                 fail_msg("pixel (%u, %u) is %d, expected %d", x, y, px(p, x, y), v);
 }
 
-static void assert_no_leftovers(void)
-{
-    DIR *d = opendir(tmpdir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp."))
-            fail_msg("temporary file %s left behind", e->d_name);
-    closedir(d);
-}
+static void assert_no_leftovers(void) { tmpdir_assert_no_temp(tmpdir); }
 
 static void test_gray_round_trip(void **state)
 {

@@ -12,11 +12,10 @@
 #include "core/err.h"
 #include "data/bitmap_font.h"
 #include "data/line_plot.h"
+#include "png_read.h"
 #include "tmpdir.h"
 
-#include <dirent.h>
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +29,7 @@ static char tmpdir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_line_plot.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(tmpdir, sizeof tmpdir, "test_line_plot");
 }
 
 static int teardown(void **state)
@@ -41,14 +38,7 @@ static int teardown(void **state)
     return tmpdir_remove(tmpdir);
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return tmpdir_at(tmpdir, name); }
 
 /* A PNG read back as 8-bit RGB; the file must really be RGB without alpha. */
 typedef struct {
@@ -91,16 +81,9 @@ static void find_frame(picture *p)
 
 static picture read_png(const char *path)
 {
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path))
-        fail_msg("%s: cannot read back: %s", path, img.message);
-    assert_int_equal(img.format, PNG_FORMAT_RGB);
-    picture p = {(int)img.width, (int)img.height, malloc(PNG_IMAGE_SIZE(img)), 0, 0, 0, 0};
-    assert_non_null(p.pix);
-    if (!png_image_finish_read(&img, NULL, p.pix, 0, NULL))
-        fail_msg("%s: cannot decode: %s", path, img.message);
+    uint32_t w, h;
+    uint8_t *pix = png_read_pixels(path, 3, &w, &h);
+    picture p = {(int)w, (int)h, pix, 0, 0, 0, 0};
     find_frame(&p);
     return p;
 }
@@ -135,13 +118,7 @@ static void assert_no_file(const char *path)
 {
     if (access(path, F_OK) == 0)
         fail_msg("%s exists after a failed plot", path);
-    DIR *d = opendir(tmpdir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp."))
-            fail_msg("temporary file %s left behind", e->d_name);
-    closedir(d);
+    tmpdir_assert_no_temp(tmpdir);
 }
 
 static void test_parabola(void **state)

@@ -258,15 +258,14 @@ static void test_full_queue_live_receiver(void **state)
     zmq_ctx_term(ctx);
 }
 
-/* Child process: the out end, which sends `frames` frames and then either dies
- * (SIGKILL, sockets closed by the kernel) or stays alive but silent. */
-static pid_t spawn_sender(int frames, bool die)
+/* In a child: A's out link at ep (timeout_ms; 0: quick()'s), handshaken, with
+ * `frames` frames sent on it; exits 3 when the link fails, 4 when a send does. */
+static spike_link *child_send(int frames, int timeout_ms)
 {
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
     void *ctx = zmq_ctx_new();
     link_config cfg = quick();
+    if (timeout_ms)
+        cfg.timeout_ms = timeout_ms;
     spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_VALUES, 2, 3, 1}, &cfg);
     if (!out || link_handshake(&out, 1) < 0)
         _exit(3);
@@ -276,6 +275,17 @@ static pid_t spawn_sender(int frames, bool die)
         if (link_send(out, f) < 0)
             _exit(4);
     }
+    return out;
+}
+
+/* Child process: the out end, which sends `frames` frames and then either dies
+ * (SIGKILL, sockets closed by the kernel) or stays alive but silent. */
+static pid_t spawn_sender(int frames, bool die)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    child_send(frames, 0);
     usleep(100 * 1000); /* let the frames leave */
     if (die)
         raise(SIGKILL);
@@ -290,23 +300,38 @@ static pid_t spawn_ending_sender(int frames)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 500;
-    spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_VALUES, 2, 3, 1}, &cfg);
-    if (!out || link_handshake(&out, 1) < 0)
-        _exit(3);
-    spike_frame *f = link_frame_new(out);
-    for (int i = 0; i < frames; i++) {
-        f->batch_index = (uint32_t)i;
-        if (link_send(out, f) < 0)
-            _exit(4);
-    }
+    spike_link *out = child_send(frames, 500);
     if (link_send_end(out) < 0 || link_wait_end_ack(out) < 0) {
         fprintf(stderr, "sender: %s\n", err_msg());
         _exit(5);
     }
     _exit(0);
+}
+
+/* The in end the spawned senders talk to: B's port "spikes" at ep, handshaken,
+ * with a frame for it; timeout_ms is the test's. */
+typedef struct {
+    void *ctx;
+    spike_link *in;
+    spike_frame *f;
+} in_end;
+
+static in_end in_end_open(int timeout_ms)
+{
+    in_end e = {zmq_ctx_new(), NULL, NULL};
+    link_config cfg = quick();
+    cfg.timeout_ms = timeout_ms;
+    e.in = link_new(e.ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    assert_int_equal(link_handshake(&e.in, 1), 0);
+    e.f = link_frame_new(e.in);
+    return e;
+}
+
+static void in_end_close(in_end *e)
+{
+    frame_destroy(&e->f);
+    link_destroy(&e->in);
+    zmq_ctx_term(e->ctx);
 }
 
 /* A receiver busy with each frame (here 60 ms, 30 of them: 1.8 s behind END,
@@ -315,12 +340,9 @@ static void test_end_ack_behind_a_backlog(void **state)
 {
     (void)state;
     pid_t pid = spawn_ending_sender(30);
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 500;
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
+    in_end e = in_end_open(500);
+    spike_link *in = e.in;
+    spike_frame *f = e.f;
     int frames = 0, r;
     while ((r = link_recv(in, f)) == 1) {
         frames++;
@@ -332,21 +354,16 @@ static void test_end_ack_behind_a_backlog(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
+    in_end_close(&e);
 }
 
 static void test_peer_death(void **state)
 {
     (void)state;
     pid_t pid = spawn_sender(2, true);
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 8000; /* death must be noticed long before the silence timeout */
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
+    in_end e = in_end_open(8000); /* death must be noticed long before the silence timeout */
+    spike_link *in = e.in;
+    spike_frame *f = e.f;
     assert_int_equal(link_recv(in, f), 1);
     assert_int_equal(link_recv(in, f), 1);
     double t0 = clock_now();
@@ -356,21 +373,16 @@ static void test_peer_death(void **state)
     assert_non_null(strstr(err_msg(), "link a.out->b.spikes: a (t-out) disconnected"));
     int status;
     waitpid(pid, &status, 0);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
+    in_end_close(&e);
 }
 
 static void test_silent_peer(void **state)
 {
     (void)state;
     pid_t pid = spawn_sender(1, false);
-    void *ctx = zmq_ctx_new();
-    link_config cfg = quick();
-    cfg.timeout_ms = 500;
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
+    in_end e = in_end_open(500);
+    spike_link *in = e.in;
+    spike_frame *f = e.f;
     assert_int_equal(link_recv(in, f), 1);
     double t0 = clock_now();
     assert_int_equal(link_recv(in, f), -1);
@@ -379,9 +391,7 @@ static void test_silent_peer(void **state)
     assert_non_null(strstr(err_msg(), "nothing from a (t-out) for 0.5 s"));
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
+    in_end_close(&e);
 }
 
 /* A hand-driven out end: raw DEALER, frames encoded by the test. */

@@ -29,15 +29,8 @@
 
 static char dir[64];
 
-/* dir/name, in one of 64 rotating buffers (a test's arguments use several) */
-static const char *at(const char *name)
-{
-    static char p[64][256];
-    static int k;
-    k = (k + 1) % 64;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+/* dir/name, in one of tmpdir_at's rotating buffers (a test's arguments use several) */
+static const char *at(const char *name) { return tmpdir_at(dir, name); }
 
 /* ---- fixtures ------------------------------------------------------------------ */
 

@@ -193,6 +193,20 @@ int csv_reader_header(csv_reader *self, const char *header)
     return 0;
 }
 
+int csv_read_table(const char *path, const char *header, const char *what, csv_row_fn *row, void *arg)
+{
+    csv_reader *r = csv_reader_open(path);
+    if (!r)
+        return err_wrap("%s", what);
+    int rc = csv_reader_header(r, header);
+    while (rc == 0 && (rc = csv_reader_next(r)) == 1)
+        rc = row(r, arg);
+    csv_reader_close(&r);
+    if (rc < 0)
+        return err_wrap("%s %s", what, path);
+    return 0;
+}
+
 size_t csv_reader_count(const csv_reader *self) { return self->n; }
 const char *csv_reader_field(const csv_reader *self, size_t k) { return k < self->n ? self->fields[k] : ""; }
 size_t csv_reader_line(const csv_reader *self) { return self->row_line; }

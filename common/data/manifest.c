@@ -83,64 +83,47 @@ static int cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One row id,path,label, appended (the table is sorted once it is whole). */
+static int manifest_row(csv_reader *r, void *arg)
+{
+    size_t line = csv_reader_line(r), n = csv_reader_count(r);
+    const char *id_s = csv_reader_field(r, 0), *label_s = csv_reader_field(r, 2);
+    long id, label;
+    if (n != 3)
+        return err_set("line %zu: %s", line, n < 3 ? "expected 3 fields (id,path,label)" : "a fourth field after the label");
+    if (csv_parse_long(id_s, 0, UINT32_MAX, &id) < 0)
+        return err_set("line %zu: id '%s' is not an integer in 0..%u", line, id_s, UINT32_MAX);
+    if (csv_parse_long(label_s, -1, INT32_MAX, &label) < 0)
+        return err_set("line %zu: label '%s' is not an integer >= -1", line, label_s);
+    return push(arg, (uint32_t)id, csv_reader_field(r, 1), (int)label);
+}
+
 manifest *manifest_load(const char *path)
 {
-    manifest *self = NULL;
-    csv_reader *r = csv_reader_open(path);
-    if (!r) {
-        err_wrap("manifest");
+    manifest *self = manifest_new();
+    if (!self) {
+        err_wrap("manifest %s", path);
         return NULL;
     }
-    if (!(self = manifest_new()) || csv_reader_header(r, MANIFEST_HEADER) < 0)
-        goto bad;
-    int rc;
-    while ((rc = csv_reader_next(r)) == 1) {
-        size_t line = csv_reader_line(r), n = csv_reader_count(r);
-        const char *id_s = csv_reader_field(r, 0), *label_s = csv_reader_field(r, 2);
-        long id, label;
-        if (n != 3) {
-            err_set("line %zu: %s", line, n < 3 ? "expected 3 fields (id,path,label)" : "a fourth field after the label");
-            goto bad;
-        }
-        if (csv_parse_long(id_s, 0, UINT32_MAX, &id) < 0) {
-            err_set("line %zu: id '%s' is not an integer in 0..%u", line, id_s, UINT32_MAX);
-            goto bad;
-        }
-        if (csv_parse_long(label_s, -1, INT32_MAX, &label) < 0) {
-            err_set("line %zu: label '%s' is not an integer >= -1", line, label_s);
-            goto bad;
-        }
-        if (push(self, (uint32_t)id, csv_reader_field(r, 1), (int)label) < 0)
-            goto bad;
-    }
-    if (rc < 0)
+    if (csv_read_table(path, MANIFEST_HEADER, "manifest", manifest_row, self) < 0)
         goto bad;
     qsort(self->entries, self->n, sizeof *self->entries, cmp_id);
     for (size_t i = 1; i < self->n; i++)
         if (self->entries[i].id == self->entries[i - 1].id) {
             err_set("id %u is listed twice", self->entries[i].id);
+            err_wrap("manifest %s", path);
             goto bad;
         }
-    csv_reader_close(&r);
     return self;
 bad:
-    err_wrap("manifest %s", path);
-    csv_reader_close(&r);
     manifest_destroy(&self);
     return NULL;
 }
 
 const manifest_entry *manifest_find(const manifest *self, uint32_t id)
 {
-    size_t lo = 0, hi = self->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (self->entries[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < self->n && self->entries[lo].id == id ? &self->entries[lo] : NULL;
+    manifest_entry key = {.id = id};
+    return self->n ? bsearch(&key, self->entries, self->n, sizeof key, cmp_id) : NULL;
 }
 
 size_t manifest_stem(const char *path, char *buf, size_t cap)

@@ -90,26 +90,28 @@ double metrics_spike_mse(const float *in_counts, const float *out_counts, size_t
     return metrics_mse(in_counts, out_counts, n_images, n_pixels);
 }
 
-double metrics_mse(const float *images, const float *out_counts, size_t n_images,
-                   size_t n_pixels)
+/* The mean over n_images of a per-image score, summed in image order; NaN for none. */
+static double image_mean(double (*score)(const float *, const float *, size_t), const float *images,
+                         const float *out_counts, size_t n_images, size_t n_pixels)
 {
     if (n_images == 0)
         return NAN;
     double s = 0.0;
     for (size_t i = 0; i < n_images; i++)
-        s += metrics_zmse(images + i * n_pixels, out_counts + i * n_pixels, n_pixels);
+        s += score(images + i * n_pixels, out_counts + i * n_pixels, n_pixels);
     return s / (double)n_images;
+}
+
+double metrics_mse(const float *images, const float *out_counts, size_t n_images,
+                   size_t n_pixels)
+{
+    return image_mean(metrics_zmse, images, out_counts, n_images, n_pixels);
 }
 
 double metrics_pearson_mean(const float *images, const float *out_counts, size_t n_images,
                             size_t n_pixels)
 {
-    if (n_images == 0)
-        return NAN;
-    double s = 0.0;
-    for (size_t i = 0; i < n_images; i++)
-        s += metrics_pearson(images + i * n_pixels, out_counts + i * n_pixels, n_pixels);
-    return s / (double)n_images;
+    return image_mean(metrics_pearson, images, out_counts, n_images, n_pixels);
 }
 
 /* Mean of (count / steps - image)^2 over one image. */

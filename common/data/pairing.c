@@ -188,52 +188,39 @@ int pairing_table_write(const pairing_table *self, const char *path)
     return atomic_file_commit(&af);
 }
 
+/* One row id,label,image_index,recording, added in file order. */
+static int pairing_row(csv_reader *r, void *arg)
+{
+    size_t line = csv_reader_line(r);
+    long id, label, image;
+    if (csv_reader_count(r) != 4 || csv_parse_long(csv_reader_field(r, 0), 0, UINT32_MAX, &id) < 0 ||
+        csv_parse_long(csv_reader_field(r, 1), -1, INT32_MAX, &label) < 0 ||
+        csv_parse_long(csv_reader_field(r, 2), -1, INT32_MAX, &image) < 0)
+        return err_set("line %zu: expected id,label,image_index,recording (id >= 0, label and "
+                       "image_index >= -1)", line);
+    if (pairing_table_add(arg, (uint32_t)id, (int)label, (int32_t)image, csv_reader_field(r, 3)) < 0)
+        return err_wrap("line %zu", line);
+    return 0;
+}
+
 pairing_table *pairing_table_load(const char *path)
 {
-    pairing_table *self = NULL;
-    csv_reader *r = csv_reader_open(path);
-    if (!r) {
-        err_wrap("pairing");
-        return NULL;
-    }
-    if (!(self = pairing_table_new()) || csv_reader_header(r, PAIRING_HEADER) < 0)
-        goto bad;
-    int rc;
-    while ((rc = csv_reader_next(r)) == 1) {
-        size_t line = csv_reader_line(r);
-        long id, label, image;
-        if (csv_reader_count(r) != 4 || csv_parse_long(csv_reader_field(r, 0), 0, UINT32_MAX, &id) < 0 ||
-            csv_parse_long(csv_reader_field(r, 1), -1, INT32_MAX, &label) < 0 ||
-            csv_parse_long(csv_reader_field(r, 2), -1, INT32_MAX, &image) < 0) {
-            err_set("line %zu: expected id,label,image_index,recording (id >= 0, label and "
-                    "image_index >= -1)", line);
-            goto bad;
-        }
-        if (pairing_table_add(self, (uint32_t)id, (int)label, (int32_t)image, csv_reader_field(r, 3)) < 0) {
-            err_wrap("line %zu", line);
-            goto bad;
-        }
-    }
-    if (rc < 0)
-        goto bad;
-    csv_reader_close(&r);
+    pairing_table *self = pairing_table_new();
+    if (!self)
+        err_wrap("pairing %s", path);
+    else if (csv_read_table(path, PAIRING_HEADER, "pairing", pairing_row, self) < 0)
+        pairing_table_destroy(&self);
     return self;
-bad:
-    err_wrap("pairing %s", path);
-    csv_reader_close(&r);
-    pairing_table_destroy(&self);
-    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint32_t x = ((const pairing_entry *)a)->id, y = ((const pairing_entry *)b)->id;
+    return x < y ? -1 : x > y;
 }
 
 const pairing_entry *pairing_table_find(const pairing_table *self, uint32_t id)
 {
-    size_t lo = 0, hi = self->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (self->entries[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < self->n && self->entries[lo].id == id ? &self->entries[lo] : NULL;
+    pairing_entry key = {.id = id};
+    return self->n ? bsearch(&key, self->entries, self->n, sizeof key, cmp_id) : NULL;
 }

@@ -99,14 +99,7 @@ spike_frame *frame_new(const frame_shape *shape)
     return self;
 oom:
     err_set("frame: out of memory");
-    if (self) {
-        free(self->ids);
-        free(self->labels);
-        free(self->names);
-        free(self->spikes);
-        free(self->values);
-        free(self);
-    }
+    frame_destroy(&self);
     return NULL;
 }
 
@@ -186,6 +179,15 @@ void frame_follow_rows(spike_frame *self, const spike_frame *src, uint32_t row0,
     self->rows = src->batch;
     self->batch = n <= self->shape.batch ? n : self->shape.batch;
     frame_copy_samples(self, src, row0, self->batch);
+}
+
+void frame_start_values(spike_frame *self, uint32_t rows, uint32_t batch_index)
+{
+    self->kind = FRAME_VALUES;
+    self->batch = rows;
+    self->batch_index = batch_index;
+    self->step = 0;
+    self->steps = 1;
 }
 
 void frame_set_control(spike_frame *self, frame_control control)
@@ -319,7 +321,19 @@ static int read_enum(mp_reader *r, const char **names, unsigned first, unsigned 
 }
 
 /* An array of per-row values: its count must fit the allocation (it is untrusted). */
-static int read_rows(spike_frame *f, mp_reader *r, const char *field, uint32_t *count)
+/* Entry i of a per-row array (ids, names, labels) into its place in f. */
+typedef int read_entry_fn(mp_reader *r, spike_frame *f, uint32_t i);
+
+static int read_id(mp_reader *r, spike_frame *f, uint32_t i) { return mp_reader_uint32(r, &f->ids[i]); }
+static int read_label(mp_reader *r, spike_frame *f, uint32_t i) { return mp_reader_int32(r, &f->labels[i]); }
+static int read_sample_name(mp_reader *r, spike_frame *f, uint32_t i)
+{
+    return mp_reader_strcpy(r, f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX, FRAME_SAMPLE_NAME_MAX);
+}
+
+/* A per-row array: at most the frame's rows, none in a control-only frame. */
+static int read_rows(spike_frame *f, mp_reader *r, const char *field, uint32_t *count,
+                     read_entry_fn *entry)
 {
     if (mp_reader_array(r, count) < 0)
         return err_wrap("frame header field '%s'", field);
@@ -328,6 +342,9 @@ static int read_rows(spike_frame *f, mp_reader *r, const char *field, uint32_t *
     if (*count > f->shape.batch)
         return err_set("frame header field '%s': %u entries, the frame holds at most %u rows",
                        field, *count, f->shape.batch);
+    for (uint32_t i = 0; i < *count; i++)
+        if (entry(r, f, i) < 0)
+            return err_wrap("frame header field '%s' entry %u", field, i);
     return 0;
 }
 
@@ -379,27 +396,9 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
     case F_PORT: return read_name(r, f->hello.port, sizeof f->hello.port, "port");
     case F_TEXT: return read_name(r, f->text, sizeof f->text, "text");
     case F_LANE: return read_name(r, f->hello.lane, sizeof f->hello.lane, "lane");
-    case F_IDS:
-        if (read_rows(f, r, "ids", n_ids) < 0)
-            return -1;
-        for (uint32_t i = 0; i < *n_ids; i++)
-            if (mp_reader_uint32(r, &f->ids[i]) < 0)
-                return err_wrap("frame header field 'ids' entry %u", i);
-        return 0;
-    case F_NAMES:
-        if (read_rows(f, r, "names", n_names) < 0)
-            return -1;
-        for (uint32_t i = 0; i < *n_names; i++)
-            if (mp_reader_strcpy(r, f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX, FRAME_SAMPLE_NAME_MAX) < 0)
-                return err_wrap("frame header field 'names' entry %u", i);
-        return 0;
-    case F_LABELS:
-        if (read_rows(f, r, "labels", n_labels) < 0)
-            return -1;
-        for (uint32_t i = 0; i < *n_labels; i++)
-            if (mp_reader_int32(r, &f->labels[i]) < 0)
-                return err_wrap("frame header field 'labels' entry %u", i);
-        return 0;
+    case F_IDS: return read_rows(f, r, "ids", n_ids, read_id);
+    case F_NAMES: return read_rows(f, r, "names", n_names, read_sample_name);
+    case F_LABELS: return read_rows(f, r, "labels", n_labels, read_label);
     default:
         if (mp_reader_uint32(r, u32[k]) < 0)
             return err_wrap("frame header field '%s'", field_names[k]);

@@ -349,6 +349,7 @@ pipeline *pipeline_parse(const char *path, const char *text, char *const *ov, si
     size_t n_pend = 0;
     bool *used = calloc(n_ov + 1, sizeof *used);
     buf logical = {0};
+    bool ok = false;
     if (!p || !used) {
         err_set("out of memory");
         goto err;
@@ -443,6 +444,8 @@ pipeline *pipeline_parse(const char *path, const char *text, char *const *ov, si
         err_set("%s: no stages", p->path);
         goto err;
     }
+    ok = true;
+err: /* the pending links and the text are the parse's own; p goes only on failure */
     for (size_t i = 0; i < n_pend; i++) {
         free(pend[i].from);
         free(pend[i].to);
@@ -450,17 +453,9 @@ pipeline *pipeline_parse(const char *path, const char *text, char *const *ov, si
     free(pend);
     free(used);
     free(logical.s);
+    if (!ok)
+        pipeline_destroy(&p);
     return p;
-err:
-    for (size_t i = 0; i < n_pend; i++) {
-        free(pend[i].from);
-        free(pend[i].to);
-    }
-    free(pend);
-    free(used);
-    free(logical.s);
-    pipeline_destroy(&p);
-    return NULL;
 }
 
 pipeline *pipeline_load(const char *path, char *const *ov, size_t n_ov)

@@ -13,7 +13,10 @@
  *   while ((rc = csv_reader_next(r)) == 1)
  *       use csv_reader_field(r, 0) .. csv_reader_field(r, csv_reader_count(r) - 1),
  *           at csv_reader_line(r);
- *   csv_reader_close(&r);                              // rc < 0: err_msg() */
+ *   csv_reader_close(&r);                              // rc < 0: err_msg()
+ *
+ * A table loader (manifests, pairing tables) gives the loop to csv_read_table
+ * and parses one row in its callback. */
 #ifndef SPIKESYNTH_CSV_H
 #define SPIKESYNTH_CSV_H
 
@@ -48,6 +51,14 @@ int csv_reader_header(csv_reader *self, const char *header);
 size_t csv_reader_count(const csv_reader *self);
 const char *csv_reader_field(const csv_reader *self, size_t k);
 size_t csv_reader_line(const csv_reader *self);
+
+/* One row of a table (its fields at csv_reader_line(r)): 0, or -1 with err_msg(). */
+typedef int csv_row_fn(csv_reader *r, void *arg);
+/* Reads the table at path: the header must be `header`, then row(r, arg) takes
+ * each row in file order. 0, or -1 with err_msg() naming the table: "WHAT: ..."
+ * when the file cannot be read, else "WHAT PATH: line N: ..." (a bad header or
+ * row, or the callback's message). */
+int csv_read_table(const char *path, const char *header, const char *what, csv_row_fn *row, void *arg);
 
 /* A field as a decimal integer in lo..hi, nothing else (no sign but '-', no
  * spaces): 0, or -1 (no message: the caller names the field). */

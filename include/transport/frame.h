@@ -122,6 +122,10 @@ static inline const char *frame_name(const spike_frame *f, uint32_t row)
 {
     return f->named ? f->names + (size_t)row * FRAME_SAMPLE_NAME_MAX : "";
 }
+/* Makes self batch batch_index of a source of values: FRAME_VALUES, `rows`
+ * rows, one step (step 0 of 1). The rows' ids, samples and values are the
+ * caller's to fill. */
+void frame_start_values(spike_frame *self, uint32_t rows, uint32_t batch_index);
 /* Turns self into a control frame (no rows), keeping the allocation. */
 void frame_set_control(spike_frame *self, frame_control control);
 
