@@ -175,11 +175,9 @@ static int take_window_errors(encoder *e, const spike_frame *x)
                            x->batch_index, want, rows);
         memcpy(e->g_steps + (size_t)i * rows * n_out, g->values, rows * n_out * sizeof *e->g_steps);
     }
-    /* the decoder waits for our update (its next hidden frames): every core */
-    const int threads = blas_set_threads(0);
-    const int rc = lif_layer_backward(layer, e->g_steps, true, NULL) < 0 || lif_layer_backward_update(layer) < 0;
-    blas_set_threads(threads);
-    return rc ? -1 : 0;
+    if (lif_layer_backward(layer, e->g_steps, true, NULL) < 0 || lif_layer_backward_update(layer) < 0)
+        return -1;
+    return 0;
 }
 
 static int encoder_run(stage *st, void *arg)
