@@ -216,7 +216,12 @@ static int train_step_bptt(decoder *d, uint32_t rows)
         return -1;
     if (s + 1 < learning_window(&d->spec.learn, (int)h->steps) && h->step + 1 < h->steps)
         return 0;
-    if (lif_layer_backward(d->layer, d->dv_steps, false, d->g_steps) < 0)
+    /* the encoder waits for this and idles: every core for it (not for our
+     * update below, which runs beside the encoder's backward) */
+    const int threads = blas_set_threads(0);
+    const int rc = lif_layer_backward(d->layer, d->dv_steps, false, d->g_steps);
+    blas_set_threads(threads);
+    if (rc < 0)
         return -1;
     for (int i = 0; i <= s; i++) {
         frame_follow(d->gf, d->y);

@@ -35,6 +35,16 @@ void blas_flush_denormals(void)
 
 int blas_threads(void) { return omp_get_max_threads(); }
 
+int blas_set_threads(int threads)
+{
+    const int was = omp_get_max_threads();
+    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+    /* a thread the pool starts now must flush denormals as the others do */
+#pragma omp parallel
+    blas_flush_denormals();
+    return was;
+}
+
 /* Kernels that waste a CPU able to run the expected one. Debian's 0.3.21
  * picks "Prescott" on some virtual CPUs; machines may also pin an older
  * kernel through OPENBLAS_CORETYPE (here: Haswell on AVX-512 hardware, about

@@ -28,6 +28,9 @@ const char *blas_corename(void);
 /* The kernel this CPU should get, or NULL when any will do. */
 const char *blas_expected_corename(void);
 int blas_threads(void);
+/* Resizes the pool to threads (<= 0: every core) and flushes denormals in
+ * each of its threads; returns the size it had. Results do not depend on it. */
+int blas_set_threads(int threads);
 
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major, shapes explicit:
