@@ -429,6 +429,16 @@ int link_send_end(spike_link *self)
     return 0;
 }
 
+/* A wait that ended with nothing: the peer gone, or silent for the timeout;
+ * what is the message, with the link's name, the peer and the timeout. */
+static int waited_in_vain(spike_link *self, const char *what)
+{
+    if (peer_gone(self))
+        return link_gone_error(self);
+    char p[160];
+    return err_set(what, self->name, link_peer_desc(self, p, sizeof p), self->cfg.timeout_ms / 1000.0);
+}
+
 int link_wait_end_ack(spike_link *self)
 {
     if (self->end_acked)
@@ -452,13 +462,8 @@ int link_wait_end_ack(spike_link *self)
         r = self->sock->ops->wait(self->sock, &deadline);
         if (r < 0)
             return -1;
-        if (r == 0) {
-            if (peer_gone(self))
-                return link_gone_error(self);
-            char p[160];
-            return err_set("link %s: no END_ACK from %s within %.3g s", self->name,
-                           link_peer_desc(self, p, sizeof p), self->cfg.timeout_ms / 1000.0);
-        }
+        if (r == 0)
+            return waited_in_vain(self, "link %s: no END_ACK from %s within %.3g s");
     }
 }
 
@@ -524,13 +529,8 @@ int link_recv(spike_link *self, spike_frame *f)
         r = self->data->ops->wait(self->data, &deadline);
         if (r < 0)
             return -1;
-        if (r == 0) {
-            if (peer_gone(self))
-                return link_gone_error(self);
-            char p[160];
-            return err_set("link %s: nothing from %s for %.3g s (hung? raise --timeout if it is "
-                           "only slow)", self->name, link_peer_desc(self, p, sizeof p),
-                           self->cfg.timeout_ms / 1000.0);
-        }
+        if (r == 0)
+            return waited_in_vain(self, "link %s: nothing from %s for %.3g s (hung? raise --timeout "
+                                        "if it is only slow)");
     }
 }
