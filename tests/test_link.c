@@ -357,6 +357,71 @@ static void test_end_ack_behind_a_backlog(void **state)
     in_end_close(&e);
 }
 
+/* Heartbeats the sender never waits to read must not bury the END_ACK: a
+ * receiver that heartbeats at every frame (1 ms interval, sender paced at 2 ms,
+ * queues of 4) answers END and exits at once, while the sender is still busy
+ * (saving a model, say) and reads the answer only after the receiver is gone. */
+static link_config chatty(void)
+{
+    link_config c = quick();
+    c.heartbeat_ms = 1;
+    c.queue = 4;
+    c.linger_ms = 20;
+    return c;
+}
+
+static void test_end_ack_after_heartbeats(void **state)
+{
+    (void)state;
+    frame_shape shape = {FRAME_VALUES, 2, 3, 1};
+    link_config cfg = chatty();
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *ctx = zmq_ctx_new();
+        spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &shape, &cfg);
+        if (!out || link_handshake(&out, 1) < 0)
+            _exit(3);
+        spike_frame *f = link_frame_new(out);
+        for (int i = 0; i < 200; i++) {
+            f->batch_index = (uint32_t)i;
+            if (link_send(out, f) < 0)
+                _exit(4);
+            usleep(2000);
+        }
+        if (link_send_end(out) < 0)
+            _exit(4);
+        usleep(400 * 1000);
+        if (link_wait_end_ack(out) < 0) {
+            fprintf(stderr, "sender: %s\n", err_msg());
+            _exit(5);
+        }
+        _exit(0);
+    }
+    void *ctx = zmq_ctx_new();
+    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    assert_int_equal(link_handshake(&in, 1), 0);
+    spike_frame *f = link_frame_new(in);
+    int frames = 0, r;
+    while ((r = link_recv(in, f)) == 1)
+        frames++;
+    assert_int_equal(r, 0);
+    assert_int_equal(frames, 200);
+    frame_destroy(&f);
+    link_destroy(&in);
+    zmq_ctx_term(ctx);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_end_ack_after_heartbeats_zmq(void **state)
+{
+    lanes = false;
+    test_end_ack_after_heartbeats(state);
+    lanes = true;
+}
+
 static void test_peer_death(void **state)
 {
     (void)state;
@@ -506,6 +571,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_death, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_ack_behind_a_backlog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_ack_after_heartbeats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_ack_after_heartbeats_zmq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_live_receiver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_checks, setup, teardown),

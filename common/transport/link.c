@@ -389,6 +389,28 @@ int link_handshake(spike_link **links, size_t n)
 
 /* ---- data -------------------------------------------------------------------- */
 
+/* The peer's heartbeats (and, after END, its END_ACK) read as they come: an end
+ * that never waits would leave them queued until the queue is full, and an
+ * END_ACK stuck behind them is lost when the receiver exits. */
+static int read_peer_control(spike_link *self)
+{
+    if (self->dir == PORT_IN && self->data == self->sock)
+        return 0; /* there the socket is the data path, which link_recv reads in order */
+    spike_frame *c = self->ctl;
+    int r;
+    while ((r = self->sock->ops->recv(self->sock, c)) == 1) {
+        if (c->kind == FRAME_CONTROL && c->control == FRAME_HEARTBEAT)
+            continue;
+        if (c->kind == FRAME_CONTROL && c->control == FRAME_END_ACK && self->end_sent) {
+            self->end_acked = true;
+            continue;
+        }
+        return err_set("link %s: unexpected %s %s frame from %s on the link's socket", self->name,
+                       frame_kind_name(c->kind), frame_control_name(c->control), c->stage);
+    }
+    return r;
+}
+
 int link_send(spike_link *self, const spike_frame *f)
 {
     if (!self->handshaken || self->dir != PORT_OUT || self->end_sent)
@@ -405,7 +427,7 @@ int link_send(spike_link *self, const spike_frame *f)
     const void *payload;
     size_t len;
     frame_payload(f, &payload, &len);
-    if (frame_encode(f, self->run, self->name, &self->hdr) < 0 ||
+    if (read_peer_control(self) < 0 || frame_encode(f, self->run, self->name, &self->hdr) < 0 ||
         transmit(self, self->data, &self->hdr, payload, len, true) < 0) {
         self->seq_out = before;
         return -1;
@@ -469,8 +491,12 @@ int link_wait_end_ack(spike_link *self)
 
 int link_heartbeat(spike_link *self)
 {
+    if (!self->handshaken)
+        return 0;
+    if (read_peer_control(self) < 0)
+        return -1;
     /* both ways: an out end waiting on a full queue also wants to know its receiver lives */
-    if (!self->handshaken || self->end_sent || self->end_received || peer_gone(self))
+    if (self->end_sent || self->end_received || peer_gone(self))
         return 0;
     if (clock_now() - self->last_sent < self->cfg.heartbeat_ms / 1000.0)
         return 0;
@@ -516,7 +542,7 @@ int link_recv(spike_link *self, spike_frame *f)
                                f->rows);
             if (f->kind == FRAME_CONTROL) { /* END: acknowledge, the sender may then close */
                 self->end_received = true;
-                if (send_control(self, FRAME_END_ACK, false) < 0)
+                if (send_control(self, FRAME_END_ACK, true) < 0) /* owed: never dropped */
                     return -1;
                 return 0;
             }

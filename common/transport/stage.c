@@ -299,7 +299,8 @@ static int stage_idle(void *arg)
     if (control_poll(self) < 0)
         return -1;
     for (size_t i = 0; i < self->n_links; i++)
-        link_heartbeat(self->links[i]);
+        if (link_heartbeat(self->links[i]) < 0)
+            return -1;
     return 0;
 }
 
