@@ -18,11 +18,20 @@
 #define CHUNK 16   /* columns per trace chunk: one cache line, one AVX-512 register */
 #define MBLOCK 128 /* neurons per gradient pass: their accumulators (2 chunks) fill 16 KiB of L1 */
 #define DENSE_SAMPLES 8 /* dense errors: samples per pass, their traces in L1 */
-#define DENSE_GROUP 4   /* dense errors: neurons whose accumulators stay in registers */
 
-/* 16 floats as one value (GCC/clang vector extension). Element-wise, so the
- * arithmetic is exactly the scalar one. */
-typedef float vec16 __attribute__((vector_size(64)));
+/* The CPU's vector of floats (GCC/clang vector extension): a chunk is VPC of
+ * them. Element-wise, so the arithmetic is exactly the scalar one, whatever
+ * the width: results do not depend on the machine's vectors. */
+#if defined(__AVX512F__)
+#define VEC 16
+#else
+#define VEC 8
+#endif
+typedef float vecf __attribute__((vector_size(VEC * sizeof(float))));
+#define VPC (CHUNK / VEC)
+/* dense errors: neurons whose accumulators (DENSE_GROUP x 2 chunks) stay in
+ * registers, 8 vectors of the 16 (AVX2) or 32 (AVX-512) the CPU has */
+#define DENSE_GROUP (4 / VPC)
 
 struct trace_rule {
     int n_in, n_out, max_batch;
@@ -94,7 +103,7 @@ static int pool_reshape(trace_rule *self, int rps, int keep_rps)
     int *mstart = calloc(cap + 1, sizeof *mstart), *cursor = calloc(cap, sizeof *cursor);
     int *split = calloc(cap * (self->n_mblocks + 1), sizeof *split);
     int *scratch = calloc(cap, sizeof *scratch);
-    /* scratch, 64-byte aligned for vec16 */
+    /* scratch, 64-byte aligned for vectors */
     float *traces = aligned_alloc(64, (size_t)omp_get_max_threads() * (cap + 1) * 2 * CHUNK * sizeof *traces);
     if (!pool || !refs || !start || !free_rows || !grad_rows || !mstart || !cursor || !split ||
         !scratch || !traces) {
@@ -430,81 +439,75 @@ static void gradient_lists(trace_rule *self, const float *dv, int b0, int b1)
 /* Accumulators of a gradient summed over samples in parts (lif_layer_update_rows):
  * the first part starts from zero, later ones from what the earlier left in
  * grad_acc, so each weight's sum still runs over the samples in order. */
-static inline vec16 grad_acc_load(const trace_rule *self, int m, int c)
+static inline void grad_acc_load(const trace_rule *self, int m, int c, float *acc)
 {
     if (self->part_b0 == 0)
-        return (vec16){0};
-    vec16 a;
-    memcpy(&a, self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, sizeof a);
-    return a;
+        memset(acc, 0, CHUNK * sizeof *acc);
+    else
+        memcpy(acc, self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, CHUNK * sizeof *acc);
 }
 
 /* The last part applies the optimiser to the batch mean; the others keep the sum. */
-static inline void grad_finish(trace_rule *self, int m, int c, const vec16 *acc, float inv_batch, int n_in)
+static inline void grad_finish(trace_rule *self, int m, int c, const float *acc, float inv_batch, int n_in)
 {
     if (self->part_b1 < self->batch) {
-        memcpy(self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, acc, sizeof *acc);
+        memcpy(self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, acc, CHUNK * sizeof *acc);
         return;
     }
     const int j0 = c * CHUNK;
     const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
     float g[CHUNK];
-    memcpy(g, acc, sizeof g);
     for (int k = 0; k < CHUNK; k++)
-        g[k] *= inv_batch;
+        g[k] = acc[k] * inv_batch;
     size_t w0 = (size_t)m * n_in + j0;
     optim_apply(self->opt, self->optim, w0, self->w + w0, g, width);
 }
 
 /* The trace of row r over chunk c, as floats: H_b - k * snapshot in double. */
-static inline vec16 trace_eval(const trace_rule *self, int r, int c)
+static inline void trace_eval(const trace_rule *self, int r, int c, float *t)
 {
     const double *h = hist_row(self, r / self->rps) + c * CHUNK;
     const double *snap = trace_chunk(self, r, c);
     const double k = self->decay_pow[self->step - self->row_start[r]];
-    float t[CHUNK];
     for (int j = 0; j < CHUNK; j++)
         t[j] = (float)(h[j] - k * snap[j]);
-    vec16 e;
-    memcpy(&e, t, sizeof e);
-    return e;
 }
 
 /* Sparse errors: chunks [c, c + NC) of every neuron's gradient and the update of those
  * weights. The traces of all rows over the chunks are evaluated once into
  * traces; then, a block of MBLOCK neurons at a time, every row's members (in
- * sample order) are added into acc (MBLOCK x NC vectors, in L1). NC is a
+ * sample order) are added into acc (MBLOCK x NC chunks, in L1). NC is a
  * constant at each call site, so a member costs one index and one dv load for
- * NC multiply-adds. */
-static inline void grad_chunks_update(trace_rule *self, int c, vec16 *acc, vec16 *traces, const int NC)
+ * NC chunks of multiply-adds. */
+static inline void grad_chunks_update(trace_rule *self, int c, float *acc, float *traces, const int NC)
 {
     bool live = false;
     for (int q = 0; q < NC; q++)
         live |= self->chunk_live[c + q] != 0;
-    const int n_rows = live ? self->n_grad_rows : 0, nmb = self->n_mblocks;
+    const int n_rows = live ? self->n_grad_rows : 0, nmb = self->n_mblocks, W = NC * VPC;
     for (int i = 0; i < n_rows; i++)
         for (int q = 0; q < NC; q++)
-            traces[i * NC + q] = trace_eval(self, self->grad_rows[i], c + q);
+            trace_eval(self, self->grad_rows[i], c + q, traces + (i * NC + q) * CHUNK);
     const int n_in = self->n_in;
     const float inv_batch = 1.0f / (float)self->batch;
     for (int mb = 0; mb < nmb; mb++) {
         const int lo = mb * MBLOCK, hi = lo + MBLOCK < self->n_out ? lo + MBLOCK : self->n_out;
         for (int m = lo; m < hi; m++)
             for (int q = 0; q < NC; q++)
-                acc[(m - lo) * NC + q] = grad_acc_load(self, m, c + q);
+                grad_acc_load(self, m, c + q, acc + ((m - lo) * NC + q) * CHUNK);
         for (int i = 0; i < n_rows; i++) {
             const int *split = self->member_split + (size_t)i * (nmb + 1);
-            const vec16 *e = traces + i * NC;
+            const vecf *e = (const vecf *)traces + i * W;
             for (int p = split[mb]; p < split[mb + 1]; p++) {
-                vec16 *a = acc + (self->member_m[p] - lo) * NC;
+                vecf *a = (vecf *)acc + (self->member_m[p] - lo) * W;
                 const float d = self->member_dv[p];
-                for (int q = 0; q < NC; q++)
-                    a[q] += d * e[q];
+                for (int k = 0; k < W; k++)
+                    a[k] += d * e[k];
             }
         }
         for (int m = lo; m < hi; m++)
             for (int q = 0; q < NC; q++)
-                grad_finish(self, m, c + q, &acc[(m - lo) * NC + q], inv_batch, n_in);
+                grad_finish(self, m, c + q, acc + ((m - lo) * NC + q) * CHUNK, inv_batch, n_in);
     }
 }
 
@@ -512,55 +515,58 @@ static inline void grad_chunks_update(trace_rule *self, int c, vec16 *acc, vec16
  * go in groups of DENSE_GROUP whose accumulators stay in registers while
  * DENSE_SAMPLES samples are added, their traces (evaluated once per block of
  * samples into traces, slot 0 a zero trace) read from L1. Each weight's
- * gradient is still summed over samples in order. acc holds NC vectors for
+ * gradient is still summed over samples in order. acc holds NC chunks for
  * every neuron. */
-static inline void grad_chunks_dense(trace_rule *self, const float *dv, int c, vec16 *acc, vec16 *traces,
+static inline void grad_chunks_dense(trace_rule *self, const float *dv, int c, float *acc, float *traces,
                                      const int NC)
 {
-    const int n_out = self->n_out, n_in = self->n_in, batch = self->batch;
+    const int n_out = self->n_out, n_in = self->n_in, W = NC * VPC;
     bool live = false;
     for (int q = 0; q < NC; q++)
         live |= self->chunk_live[c + q] != 0;
     for (int m = 0; m < n_out; m++)
         for (int q = 0; q < NC; q++)
-            acc[m * NC + q] = grad_acc_load(self, m, c + q);
+            grad_acc_load(self, m, c + q, acc + (m * NC + q) * CHUNK);
+    vecf *accv = (vecf *)acc;
+    const vecf *tv = (const vecf *)traces;
     for (int b0 = self->part_b0; live && b0 < self->part_b1; b0 += DENSE_SAMPLES) {
         const int b1 = b0 + DENSE_SAMPLES < self->part_b1 ? b0 + DENSE_SAMPLES : self->part_b1;
         const int i0 = self->sample_rows[b0], i1 = self->sample_rows[b1];
-        for (int q = 0; q < NC; q++)
-            traces[q] = (vec16){0};
+        memset(traces, 0, (size_t)NC * CHUNK * sizeof *traces);
         for (int i = i0; i < i1; i++)
             for (int q = 0; q < NC; q++)
-                traces[(1 + i - i0) * NC + q] = trace_eval(self, self->grad_rows[i], c + q);
+                trace_eval(self, self->grad_rows[i], c + q, traces + ((1 + i - i0) * NC + q) * CHUNK);
         int m = 0;
         for (; m + DENSE_GROUP <= n_out; m += DENSE_GROUP) {
-            vec16 a[DENSE_GROUP][2];
+            vecf a[DENSE_GROUP][2 * VPC];
             for (int g = 0; g < DENSE_GROUP; g++)
-                for (int q = 0; q < NC; q++)
-                    a[g][q] = acc[(m + g) * NC + q];
+                for (int k = 0; k < W; k++)
+                    a[g][k] = accv[(m + g) * W + k];
             for (int b = b0; b < b1; b++) {
                 const int *slot = self->member_slot + (size_t)b * n_out + m;
                 const float *d = dv + (size_t)b * n_out + m;
-                for (int g = 0; g < DENSE_GROUP; g++)
-                    for (int q = 0; q < NC; q++)
-                        a[g][q] += d[g] * traces[slot[g] * NC + q];
+                for (int g = 0; g < DENSE_GROUP; g++) {
+                    const vecf *t = tv + slot[g] * W;
+                    for (int k = 0; k < W; k++)
+                        a[g][k] += d[g] * t[k];
+                }
             }
             for (int g = 0; g < DENSE_GROUP; g++)
-                for (int q = 0; q < NC; q++)
-                    acc[(m + g) * NC + q] = a[g][q];
+                for (int k = 0; k < W; k++)
+                    accv[(m + g) * W + k] = a[g][k];
         }
         for (; m < n_out; m++)
             for (int b = b0; b < b1; b++) {
-                const int s = self->member_slot[(size_t)b * n_out + m];
+                const vecf *t = tv + self->member_slot[(size_t)b * n_out + m] * W;
                 const float d = dv[(size_t)b * n_out + m];
-                for (int q = 0; q < NC; q++)
-                    acc[m * NC + q] += d * traces[s * NC + q];
+                for (int k = 0; k < W; k++)
+                    accv[m * W + k] += d * t[k];
             }
     }
-    const float inv_batch = 1.0f / (float)batch;
+    const float inv_batch = 1.0f / (float)self->batch;
     for (int m = 0; m < n_out; m++)
         for (int q = 0; q < NC; q++)
-            grad_finish(self, m, c + q, &acc[m * NC + q], inv_batch, n_in);
+            grad_finish(self, m, c + q, acc + (m * NC + q) * CHUNK, inv_batch, n_in);
 }
 
 /* decay_pow[d] for d <= step: the factor of a snapshot d steps old. */
@@ -608,8 +614,8 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
     {
         int tid = omp_get_thread_num();
         const int n_acc = self->n_out > MBLOCK ? self->n_out : MBLOCK;
-        vec16 *acc = (vec16 *)self->acc + (size_t)tid * n_acc * 2;
-        vec16 *traces = (vec16 *)self->trace_buf + (size_t)tid * (self->pool_cap + 1) * 2; /* + the dense kernel's zero trace */
+        float *acc = self->acc + (size_t)tid * n_acc * 2 * CHUNK;
+        float *traces = self->trace_buf + (size_t)tid * (self->pool_cap + 1) * 2 * CHUNK; /* + the dense kernel's zero trace */
         const int pairs = self->n_chunks / 2;
 #pragma omp for schedule(static)
         for (int c2 = 0; c2 < pairs; c2++) {
