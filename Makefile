@@ -28,6 +28,24 @@ ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
 
+# The version is written once, in VERSION; the commit is added when building
+# from a git checkout (-dirty with uncommitted changes).
+VERSION   := $(shell cat VERSION)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(origin GIT_COMMIT),undefined)
+GIT_COMMIT := $(shell test -e .git && git rev-parse --short=12 HEAD 2>/dev/null)$(shell \
+                test -e .git && { git update-index -q --refresh >/dev/null 2>&1; \
+                git diff-index --quiet HEAD -- 2>/dev/null || echo -dirty; })
+endif
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+PKGDATADIR := $(DATADIR)/spikesynth
+INSTALL    ?= install
+
 LAYERS    := core numerics audio data transport
 LIB_SRC   := $(foreach l,$(LAYERS),$(wildcard common/$(l)/*.c))
 LIB_OBJ   := $(LIB_SRC:common/%.c=$(BUILD)/common/%.o)
@@ -41,7 +59,8 @@ SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_
 BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
-.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare data run clean
+.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare \
+        data run clean FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
@@ -57,6 +76,7 @@ $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
+
 # linked under a temporary name, then renamed: a stage that is running keeps
 # its old file instead of crashing on a half-written one
 bin/%: stages/%.c $(LIB) | bin $(BUILD)/stages
@@ -65,6 +85,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
 $(BUILD)/tests $(BUILD)/stages bin:
 	mkdir -p $@
+
+# The version, commit and install directories go into build_info.o alone. The
+# stamp changes only when they do, so only then is build_info.c recompiled.
+BUILD_INFO := $(VERSION) $(GIT_COMMIT) $(BINDIR) $(PKGDATADIR)/pipelines
+BUILD_INFO_FLAGS := -DSPIKESYNTH_VERSION='"$(VERSION)"' -DSPIKESYNTH_COMMIT='"$(GIT_COMMIT)"' \
+                    -DSPIKESYNTH_BINDIR='"$(BINDIR)"' -DSPIKESYNTH_PIPELINEDIR='"$(PKGDATADIR)/pipelines"'
+$(BUILD)/build-info.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(BUILD_INFO)' | cmp -s - $@ || echo '$(BUILD_INFO)' > $@
+$(BUILD)/common/core/build_info.o: $(BUILD)/build-info.stamp
+$(BUILD)/common/core/build_info.o: CFLAGS += $(BUILD_INFO_FLAGS)
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
 
