@@ -13,7 +13,9 @@
 CC      ?= cc
 BUILD   ?= build
 DATA    ?= data
-PKGS    := libzmq msgpack sndfile libpng openblas cmocka samplerate zlib
+# the library's own dependencies (spikesynth.pc names them), then the tests'
+LIB_PKGS := libzmq msgpack sndfile libpng openblas samplerate zlib
+PKGS    := $(LIB_PKGS) cmocka
 OPT     ?= -O3 -march=native
 CFLAGS  ?=
 # -fno-math-errno lets sqrtf vectorise; it changes no result. -Wno-psabi: the vector
@@ -60,7 +62,7 @@ BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
 .PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare \
-        data run clean FORCE
+        data run clean shared FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
@@ -94,10 +96,36 @@ BUILD_INFO_FLAGS := -DSPIKESYNTH_VERSION='"$(VERSION)"' -DSPIKESYNTH_COMMIT='"$(
 $(BUILD)/build-info.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(BUILD_INFO)' | cmp -s - $@ || echo '$(BUILD_INFO)' > $@
-$(BUILD)/common/core/build_info.o: $(BUILD)/build-info.stamp
-$(BUILD)/common/core/build_info.o: CFLAGS += $(BUILD_INFO_FLAGS)
+$(BUILD)/common/core/build_info.o $(BUILD)/pic/common/core/build_info.o: $(BUILD)/build-info.stamp
+$(BUILD)/common/core/build_info.o $(BUILD)/pic/common/core/build_info.o: CFLAGS += $(BUILD_INFO_FLAGS)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
+# The shared library: the same sources compiled again as position-independent
+# code (the static library and the programs keep their objects as they were).
+PIC_OBJ    := $(LIB_SRC:common/%.c=$(BUILD)/pic/common/%.o)
+SONAME     := libspikesynth.so.$(SOVERSION)
+SHLIB      := $(BUILD)/libspikesynth.so.$(VERSION)
+SHLIB_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
+$(BUILD)/pic/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+$(SHLIB): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed $^ $(LDFLAGS) \
+	      $(SHLIB_LIBS) -o $@
+shared: $(SHLIB)
+
+# spikesynth.pc: libdir and includedir relative to ${prefix} where they are
+# below it, so pkg-config --define-prefix can move the tree; Libs.private (for
+# the static library) are the libraries' link flags on this machine. Written
+# on every make (it is cheap), replaced only when PREFIX, LIBDIR, ... change it.
+PC := $(BUILD)/spikesynth.pc
+$(PC): spikesynth.pc.in FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	     -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	     -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(SHLIB_LIBS) -lgomp|' $< > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
 
 test: deps-check
 	scripts/check-layers
