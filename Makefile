@@ -62,12 +62,12 @@ BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
 .PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare \
-        data run clean shared FORCE
+        data run clean shared man FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
 deps-check:
-	@pkg-config --exists $(PKGS) || scripts/install-deps
+	@pkg-config --exists $(PKGS) && command -v help2man >/dev/null || scripts/install-deps
 deps:
 	scripts/install-deps
 
@@ -85,7 +85,7 @@ bin/%: stages/%.c $(LIB) | bin $(BUILD)/stages
 	$(CC) $(CFLAGS) -MF $(BUILD)/stages/$*.d -MT $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
-$(BUILD)/tests $(BUILD)/stages bin:
+$(BUILD)/tests $(BUILD)/stages $(BUILD)/man bin:
 	mkdir -p $@
 
 # The version, commit and install directories go into build_info.o alone. The
@@ -124,6 +124,19 @@ $(PC): spikesynth.pc.in FORCE
 	     -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
 	     -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(SHLIB_LIBS) -lgomp|' $< > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+
+# Man pages from each program's --help (help2man), its summary (the first line
+# after the usage) as the NAME, the sections of docs/man/PROGRAM.h2m
+# (docs/man/stage.h2m for the stages), and the hand-written spikesynth.pipe(5).
+# The footer gives the version alone: a page does not change with each commit.
+MAN1 := $(BINS:bin/%=$(BUILD)/man/%.1)
+MAN5 := docs/man/spikesynth.pipe.5
+$(BUILD)/man/%.1: bin/% $(wildcard docs/man/*.h2m) | $(BUILD)/man
+	help2man --no-info --name="$$(bin/$* --help | sed -n '/^Usage:/d; /^ /d; s/\.$$//; p; q')" \
+	         --version-string=$(VERSION) --source="spikesynth $(VERSION)" \
+	         --include=$(or $(wildcard docs/man/$*.h2m),docs/man/stage.h2m) --output=$@.tmp bin/$* \
+	    && mv -f $@.tmp $@
+man: $(MAN1)
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
 
