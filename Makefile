@@ -4,6 +4,9 @@
 # needs no Makefile edit; header dependencies come from the compiler (-MMD).
 #
 #   make            build bin/* and build/libspikesynth.a
+#   make install    programs, libraries (static and shared), headers, pkg-config
+#                   file, pipelines, docs and man pages under $(DESTDIR)$(PREFIX)
+#   make uninstall  removes what make install put there
 #   make test       unit + oracle + pipeline tests, then again under ASan/UBSan
 #   make bench      training throughput table, out/bench/bench.json
 #   make compare    against the PyTorch BPTT peer, out/compare/compare.json (not in test)
@@ -62,7 +65,7 @@ BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
 .PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare \
-        data run clean shared man FORCE
+        data run clean shared man install uninstall FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
@@ -139,6 +142,46 @@ $(BUILD)/man/%.1: bin/% $(wildcard docs/man/*.h2m) | $(BUILD)/man
 man: $(MAN1)
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
+
+# ---- install ------------------------------------------------------------------
+# Headers keep their layer folders (include/spikesynth/LAYER/x.h) and
+# spikesynth.pc adds -I.../include/spikesynth, so "layer/x.h" includes work
+# unchanged; link_transport.h is private to the library.
+HEADERS  := $(filter-out include/transport/link_transport.h,$(foreach l,$(LAYERS),$(wildcard include/$(l)/*.h)))
+PIPES    := $(wildcard pipelines/*.pipe)
+# README.md beside docs/, as in the source tree, so that its links hold
+DOCS     := $(wildcard docs/*.md)
+DOC_IMGS := $(wildcard docs/img/*.png)
+INST_BIN := $(DESTDIR)$(BINDIR)
+INST_LIB := $(DESTDIR)$(LIBDIR)
+INST_INC := $(DESTDIR)$(INCLUDEDIR)/spikesynth
+INST_DAT := $(DESTDIR)$(PKGDATADIR)
+
+install: all $(SHLIB) $(PC) $(MAN1)
+	$(INSTALL) -d $(INST_BIN) $(INST_LIB)/pkgconfig $(INST_DAT)/pipelines $(INST_DAT)/docs/img \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(addprefix $(INST_INC)/,$(LAYERS))
+	$(INSTALL) -m 755 $(BINS) $(INST_BIN)
+	$(INSTALL) -m 644 $(LIB) $(INST_LIB)
+	$(INSTALL) -m 755 $(SHLIB) $(INST_LIB)
+	ln -sf $(notdir $(SHLIB)) $(INST_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(INST_LIB)/libspikesynth.so
+	$(INSTALL) -m 644 $(PC) $(INST_LIB)/pkgconfig
+	$(foreach l,$(LAYERS),$(INSTALL) -m 644 $(filter include/$(l)/%,$(HEADERS)) $(INST_INC)/$(l) &&) true
+	$(INSTALL) -m 644 $(PIPES) $(INST_DAT)/pipelines
+	$(INSTALL) -m 644 README.md LICENSE $(INST_DAT)
+	$(INSTALL) -m 644 $(DOCS) $(INST_DAT)/docs
+	$(INSTALL) -m 644 $(DOC_IMGS) $(INST_DAT)/docs/img
+	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+	@[ -n "$(DESTDIR)" ] || [ "$$(id -u)" -ne 0 ] || ldconfig
+
+# Only the files make install puts there; the folders that only spikesynth uses.
+uninstall:
+	rm -f $(BINS:bin/%=$(INST_BIN)/%) $(INST_LIB)/$(notdir $(LIB)) $(INST_LIB)/$(notdir $(SHLIB)) \
+	      $(INST_LIB)/$(SONAME) $(INST_LIB)/libspikesynth.so $(INST_LIB)/pkgconfig/spikesynth.pc \
+	      $(MAN1:$(BUILD)/man/%=$(DESTDIR)$(MANDIR)/man1/%) $(DESTDIR)$(MANDIR)/man5/$(notdir $(MAN5))
+	rm -rf $(INST_INC) $(INST_DAT)
+	@[ -n "$(DESTDIR)" ] || [ "$$(id -u)" -ne 0 ] || ldconfig
 
 test: deps-check
 	scripts/check-layers
