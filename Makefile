@@ -64,7 +64,7 @@ SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_
 BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
-.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare \
+.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize test-install bench compare \
         data run clean shared man install uninstall FORCE
 all: deps-check $(LIB) $(BINS)
 
@@ -186,7 +186,14 @@ uninstall:
 test: deps-check
 	scripts/check-layers
 	$(MAKE) test-plain
+	$(MAKE) test-install
 	$(MAKE) test-sanitize
+
+# make install into a temporary DESTDIR, then the installed tree as a user
+# sees it: pkg-config, the README's programs, a pipeline run by name
+test-install: all $(SHLIB) $(PC) $(MAN1)
+	@MAKE="$(MAKE)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" LIBDIR="$(LIBDIR)" INCLUDEDIR="$(INCLUDEDIR)" \
+	 DATADIR="$(DATADIR)" MANDIR="$(MANDIR)" VERSION="$(VERSION)" scripts/test-install
 
 test-plain: all $(TESTS)
 	@scripts/run-tests $(TESTS)
