@@ -4,6 +4,9 @@
 # needs no Makefile edit; header dependencies come from the compiler (-MMD).
 #
 #   make            build bin/* and build/libspikesynth.a
+#   make install    programs, libraries (static and shared), headers, pkg-config
+#                   file, pipelines, docs and man pages under $(DESTDIR)$(PREFIX)
+#   make uninstall  removes what make install put there
 #   make test       unit + oracle + pipeline tests, then again under ASan/UBSan
 #   make bench      training throughput table, out/bench/bench.json
 #   make compare    against the PyTorch BPTT peer, out/compare/compare.json (not in test)
@@ -13,7 +16,9 @@
 CC      ?= cc
 BUILD   ?= build
 DATA    ?= data
-PKGS    := libzmq msgpack sndfile libpng openblas cmocka samplerate zlib
+# the library's own dependencies (spikesynth.pc names them), then the tests'
+LIB_PKGS := libzmq msgpack sndfile libpng openblas samplerate zlib
+PKGS    := $(LIB_PKGS) cmocka
 OPT     ?= -O3 -march=native
 CFLAGS  ?=
 # -fno-math-errno lets sqrtf vectorise; it changes no result. -Wno-psabi: the vector
@@ -28,6 +33,24 @@ ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
 
+# The version is written once, in VERSION; the commit is added when building
+# from a git checkout (-dirty with uncommitted changes).
+VERSION   := $(shell cat VERSION)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(origin GIT_COMMIT),undefined)
+GIT_COMMIT := $(shell test -e .git && git rev-parse --short=12 HEAD 2>/dev/null)$(shell \
+                test -e .git && { git update-index -q --refresh >/dev/null 2>&1; \
+                git diff-index --quiet HEAD -- 2>/dev/null || echo -dirty; })
+endif
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+PKGDATADIR := $(DATADIR)/spikesynth
+INSTALL    ?= install
+
 LAYERS    := core numerics audio data transport
 LIB_SRC   := $(foreach l,$(LAYERS),$(wildcard common/$(l)/*.c))
 LIB_OBJ   := $(LIB_SRC:common/%.c=$(BUILD)/common/%.o)
@@ -41,12 +64,13 @@ SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_
 BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
-.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize bench compare data run clean
+.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize test-install bench compare \
+        data run clean shared man install uninstall FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
 deps-check:
-	@pkg-config --exists $(PKGS) || scripts/install-deps
+	@pkg-config --exists $(PKGS) && command -v help2man >/dev/null || scripts/install-deps
 deps:
 	scripts/install-deps
 
@@ -57,21 +81,119 @@ $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
+
 # linked under a temporary name, then renamed: a stage that is running keeps
 # its old file instead of crashing on a half-written one
 bin/%: stages/%.c $(LIB) | bin $(BUILD)/stages
 	$(CC) $(CFLAGS) -MF $(BUILD)/stages/$*.d -MT $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(LIB)
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
-$(BUILD)/tests $(BUILD)/stages bin:
+$(BUILD)/tests $(BUILD)/stages $(BUILD)/man bin:
 	mkdir -p $@
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
+# The version, commit and install directories go into build_info.o alone. The
+# stamp changes only when they do, so only then is build_info.c recompiled.
+BUILD_INFO := $(VERSION) $(GIT_COMMIT) $(BINDIR) $(PKGDATADIR)/pipelines
+BUILD_INFO_FLAGS := -DSPIKESYNTH_VERSION='"$(VERSION)"' -DSPIKESYNTH_COMMIT='"$(GIT_COMMIT)"' \
+                    -DSPIKESYNTH_BINDIR='"$(BINDIR)"' -DSPIKESYNTH_PIPELINEDIR='"$(PKGDATADIR)/pipelines"'
+$(BUILD)/build-info.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(BUILD_INFO)' | cmp -s - $@ || echo '$(BUILD_INFO)' > $@
+$(BUILD)/common/core/build_info.o $(BUILD)/pic/common/core/build_info.o: $(BUILD)/build-info.stamp
+$(BUILD)/common/core/build_info.o $(BUILD)/pic/common/core/build_info.o: CFLAGS += $(BUILD_INFO_FLAGS)
+
+# The shared library: the same sources compiled again as position-independent
+# code (the static library and the programs keep their objects as they were).
+PIC_OBJ    := $(LIB_SRC:common/%.c=$(BUILD)/pic/common/%.o)
+SONAME     := libspikesynth.so.$(SOVERSION)
+SHLIB      := $(BUILD)/libspikesynth.so.$(VERSION)
+SHLIB_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
+$(BUILD)/pic/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+$(SHLIB): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--as-needed $^ $(LDFLAGS) \
+	      $(SHLIB_LIBS) -o $@
+shared: $(SHLIB)
+
+# spikesynth.pc: libdir and includedir relative to ${prefix} where they are
+# below it, so pkg-config --define-prefix can move the tree; Libs.private (for
+# the static library) are the libraries' link flags on this machine. Written
+# on every make (it is cheap), replaced only when PREFIX, LIBDIR, ... change it.
+PC := $(BUILD)/spikesynth.pc
+$(PC): spikesynth.pc.in FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	     -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	     -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(SHLIB_LIBS) -lgomp|' $< > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+
+# Man pages from each program's --help (help2man), its summary (the first line
+# after the usage) as the NAME, the sections of docs/man/PROGRAM.h2m
+# (docs/man/stage.h2m for the stages), and the hand-written spikesynth.pipe(5).
+# The footer gives the version alone: a page does not change with each commit.
+MAN1 := $(BINS:bin/%=$(BUILD)/man/%.1)
+MAN5 := docs/man/spikesynth.pipe.5
+$(BUILD)/man/%.1: bin/% $(wildcard docs/man/*.h2m) | $(BUILD)/man
+	help2man --no-info --name="$$(bin/$* --help | sed -n '/^Usage:/d; /^ /d; s/\.$$//; p; q')" \
+	         --version-string=$(VERSION) --source="spikesynth $(VERSION)" \
+	         --include=$(or $(wildcard docs/man/$*.h2m),docs/man/stage.h2m) --output=$@.tmp bin/$* \
+	    && mv -f $@.tmp $@
+man: $(MAN1)
+
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
+
+# ---- install ------------------------------------------------------------------
+# Headers keep their layer folders (include/spikesynth/LAYER/x.h) and
+# spikesynth.pc adds -I.../include/spikesynth, so "layer/x.h" includes work
+# unchanged; link_transport.h is private to the library.
+HEADERS  := $(filter-out include/transport/link_transport.h,$(foreach l,$(LAYERS),$(wildcard include/$(l)/*.h)))
+PIPES    := $(wildcard pipelines/*.pipe)
+# README.md beside docs/, as in the source tree, so that its links hold
+DOCS     := $(wildcard docs/*.md)
+DOC_IMGS := $(wildcard docs/img/*.png)
+INST_BIN := $(DESTDIR)$(BINDIR)
+INST_LIB := $(DESTDIR)$(LIBDIR)
+INST_INC := $(DESTDIR)$(INCLUDEDIR)/spikesynth
+INST_DAT := $(DESTDIR)$(PKGDATADIR)
+
+install: all $(SHLIB) $(PC) $(MAN1)
+	$(INSTALL) -d $(INST_BIN) $(INST_LIB)/pkgconfig $(INST_DAT)/pipelines $(INST_DAT)/docs/img \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(addprefix $(INST_INC)/,$(LAYERS))
+	$(INSTALL) -m 755 $(BINS) $(INST_BIN)
+	$(INSTALL) -m 644 $(LIB) $(INST_LIB)
+	$(INSTALL) -m 755 $(SHLIB) $(INST_LIB)
+	ln -sf $(notdir $(SHLIB)) $(INST_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(INST_LIB)/libspikesynth.so
+	$(INSTALL) -m 644 $(PC) $(INST_LIB)/pkgconfig
+	$(foreach l,$(LAYERS),$(INSTALL) -m 644 $(filter include/$(l)/%,$(HEADERS)) $(INST_INC)/$(l) &&) true
+	$(INSTALL) -m 644 $(PIPES) $(INST_DAT)/pipelines
+	$(INSTALL) -m 644 README.md LICENSE $(INST_DAT)
+	$(INSTALL) -m 644 $(DOCS) $(INST_DAT)/docs
+	$(INSTALL) -m 644 $(DOC_IMGS) $(INST_DAT)/docs/img
+	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+	@[ -n "$(DESTDIR)" ] || [ "$$(id -u)" -ne 0 ] || ldconfig
+
+# Only the files make install puts there; the folders that only spikesynth uses.
+uninstall:
+	rm -f $(BINS:bin/%=$(INST_BIN)/%) $(INST_LIB)/$(notdir $(LIB)) $(INST_LIB)/$(notdir $(SHLIB)) \
+	      $(INST_LIB)/$(SONAME) $(INST_LIB)/libspikesynth.so $(INST_LIB)/pkgconfig/spikesynth.pc \
+	      $(MAN1:$(BUILD)/man/%=$(DESTDIR)$(MANDIR)/man1/%) $(DESTDIR)$(MANDIR)/man5/$(notdir $(MAN5))
+	rm -rf $(INST_INC) $(INST_DAT)
+	@[ -n "$(DESTDIR)" ] || [ "$$(id -u)" -ne 0 ] || ldconfig
 
 test: deps-check
 	scripts/check-layers
 	$(MAKE) test-plain
+	$(MAKE) test-install
 	$(MAKE) test-sanitize
+
+# make install into a temporary DESTDIR, then the installed tree as a user
+# sees it: pkg-config, the README's programs, a pipeline run by name
+test-install: all $(SHLIB) $(PC) $(MAN1)
+	@MAKE="$(MAKE)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" LIBDIR="$(LIBDIR)" INCLUDEDIR="$(INCLUDEDIR)" \
+	 DATADIR="$(DATADIR)" MANDIR="$(MANDIR)" VERSION="$(VERSION)" scripts/test-install
 
 test-plain: all $(TESTS)
 	@scripts/run-tests $(TESTS)

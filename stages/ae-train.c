@@ -126,6 +126,7 @@ static int write_metrics(const char *path, const snn_config *cfg, const loss_sta
 
 int main(int argc, char **argv)
 {
+    log_set_name("ae-train");
     int rc = 1;
     options *o = options_new("ae-train", "train the MNIST spiking autoencoder in one process", specs, NULL);
     snn *net = NULL;

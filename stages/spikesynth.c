@@ -1,13 +1,18 @@
 /* spikesynth: runs and checks pipeline files (docs/pipelines.md).
  *
- *   spikesynth run FILE [name=value ...]    start the stages, supervise, wait for the end
- *   spikesynth check FILE [name=value ...]  validate without running
+ *   spikesynth run PIPELINE [name=value ...]    start the stages, supervise, wait for the end
+ *   spikesynth check PIPELINE [name=value ...]  validate without running
+ *   spikesynth list                             the pipelines it finds by name
  *
- * Stage programs are found next to this program. Exit status: 0 done, 1 a stage
- * failed, 2 a bad pipeline or command line, 130 interrupted. */
+ * PIPELINE is a file, or a name looked up next to this program and then where
+ * make install put the pipelines (transport/pipeline_dirs.h). Stage programs
+ * are found next to this program. Exit status: 0 done, 1 a stage failed, 2 a
+ * bad pipeline or command line, 130 interrupted. */
+#include "core/build_info.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "transport/pipeline.h"
+#include "transport/pipeline_dirs.h"
 #include "transport/runner.h"
 
 #include <libgen.h>
@@ -17,15 +22,40 @@
 #include <string.h>
 #include <unistd.h>
 
+/* help2man makes the man page from this: usage lines, a summary on the second
+ * line, options as "  -x, --long  text" */
 static const char *usage =
-    "Usage: spikesynth run FILE [name=value ...] [-q | -v] [--transport=auto|zmq]\n"
-    "       spikesynth check FILE [name=value ...]\n"
-    "Runs a pipeline file: one process per stage, linked over ZeroMQ, supervised.\n"
-    "name=value sets a pipeline variable (out=DIR sets the output directory,\n"
-    "default out/FILE-STEM). -q: only errors; -v: also the runner's own steps.\n"
-    "--transport=zmq: frames between stages over ZeroMQ sockets only (default auto:\n"
-    "through shared memory, control over ZeroMQ).\n"
-    "Stage logs go to OUT/logs/STAGE.log; a summary to OUT/run.json.\n";
+    "Usage: spikesynth run PIPELINE [name=value ...] [-q | -v] [--transport=auto|zmq]\n"
+    "  or:  spikesynth check PIPELINE [name=value ...]\n"
+    "  or:  spikesynth list\n"
+    "Runs pipelines of spikesynth stages: one process per stage, linked over ZeroMQ, supervised.\n"
+    "\n"
+    "PIPELINE is a pipeline file, or the name of one installed with spikesynth\n"
+    "(spikesynth list names them). name=value sets a pipeline variable; out=DIR\n"
+    "sets the output directory (default out/NAME). Stage logs go to\n"
+    "OUT/logs/STAGE.log, a summary to OUT/run.json.\n"
+    "\n"
+    "Commands:\n"
+    "  run                   start every stage, supervise them, wait for the end\n"
+    "  check                 validate the pipeline against its stages without running it\n"
+    "  list                  the pipelines found by name, with their summaries\n"
+    "\n"
+    "Options:\n"
+    "  -q                    only errors\n"
+    "  -v                    also the runner's own steps\n"
+    "  --transport=MODE      auto (the default): frames through shared memory between\n"
+    "                        stages on one host, control over ZeroMQ; zmq: everything\n"
+    "                        over ZeroMQ sockets\n"
+    "  -h, --help            this text\n"
+    "  --version             the version (and the git commit it was built from)\n";
+
+#define MAX_VARS 256
+
+typedef struct {
+    const char *cmd, *pipe;
+    char *vars[MAX_VARS];
+    size_t n_vars;
+} command_line;
 
 /* The directory of this executable, where the stage programs live. */
 static int bin_dir(char *buf, size_t cap)
@@ -39,64 +69,97 @@ static int bin_dir(char *buf, size_t cap)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Fills cl and cfg from argv. 0: go on; 1: --help or --version answered; -1:
+ * a bad command line, err_msg() names the word at fault. */
+static int parse_args(int argc, char **argv, command_line *cl, runner_config *cfg)
 {
-    log_set_name("spikesynth");
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *cmd = argv[1];
-    if ((strcmp(cmd, "run") && strcmp(cmd, "check")) || argc < 3) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    runner_config cfg;
-    runner_config_default(&cfg);
-    char *vars[256];
-    size_t n_vars = 0;
-    for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "-q"))
-            cfg.verbosity = 0;
-        else if (!strcmp(argv[i], "-v"))
-            cfg.verbosity = 2;
-        else if (!strncmp(argv[i], "--transport=", 12))
-            cfg.transport = argv[i] + 12;
-        else if (strchr(argv[i], '=') && argv[i][0] != '-' && n_vars < 256)
-            vars[n_vars++] = argv[i];
-        else {
-            log_error("unexpected argument '%s' (variables are name=value)", argv[i]);
-            return 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help") || (i == 1 && !strcmp(a, "help"))) {
+            fputs(usage, stdout);
+            return 1;
         }
+        if (!strcmp(a, "--version")) {
+            build_info_print(stdout, "spikesynth");
+            return 1;
+        }
+        if (!strcmp(a, "-q"))
+            cfg->verbosity = 0;
+        else if (!strcmp(a, "-v"))
+            cfg->verbosity = 2;
+        else if (!strncmp(a, "--transport=", 12))
+            cfg->transport = a + 12;
+        else if (a[0] == '-')
+            return err_set("unknown option %s (see spikesynth --help)", a);
+        else if (!cl->cmd)
+            cl->cmd = a;
+        else if (!cl->pipe && strcmp(cl->cmd, "list"))
+            cl->pipe = a;
+        else if (strchr(a, '=') && cl->n_vars < MAX_VARS)
+            cl->vars[cl->n_vars++] = argv[i];
+        else
+            return err_set("unexpected argument '%s' (variables are name=value)", a);
     }
-    char dir[PATH_MAX];
-    if (bin_dir(dir, sizeof dir) < 0) {
+    if (!cl->cmd)
+        return err_set("no command (run, check or list; see spikesynth --help)");
+    if (strcmp(cl->cmd, "run") && strcmp(cl->cmd, "check") && strcmp(cl->cmd, "list"))
+        return err_set("unknown command '%s' (run, check or list; see spikesynth --help)", cl->cmd);
+    if (strcmp(cl->cmd, "list") && !cl->pipe)
+        return err_set("%s: which pipeline? (a file, or a name from spikesynth list)", cl->cmd);
+    return 0;
+}
+
+/* run or check: the exit status */
+static int run_pipeline(const command_line *cl, runner_config *cfg, const char *dir,
+                        const pipeline_dirs *dirs)
+{
+    char path[PATH_MAX];
+    pipeline *p = NULL;
+    if (pipeline_dirs_find(dirs, cl->pipe, path, sizeof path) < 0 ||
+        !(p = pipeline_load(path, cl->vars, cl->n_vars))) {
         log_error("%s", err_msg());
         return 2;
     }
-    pipeline *p = pipeline_load(argv[2], vars, n_vars);
-    if (!p) {
-        log_error("%s", err_msg());
-        return 2;
-    }
+    int rc = 2;
     if (pipeline_check(p, dir) < 0) {
         for (size_t i = 0; i < p->n_errors; i++)
             log_error("%s", p->errors[i]);
-        pipeline_destroy(&p);
-        return 2;
-    }
-    if (!strcmp(cmd, "check")) {
+    } else if (!strcmp(cl->cmd, "check")) {
         printf("%s: ok (%zu stages, %zu links)\n", p->path, p->n_stages, p->n_links);
-        pipeline_destroy(&p);
-        return 0;
-    }
-    cfg.bin_dir = dir;
-    cfg.out_dir = pipeline_var_get(p, "out");
-    int rc = runner_run(p, &cfg);
-    if (rc < 0) {
-        log_error("%s", err_msg());
-        rc = 1;
+        rc = 0;
+    } else {
+        cfg->bin_dir = dir;
+        cfg->out_dir = pipeline_var_get(p, "out");
+        if ((rc = runner_run(p, cfg)) < 0) {
+            log_error("%s", err_msg());
+            rc = 1;
+        }
     }
     pipeline_destroy(&p);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    log_set_name("spikesynth");
+    command_line cl = {0};
+    runner_config cfg;
+    runner_config_default(&cfg);
+    char dir[PATH_MAX];
+    int rc = parse_args(argc, argv, &cl, &cfg);
+    if (rc == 1)
+        return 0;
+    if (rc < 0 || bin_dir(dir, sizeof dir) < 0) {
+        log_error("%s", err_msg());
+        return 2;
+    }
+    pipeline_dirs dirs;
+    pipeline_dirs_init(&dirs, dir);
+    if (strcmp(cl.cmd, "list"))
+        return run_pipeline(&cl, &cfg, dir, &dirs);
+    if (pipeline_dirs_list(&dirs, stdout) < 0) {
+        log_error("%s", err_msg());
+        return 1;
+    }
+    return 0;
 }

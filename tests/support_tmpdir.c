@@ -42,6 +42,14 @@ const char *tmpdir_at(const char *dir, const char *name)
     return buf[k];
 }
 
+void tmpdir_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
 void tmpdir_assert_no_temp(const char *dir)
 {
     DIR *d = opendir(dir);

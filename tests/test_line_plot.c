@@ -239,14 +239,6 @@ static void test_errors(void **state)
     assert_non_null(strstr(err_msg(), "no/such/dir"));
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void test_loss_csv(void **state)
 {
     (void)state;
@@ -280,16 +272,16 @@ static void test_loss_csv_errors(void **state)
     char png[512]; /* tpath's buffers are reused below */
     snprintf(png, sizeof png, "%s", tpath("bad-loss.png"));
     expect_error(line_plot_loss_csv(tpath("missing.csv"), png, NULL), png, "missing.csv");
-    write_file(tpath("empty.csv"), "");
+    tmpdir_write(tpath("empty.csv"), "");
     expect_error(line_plot_loss_csv(tpath("empty.csv"), png, NULL), png, "empty");
-    write_file(tpath("header.csv"), "epoch,batch,loss\n0,1,0.5\n");
+    tmpdir_write(tpath("header.csv"), "epoch,batch,loss\n0,1,0.5\n");
     expect_error(line_plot_loss_csv(tpath("header.csv"), png, NULL), png, "samples");
-    write_file(tpath("norows.csv"), "epoch,batch,samples,loss,masked_fraction\n");
+    tmpdir_write(tpath("norows.csv"), "epoch,batch,samples,loss,masked_fraction\n");
     expect_error(line_plot_loss_csv(tpath("norows.csv"), png, NULL), png, "no rows");
-    write_file(tpath("junk.csv"),
-               "epoch,batch,samples,loss,masked_fraction\n0,1,32,0.5,0\n0,2,64,x,0\n");
+    tmpdir_write(tpath("junk.csv"),
+                 "epoch,batch,samples,loss,masked_fraction\n0,1,32,0.5,0\n0,2,64,x,0\n");
     expect_error(line_plot_loss_csv(tpath("junk.csv"), png, NULL), png, "line 3");
-    write_file(tpath("nan.csv"), "epoch,batch,samples,loss,masked_fraction\n0,1,32,nan,0\n");
+    tmpdir_write(tpath("nan.csv"), "epoch,batch,samples,loss,masked_fraction\n0,1,32,nan,0\n");
     expect_error(line_plot_loss_csv(tpath("nan.csv"), png, NULL), png, "NaN");
 }
 

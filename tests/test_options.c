@@ -1,4 +1,4 @@
-/* test_options: stage command lines, --help/--describe, errors naming the option,
+/* test_options: stage command lines, --help/--version/--describe, errors naming the option,
  * ranges and choices declared in the table. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/build_info.h"
 #include "core/err.h"
 #include "core/options.h"
 
@@ -98,7 +99,7 @@ static void test_errors(void **state)
     assert_non_null(strstr(err_msg(), "declared twice"));
 }
 
-/* What `prog FLAG` (--help or --describe) prints; the caller frees it. */
+/* What `prog FLAG` (--help, --version or --describe) prints; the caller frees it. */
 static char *printed(options *o, char *flag)
 {
     char *buf = NULL, *argv[] = {"prog", flag, NULL};
@@ -128,6 +129,44 @@ static void test_help_and_describe(void **state)
     assert_non_null(strstr(buf, "port out out\n"));
     assert_non_null(strstr(buf, "option batch int\n"));
     assert_non_null(strstr(buf, "option in list\n"));
+    free(buf);
+    buf = printed(o, "-h");
+    assert_non_null(strstr(buf, "Usage: test-stage [OPTIONS]\n"));
+    assert_non_null(strstr(buf, "--version"));
+    free(buf);
+    options_destroy(&o);
+}
+
+/* --version: the form help2man reads, "PROGRAM (spikesynth) VERSION", with
+ * the version of the VERSION file. */
+static void test_version(void **state)
+{
+    (void)state;
+    options *o = options_new("test-stage", "Tests things.", specs, ports);
+    char *buf = printed(o, "--version"), want[128];
+    snprintf(want, sizeof want, "test-stage (spikesynth) %s", build_info_version());
+    assert_int_equal(strncmp(buf, want, strlen(want)), 0);
+    assert_non_null(strchr(buf, '\n'));
+    FILE *f = fopen("VERSION", "r");
+    char file_version[64] = "";
+    assert_non_null(f);
+    assert_non_null(fgets(file_version, sizeof file_version, f));
+    fclose(f);
+    file_version[strcspn(file_version, "\n")] = '\0';
+    assert_string_equal(build_info_version(), file_version);
+    free(buf);
+    options_destroy(&o);
+}
+
+/* A name too long for the help's column gets its own line, the text below. */
+static void test_help_long_name(void **state)
+{
+    (void)state;
+    static const option_spec long_specs[] = {
+        {"a-very-long-option-name", OPT_STRING, "", "says so"}, {NULL, 0, NULL, NULL}};
+    options *o = options_new("long", "Long names.", long_specs, NULL);
+    char *buf = printed(o, "--help");
+    assert_non_null(strstr(buf, "\n  --a-very-long-option-name=TEXT\n                           says so\n"));
     free(buf);
     options_destroy(&o);
 }
@@ -197,6 +236,8 @@ int main(void)
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_describe),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_help_long_name),
         cmocka_unit_test(test_ranges_and_choices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

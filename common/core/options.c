@@ -2,6 +2,7 @@
  * Invariant: after options_new every entry holds a parsed value (its default). */
 #include "core/options.h"
 
+#include "core/build_info.h"
 #include "core/err.h"
 
 #include <assert.h>
@@ -299,6 +300,10 @@ int options_parse(options *self, int argc, char **argv, FILE *out)
             options_help(self, out);
             return 1;
         }
+        if (!strcmp(a, "--version")) {
+            build_info_print(out, self->type);
+            return 1;
+        }
         if (!strcmp(a, "--describe")) {
             options_describe(self, out);
             return 1;
@@ -366,7 +371,11 @@ static void help_entry(const entry *e, FILE *out)
         snprintf(lhs, sizeof lhs, "--%s", e->spec->name);
     else
         snprintf(lhs, sizeof lhs, "--%s=%s", e->spec->name, meta[e->spec->type]);
-    fprintf(out, "  %-24s %s", lhs, e->spec->help ? e->spec->help : "");
+    const char *help = e->spec->help ? e->spec->help : "";
+    if (strlen(lhs) < 24)
+        fprintf(out, "  %-24s %s", lhs, help);
+    else /* too long for the column: a line of its own (help2man reads either form) */
+        fprintf(out, "  %s\n  %-24s %s", lhs, "", help);
     if (e->spec->def && *e->spec->def && e->spec->type != OPT_BOOL)
         fprintf(out, " [%s]", e->spec->def);
     if (e->spec->min || e->spec->max) {
@@ -397,7 +406,8 @@ void options_help(const options *self, FILE *out)
     fprintf(out, "\nCommon options:\n");
     for (size_t i = self->n_stage; i < self->n_entries; i++)
         help_entry(&self->entries[i], out);
-    fprintf(out, "  %-24s %s\n  %-24s %s\n", "--help", "this text", "--describe",
+    fprintf(out, "  %-24s %s\n  %-24s %s\n  %-24s %s\n", "-h, --help", "this text", "--version",
+            "the version (and the git commit it was built from)", "--describe",
             "ports and options, for spikesynth check");
 }
 

@@ -629,7 +629,7 @@ static const desc_option *find_option(const describe *d, const char *name, size_
 
 static void check_args(pipeline *p, const pipeline_stage *s, const describe *d)
 {
-    static const char *reserved[] = {"name", "in", "out", "control", "run-id", "help", "describe"};
+    static const char *reserved[] = {"name", "in", "out", "control", "run-id", "help", "version", "describe"};
     for (size_t i = 0; i < s->n_args; i++) {
         const char *a = s->args[i];
         if (strncmp(a, "--", 2) || !a[2]) {

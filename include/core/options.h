@@ -4,7 +4,8 @@
  * parser adds the common options every stage takes (--name, --in, --out,
  * --control, --run-id, --seed, --log-level, link timeouts), accepts --opt=value
  * and --opt value (and --flag / --no-flag for bools), and produces --help text
- * and the machine-readable --describe listing that `spikesynth check` reads.
+ * and the machine-readable --describe listing that `spikesynth check` reads, and
+ * answers --version (core/build_info.h).
  * A spec may bound a number (.min/.max, inclusive) or list a string's choices
  * (.choices = "text|json|none"); every value, the default too, is checked here
  * once, and --help shows the bounds. Errors name the option at fault. Values are
@@ -53,7 +54,8 @@ options *options_new(const char *type, const char *summary, const option_spec *s
                      const port_spec *ports);
 void options_destroy(options **self_p);
 
-/* 0: run. 1: --help or --describe was asked for and printed to out; exit 0.
+/* 0: run. 1: --help (-h), --version or --describe was asked for and printed to
+ * out; exit 0.
  * -1: a bad command line, err_msg() names the option. */
 int options_parse(options *self, int argc, char **argv, FILE *out);
 
