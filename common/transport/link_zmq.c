@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GONE_GRACE 0.1 /* after a disconnect, seconds to drain what already arrived */
+#define GONE_GRACE 0.5 /* after a disconnect, seconds to drain what already arrived (a loaded machine may take a while to deliver it) */
 #define MAX_CONNS 16
 
 /* Only names monitor endpoints: a freed link's inproc name can outlive it briefly,
