@@ -13,7 +13,7 @@
 CC      ?= cc
 BUILD   ?= build
 DATA    ?= data
-PKGS    := libzmq msgpack sndfile libpng openblas cmocka samplerate zlib
+PKGS    := libzmq msgpack sndfile libpng openblas cmocka samplerate zlib hdf5
 OPT     ?= -O3 -march=native
 CFLAGS  ?=
 # -fno-math-errno lets sqrtf vectorise; it changes no result. -Wno-psabi: the vector
