@@ -29,7 +29,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PYTHON "/usr/bin/python3"
+#ifndef PYTHON
+#define PYTHON "/usr/bin/python3" /* Debian's, with python3-h5py */
+#endif
 #define PEER "tests/peer/nir_h5.py"
 
 static char dir[256];

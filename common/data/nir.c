@@ -732,9 +732,11 @@ static int read_width(const reader *r, int k, int may_lack, int *width)
     close_id(&g, H5Gclose);
     if (rc != 0)
         return rc;
-    int64_t n = 1;
-    for (size_t i = 0; i < f.count && n > 0 && n <= INT32_MAX; i++)
-        n *= ((const int64_t *)f.data)[i];
+    int64_t n = 1; /* stays below 2^62: each factor and the product so far are below 2^31 */
+    for (size_t i = 0; i < f.count && n > 0 && n <= INT32_MAX; i++) {
+        int64_t v = ((const int64_t *)f.data)[i];
+        n = v >= 1 && v <= INT32_MAX ? n * v : -1;
+    }
     free(f.data);
     if (f.rank > 1 || n < 1 || n > INT32_MAX)
         return err_set("%s: %s: shape is not a list of positive sizes", r->path, what);
