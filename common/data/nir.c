@@ -229,7 +229,7 @@ static void name_nodes(node_names *nn, const model *const *layers, int n)
     nn->n = 2 * n + 2;
     snprintf(nn->names[0], NIR_NAME_MAX, "input");
     for (int i = 0; i < n; i++) {
-        char *w = nn->names[1 + 2 * i];
+        char w[NIR_NAME_MAX];
         snprintf(w, NIR_NAME_MAX - 16, "%s", layers[i]->kind[0] ? layers[i]->kind : "layer");
         for (char *c = w; *c; c++)
             if (*c == '-' || *c == '/' || *c == '.')
@@ -237,6 +237,7 @@ static void name_nodes(node_names *nn, const model *const *layers, int n)
         for (int j = 0; j < i; j++)
             if (strcmp(nn->names[1 + 2 * j], w) == 0)
                 snprintf(w + strlen(w), 16, "_%d", i);
+        snprintf(nn->names[1 + 2 * i], NIR_NAME_MAX, "%s", w);
         snprintf(nn->names[2 + 2 * i], NIR_NAME_MAX, "%.100s_lif", w);
     }
     snprintf(nn->names[nn->n - 1], NIR_NAME_MAX, "output");
