@@ -17,7 +17,7 @@ CC      ?= cc
 BUILD   ?= build
 DATA    ?= data
 # the library's own dependencies (spikesynth.pc names them), then the tests'
-LIB_PKGS := libzmq msgpack sndfile libpng openblas samplerate zlib
+LIB_PKGS := libzmq msgpack sndfile libpng openblas samplerate zlib hdf5
 PKGS    := $(LIB_PKGS) cmocka
 OPT     ?= -O3 -march=native
 CFLAGS  ?=

@@ -1,10 +1,13 @@
 /* model-info: shows what a model file (.ssm) holds, as JSON on stdout, and with
  * --check verifies that it is whole and of the expected kind and shape (exit 1
  * with the reason otherwise). Scripts use it to decide whether a trained model
- * can be reused.
+ * can be reused. It also carries models to other simulators and back as NIR
+ * graphs (data/nir.h; docs/formats.md has the mapping of the neuron):
  *
  *   bin/model-info models/ae-mnist-encoder.ssm
  *   bin/model-info --check --kind ae-decoder --inputs 196 --outputs 784 FILE
+ *   bin/model-info --export-nir ae.nir models/ae-mnist-bptt-{encoder,decoder}.ssm
+ *   bin/model-info --import-nir ae.nir models/imported     # models/imported-{encoder,decoder}.ssm
  *
  * Not a stage (it has no ports), so it reads its command line itself. */
 #include "core/build_info.h"
@@ -12,21 +15,31 @@
 #include "core/json_out.h"
 #include "core/log.h"
 #include "data/model.h"
+#include "data/nir.h"
 
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The --help text, in the form of the stages' (help2man reads it) */
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: model-info [--check] [--kind=KIND] [--inputs=N] [--outputs=N] [--steps=T] FILE...\n"
-                 "Shows what spikesynth model files (.ssm) hold, or checks them.\n"
+                 "       model-info --export-nir=OUT.nir [--dt=DT] MODEL...\n"
+                 "       model-info --import-nir=IN.nir [--dt=DT] [PREFIX]\n"
+                 "Shows what spikesynth model files (.ssm) hold, or checks them; carries them\n"
+                 "to and from NIR graphs.\n"
                  "\n"
                  "Prints each model's header and weight statistics as JSON; --check prints nothing\n"
                  "and exits 1 unless every file is whole and matches the given kind and shape.\n"
+                 "--export-nir writes the models (an autoencoder's encoder and decoder, an\n"
+                 "audiocoder's hidden and output layers, or both with the decoder: audio to image),\n"
+                 "given in any order, as one NIR graph. --import-nir writes PREFIX-encoder.ssm and\n"
+                 "PREFIX-decoder.ssm (or -hidden, -output) from a NIR graph (PREFIX: IN without\n"
+                 ".nir).\n"
                  "\n"
                  "Options:\n"
                  "  --check                  check only: exit 0 when every FILE is fine, 1 otherwise\n"
@@ -34,6 +47,10 @@ static void usage(FILE *out)
                  "  --inputs=N               the number of inputs expected\n"
                  "  --outputs=N              the number of outputs expected\n"
                  "  --steps=T                the time steps per sample it was trained with\n"
+                 "  --export-nir=OUT.nir     write the MODELs as one NIR graph (HDF5)\n"
+                 "  --import-nir=IN.nir      write .ssm models from a NIR graph\n"
+                 "  --dt=DT                  the time step in the unit of the file's tau (default 1, a\n"
+                 "                           step; on import the file's metadata dt when it has one)\n"
                  "  -h, --help               this text\n"
                  "  --version                the version (and the git commit it was built from)\n");
 }
@@ -102,7 +119,8 @@ static int check_file(const char *path, const char *kind, int n_in, int n_out, i
 }
 
 typedef struct {
-    const char *kind;
+    const char *kind, *export_to, *import_from;
+    double dt;
     bool check;
     int n_in, n_out, steps;
     char **files;
@@ -128,9 +146,19 @@ static int parse_args(int argc, char **argv, command_line *cl)
             cl->check = true;
             continue;
         }
-        if ((rc = option_value(argc, argv, &i, "--kind", &cl->kind)) != 0) {
+        if ((rc = option_value(argc, argv, &i, "--kind", &cl->kind)) != 0 ||
+            (rc = option_value(argc, argv, &i, "--export-nir", &cl->export_to)) != 0 ||
+            (rc = option_value(argc, argv, &i, "--import-nir", &cl->import_from)) != 0) {
             if (rc < 0)
                 return -1;
+            continue;
+        }
+        if ((rc = option_value(argc, argv, &i, "--dt", &v)) != 0) {
+            char *end;
+            if (rc < 0)
+                return -1;
+            if (!((cl->dt = strtod(v, &end)) > 0) || *end)
+                return err_set("--dt=%s: must be a positive number", v);
             continue;
         }
         for (int k = 0; k < 3 && rc == 0; k++)
@@ -143,7 +171,78 @@ static int parse_args(int argc, char **argv, command_line *cl)
         if (rc == 0)
             cl->files[cl->n_files++] = argv[i];
     }
-    return cl->n_files ? 0 : err_set("no model file given (see model-info --help)");
+    if (cl->export_to && cl->import_from)
+        return err_set("--export-nir and --import-nir: one at a time (see model-info --help)");
+    if (cl->import_from && cl->n_files > 1)
+        return err_set("--import-nir takes one PREFIX, not %d words (see model-info --help)", cl->n_files);
+    return cl->n_files || cl->import_from ? 0 : err_set("no model file given (see model-info --help)");
+}
+
+/* The models, in the order they run, as one NIR graph. */
+static int export_nir(const char *out, double dt, char **files, int n)
+{
+    model *m[NIR_MAX_LAYERS] = {0};
+    const model *order[NIR_MAX_LAYERS];
+    int rc = -1, loaded = 0;
+    if (n > NIR_MAX_LAYERS) {
+        log_error("%s: %d models; a graph holds at most %d layers", out, n, NIR_MAX_LAYERS);
+        return 1;
+    }
+    for (; loaded < n; loaded++)
+        if (!(order[loaded] = m[loaded] = model_load(files[loaded])))
+            goto out;
+    nir_order_layers(order, n);
+    if ((rc = nir_export(order, n, dt, out)) == 0) {
+        log_info("wrote %s: %d -> %d neurons in %d layers (dt %g)", out, order[0]->n_in,
+                 order[n - 1]->n_out, n, dt);
+        for (int i = 0; i < n; i++)
+            log_info("  %s: %d -> %d, leak %g, threshold %g", order[i]->kind, order[i]->n_in,
+                     order[i]->n_out, order[i]->lif.leak, order[i]->lif.threshold);
+    }
+out:
+    if (rc < 0)
+        log_error("%s", err_msg());
+    for (int i = 0; i < loaded; i++)
+        model_destroy(&m[i]);
+    return rc < 0 ? 1 : 0;
+}
+
+/* PREFIX-SUFFIX.ssm per layer of a NIR graph; all of them or none. */
+static int import_nir(const char *in, double dt, const char *prefix)
+{
+    char stem[4096], paths[NIR_MAX_LAYERS][4200];
+    if (!prefix) {
+        size_t len = strlen(in);
+        snprintf(stem, sizeof stem, "%.*s", (int)(len > 4 && strcmp(in + len - 4, ".nir") == 0 ? len - 4 : len), in);
+        prefix = stem;
+    }
+    nir_net *net = nir_import(in, dt);
+    int written = 0;
+    if (!net)
+        goto fail;
+    /* a model already there is someone's work: refused, never replaced */
+    for (int i = 0; i < net->n; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s-%s.ssm", prefix, nir_kind_suffix(net->layers[i]->kind));
+        if (access(paths[i], F_OK) == 0) {
+            err_set("%s exists: remove it or give another PREFIX", paths[i]);
+            goto fail;
+        }
+    }
+    for (; written < net->n; written++)
+        if (model_save(net->layers[written], paths[written]) < 0)
+            goto fail;
+    for (int i = 0; i < net->n; i++)
+        log_info("wrote %s: %s, %d -> %d, leak %g, threshold %g (from %s, dt %g)", paths[i],
+                 net->layers[i]->kind, net->layers[i]->n_in, net->layers[i]->n_out, net->layers[i]->lif.leak,
+                 net->layers[i]->lif.threshold, in, net->dt);
+    nir_net_destroy(&net);
+    return 0;
+fail:
+    log_error("%s", err_msg());
+    while (written-- > 0) /* the layers are one network: none of them alone */
+        unlink(paths[written]);
+    nir_net_destroy(&net);
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -153,8 +252,13 @@ int main(int argc, char **argv)
     int rc = cl.files ? parse_args(argc, argv, &cl) : err_set("out of memory"), bad = 0;
     if (rc < 0)
         log_error("%s", err_msg());
-    for (int i = 0; rc == 0 && i < cl.n_files; i++)
-        bad += check_file(cl.files[i], cl.kind, cl.n_in, cl.n_out, cl.steps, cl.check) < 0;
+    if (rc == 0 && cl.export_to)
+        bad = export_nir(cl.export_to, cl.dt > 0 ? cl.dt : 1, cl.files, cl.n_files);
+    else if (rc == 0 && cl.import_from)
+        bad = import_nir(cl.import_from, cl.dt, cl.n_files ? cl.files[0] : NULL);
+    else
+        for (int i = 0; rc == 0 && i < cl.n_files; i++)
+            bad += check_file(cl.files[i], cl.kind, cl.n_in, cl.n_out, cl.steps, cl.check) < 0;
     free(cl.files);
     return rc < 0 ? 2 : rc > 0 ? 0 : bad ? 1 : 0;
 }
