@@ -473,6 +473,19 @@ static inline void trace_eval(const trace_rule *self, int r, int c, float *t)
         t[j] = (float)(h[j] - k * snap[j]);
 }
 
+/* The snapshots a trace_eval of row r over chunks [c, c + NC) reads, fetched
+ * ahead: rows come in no memory order, so the hardware cannot guess them. */
+static inline void trace_prefetch(const trace_rule *self, int r, int c, const int NC)
+{
+    for (int q = 0; q < NC; q++) {
+        const double *snap = trace_chunk(self, r, c + q);
+        __builtin_prefetch(snap);
+        __builtin_prefetch(snap + 8);
+    }
+}
+
+#define PREFETCH_ROWS 4 /* rows ahead: covers the latency of a miss at a row's cost */
+
 /* Sparse errors: chunks [c, c + NC) of every neuron's gradient and the update of those
  * weights. The traces of all rows over the chunks are evaluated once into
  * traces; then, a block of MBLOCK neurons at a time, every row's members (in
@@ -485,9 +498,12 @@ static inline void grad_chunks_update(trace_rule *self, int c, float *acc, float
     for (int q = 0; q < NC; q++)
         live |= self->chunk_live[c + q] != 0;
     const int n_rows = live ? self->n_grad_rows : 0, nmb = self->n_mblocks, W = NC * VPC;
-    for (int i = 0; i < n_rows; i++)
+    for (int i = 0; i < n_rows; i++) {
+        if (i + PREFETCH_ROWS < n_rows)
+            trace_prefetch(self, self->grad_rows[i + PREFETCH_ROWS], c, NC);
         for (int q = 0; q < NC; q++)
             trace_eval(self, self->grad_rows[i], c + q, traces + (i * NC + q) * CHUNK);
+    }
     const int n_in = self->n_in;
     const float inv_batch = 1.0f / (float)self->batch;
     for (int mb = 0; mb < nmb; mb++) {
@@ -533,9 +549,13 @@ static inline void grad_chunks_dense(trace_rule *self, const float *dv, int c, f
         const int b1 = b0 + DENSE_SAMPLES < self->part_b1 ? b0 + DENSE_SAMPLES : self->part_b1;
         const int i0 = self->sample_rows[b0], i1 = self->sample_rows[b1];
         memset(traces, 0, (size_t)NC * CHUNK * sizeof *traces);
-        for (int i = i0; i < i1; i++)
+        const int n_rows = self->sample_rows[self->part_b1];
+        for (int i = i0; i < i1; i++) {
+            if (i + PREFETCH_ROWS < n_rows)
+                trace_prefetch(self, self->grad_rows[i + PREFETCH_ROWS], c, NC);
             for (int q = 0; q < NC; q++)
                 trace_eval(self, self->grad_rows[i], c + q, traces + ((1 + i - i0) * NC + q) * CHUNK);
+        }
         int m = 0;
         for (; m + DENSE_GROUP <= n_out; m += DENSE_GROUP) {
             vecf a[DENSE_GROUP][2 * VPC];
