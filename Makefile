@@ -17,7 +17,7 @@ CC      ?= cc
 BUILD   ?= build
 DATA    ?= data
 # the library's own dependencies (spikesynth.pc names them), then the tests'
-LIB_PKGS := libzmq msgpack sndfile libpng openblas samplerate zlib hdf5
+LIB_PKGS := libzmq msgpack sndfile libpng openblas samplerate zlib hdf5 libmicrohttpd
 PKGS    := $(LIB_PKGS) cmocka
 OPT     ?= -O3 -march=native
 CFLAGS  ?=
@@ -64,13 +64,13 @@ SUPPORT_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/support_
 BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
-.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize test-install bench compare \
+.PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize test-install test-live-view bench compare \
         data run clean shared man install uninstall FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
 deps-check:
-	@pkg-config --exists $(PKGS) && command -v help2man >/dev/null || scripts/install-deps
+	@pkg-config --exists $(PKGS) && command -v help2man chromium >/dev/null || scripts/install-deps
 deps:
 	scripts/install-deps
 
@@ -187,7 +187,12 @@ test: deps-check
 	scripts/check-layers
 	$(MAKE) test-plain
 	$(MAKE) test-install
+	$(MAKE) test-live-view
 	$(MAKE) test-sanitize
+
+# the live page in headless Chromium, fed at about the pace of speech
+test-live-view: all
+	@scripts/test-live-view bin
 
 # make install into a temporary DESTDIR, then the installed tree as a user
 # sees it: pkg-config, the README's programs, a pipeline run by name

@@ -18,11 +18,13 @@
  *  - --csv: one line per input (id, name, label, mse, r, ...).
  * Samples must arrive whole (T frames each, as every stage sends them). */
 #include "core/atomic_file.h"
+#include "core/clock.h"
 #include "core/csv.h"
 #include "data/dataset.h"
 #include "core/dir.h"
 #include "core/err.h"
 #include "data/image_grid.h"
+#include "data/live_view.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "data/metrics.h"
@@ -35,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const option_spec opts[] = {
     {"dir", OPT_STRING, "", "write one PNG per input here, named after the input (\"\": none)"},
@@ -49,6 +52,11 @@ static const option_spec opts[] = {
     {"data", OPT_STRING, "data", "data directory holding MNIST (the reference images)"},
     {"height", OPT_INT, "28", "image height (width = pixels / height)", .min = "1"},
     {"scale", OPT_INT, "4", "upscaling of the PNGs", .min = "1", .max = "64"},
+    {"live", OPT_STRING, "", "serve a live web page of the images as they are made at [ADDR:]PORT "
+                             "(127.0.0.1 unless ADDR says otherwise; 0: any free port; \"\": none)"},
+    {"live-keep", OPT_INT, "12", "live page: the images it keeps and shows", .min = "1", .max = "1000"},
+    {"live-linger", OPT_FLOAT, "0", "live page: seconds it stays up after the last image", .min = "0",
+     .max = "86400"},
     {NULL, 0, NULL, NULL},
 };
 static const port_spec ports[] = {
@@ -358,6 +366,7 @@ typedef struct {
     metrics_acc acc;
     tallies t;
     uint64_t seen;
+    live_view *live;
 } sink;
 
 static int sink_open(stage *st, void *arg)
@@ -395,7 +404,29 @@ static int sink_open(stage *st, void *arg)
         !(k->pg = progress_new(0, 0)))
         return -1;
     metrics_acc_init(&k->acc);
+    if (*options_str(o, "live")) {
+        if (!(k->live = live_view_new(options_str(o, "live"), "spikesynth: spoken digits, drawn",
+                                      (int)options_int(o, "live-keep"))))
+            return err_wrap("--live");
+        const char *where = options_str(o, "live"), *colon = strrchr(where, ':');
+        int host_len = colon && colon > where ? (int)(colon - where) : 0;
+        log_info("live view at http://%.*s:%d/", host_len ? host_len : 9, host_len ? where : "127.0.0.1",
+                 live_view_port(k->live));
+    }
     return 0;
+}
+
+/* The image on the live page, named, with the digit drawn where it is known. */
+static int show_live(sink *k, const char *name, int label, int digit)
+{
+    image_grid_opts go = {.scale = k->scale, .sep = 0, .sep_value = 0};
+    unsigned char *png;
+    size_t len;
+    if (image_grid_encode_png(k->img, 1, k->h, k->w, 1, &go, &png, &len) < 0)
+        return -1;
+    int rc = live_view_add(k->live, name, label, digit, png, len);
+    free(png);
+    return rc;
 }
 
 static void csv_line(FILE *cf, uint32_t id, const char *name, int d, double mse, double r, double pix,
@@ -463,7 +494,7 @@ static int take_sample(sink *k, uint32_t i)
     }
     if (k->csv)
         csv_line(atomic_file_stream(k->csv), id, name, d, mse, r, pix, nearest);
-    return 0;
+    return k->live ? show_live(k, name, d, nearest) : 0;
 }
 
 /* Spike counts over each sample's T steps; at the last, the samples are whole. */
@@ -515,7 +546,6 @@ static void log_scores(const sink *k, const metrics_result *mr)
 
 static int sink_close(stage *st, void *arg)
 {
-    (void)st;
     sink *k = arg;
     progress_finish(k->pg);
     if (k->csv && atomic_file_commit(&k->csv) < 0)
@@ -528,6 +558,12 @@ static int sink_close(stage *st, void *arg)
         write_metrics(k->metrics_path, &mr, &k->t, k->ref, (int)link_shape(k->in)->steps) < 0)
         return -1;
     log_scores(k, &mr);
+    double linger = options_float(k->o, "live-linger");
+    if (k->live && linger > 0) {
+        log_info("live view stays up %g s more", linger);
+        for (double t0 = clock_now(); clock_now() - t0 < linger && !stage_stopping(st);)
+            usleep(100 * 1000);
+    }
     return 0;
 }
 
@@ -543,6 +579,7 @@ static void sink_cleanup(void *arg)
     frame_destroy(&k->f);
     frame_destroy(&k->batch);
     progress_destroy(&k->pg);
+    live_view_destroy(&k->live);
 }
 
 static const stage_callbacks callbacks = {.open = sink_open, .run = sink_run, .close = sink_close,

@@ -7,6 +7,7 @@
 #include "core/atomic_file.h"
 #include "core/err.h"
 
+#include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
@@ -43,31 +44,27 @@ static void on_png_warning(png_structp png, png_const_charp msg)
     (void)png, (void)msg; /* the library never prints */
 }
 
-/* One writer for both colour types: channels 1 (gray) or 3 (RGB), 8 bits each. */
-static int write_png(const char *path, const uint8_t *pix, size_t w, size_t h, int channels)
+/* One encoder for both colour types: channels 1 (gray) or 3 (RGB), 8 bits
+ * each, into out; what names the picture in errors. */
+static int encode_png(FILE *out, const char *what, const uint8_t *pix, size_t w, size_t h, int channels)
 {
     if (w == 0 || h == 0 || w > IMAGE_GRID_MAX_SIDE || h > IMAGE_GRID_MAX_SIDE)
-        return err_set("%s: cannot write a %zu x %zu PNG: each side must be 1 to %d pixels", path,
+        return err_set("%s: cannot write a %zu x %zu PNG: each side must be 1 to %d pixels", what,
                        w, h, IMAGE_GRID_MAX_SIDE);
     png_err_ctx ctx = {{0}};
-    atomic_file *af = atomic_file_new(path);
-    if (!af)
-        return -1;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_png_error,
                                               on_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_write_struct(&png, NULL);
-        atomic_file_destroy(&af);
-        return err_set("%s: out of memory for the PNG writer", path);
+        return err_set("%s: out of memory for the PNG writer", what);
     }
-    /* png, info and af are not modified after setjmp, so they survive the longjmp */
+    /* png and info are not modified after setjmp, so they survive the longjmp */
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        atomic_file_destroy(&af);
-        return err_set("%s: PNG write failed: %s", path, ctx.msg);
+        return err_set("%s: PNG write failed: %s", what, ctx.msg);
     }
-    png_init_io(png, atomic_file_stream(af));
+    png_init_io(png, out);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
                  channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -76,6 +73,18 @@ static int write_png(const char *path, const uint8_t *pix, size_t w, size_t h, i
         png_write_row(png, pix + y * w * (size_t)channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+static int write_png(const char *path, const uint8_t *pix, size_t w, size_t h, int channels)
+{
+    atomic_file *af = atomic_file_new(path);
+    if (!af)
+        return -1;
+    if (encode_png(atomic_file_stream(af), path, pix, w, h, channels) < 0) {
+        atomic_file_destroy(&af);
+        return -1;
+    }
     return atomic_file_commit(&af);
 }
 
@@ -136,29 +145,62 @@ static int check_args(const char *path, size_t n, size_t h, size_t w, size_t col
     return 0;
 }
 
-int image_grid_write_png(const char *path, const float *images, size_t n, size_t h, size_t w,
-                         size_t cols, const image_grid_opts *opts)
+/* The grid of image_grid_write_png drawn into c; what names it in errors. */
+static int draw_grid(canvas *c, const char *what, const float *images, size_t n, size_t h, size_t w,
+                     size_t cols, const image_grid_opts *opts)
 {
     image_grid_opts o = opts ? *opts : image_grid_defaults();
-    if (check_args(path, n, h, w, cols, &o) != 0)
+    if (check_args(what, n, h, w, cols, &o) != 0)
         return -1;
     if (cols > n)
         cols = n;
     size_t rows = (n + cols - 1) / cols;
     double cw = (double)w * o.scale, ch = (double)h * o.scale, sep = o.sep;
-    canvas c = {0};
-    if (canvas_init(&c, path, cols * cw + (cols + 1) * sep, rows * ch + (rows + 1) * sep,
+    if (canvas_init(c, what, cols * cw + (cols + 1) * sep, rows * ch + (rows + 1) * sep,
                     to_byte(o.sep_value)) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         size_t r = i / cols, k = i % cols;
         size_t x0 = (size_t)o.sep + k * ((size_t)cw + (size_t)o.sep);
         size_t y0 = (size_t)o.sep + r * ((size_t)ch + (size_t)o.sep);
-        blit(&c, x0, y0, images + i * h * w, h, w, o.scale);
+        blit(c, x0, y0, images + i * h * w, h, w, o.scale);
     }
-    int rc = image_grid_write_gray(path, c.pix, c.w, c.h);
+    return 0;
+}
+
+int image_grid_write_png(const char *path, const float *images, size_t n, size_t h, size_t w,
+                         size_t cols, const image_grid_opts *opts)
+{
+    canvas c = {0};
+    int rc = draw_grid(&c, path, images, n, h, w, cols, opts);
+    if (rc == 0)
+        rc = image_grid_write_gray(path, c.pix, c.w, c.h);
     free(c.pix);
     return rc;
+}
+
+int image_grid_encode_png(const float *images, size_t n, size_t h, size_t w, size_t cols,
+                          const image_grid_opts *opts, unsigned char **png, size_t *len)
+{
+    canvas c = {0};
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = NULL;
+    int rc = draw_grid(&c, "PNG in memory", images, n, h, w, cols, opts);
+    if (rc == 0 && !(mem = open_memstream(&buf, &size)))
+        rc = err_set("PNG in memory: %s", strerror(errno));
+    if (rc == 0)
+        rc = encode_png(mem, "PNG in memory", c.pix, c.w, c.h, 1);
+    if (mem && fclose(mem) != 0 && rc == 0)
+        rc = err_set("PNG in memory: %s", strerror(errno));
+    free(c.pix);
+    if (rc < 0) {
+        free(buf);
+        return -1;
+    }
+    *png = (unsigned char *)buf;
+    *len = size;
+    return 0;
 }
 
 int image_grid_write_pairs(const char *path, const float *inputs, const float *outputs, size_t n,

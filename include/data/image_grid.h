@@ -34,6 +34,11 @@ int image_grid_write_rgb(const char *path, const uint8_t *pix, size_t w, size_t 
 int image_grid_write_png(const char *path, const float *images, size_t n, size_t h, size_t w,
                          size_t cols, const image_grid_opts *opts);
 
+/* The picture image_grid_write_png writes, as PNG bytes in memory: *png (free()
+ * it) of *len bytes. 0 or -1 (then nothing to free). */
+int image_grid_encode_png(const float *images, size_t n, size_t h, size_t w, size_t cols,
+                          const image_grid_opts *opts, unsigned char **png, size_t *len);
+
 /* Inputs above reconstructions: for each group of `cols` images, a row of inputs
  * and right below it the row of their outputs (same column = same sample); groups
  * are set apart by a gap three times opts->sep. 0 or -1. */
