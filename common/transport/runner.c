@@ -42,6 +42,7 @@ void runner_config_default(runner_config *cfg)
     cfg->out_dir = "out";
     cfg->ready_timeout = 120;
     cfg->stop_timeout = 5;
+    cfg->drain_timeout = 30;
     cfg->kill_timeout = 2;
     cfg->verbosity = 1;
     cfg->console = stderr;
@@ -428,20 +429,21 @@ static void on_interrupts(run *r, watch *w, double now)
     if (interrupts > w->seen_interrupts) {
         w->seen_interrupts = interrupts;
         if (w->seen_interrupts == 1 && w->go_sent && !w->terminating) {
-            say(r, 1, "interrupted: stopping the sources, draining (Ctrl-C again to stop at once)");
+            say(r, 1, "interrupted: stopping the sources; the stages finish the batches under way "
+                      "(up to %g s; Ctrl-C again to stop at once, saving nothing)", r->cfg->drain_timeout);
             for (size_t i = 0; i < r->n; i++)
                 if (r->c[i].ps->source && !r->c[i].exited)
                     control_send(r, &r->c[i], FRAME_STOP);
             w->stopping = true;
-            w->stop_deadline = now + r->cfg->stop_timeout;
+            w->stop_deadline = now + r->cfg->drain_timeout;
         } else if (!w->terminating) {
             say(r, 1, "interrupted: stopping");
             w->terminating = true;
         }
     }
     if (w->stopping && !w->terminating && now >= w->stop_deadline) {
-        snprintf(w->reason, sizeof w->reason, "the stages did not drain within %g s of the interrupt",
-                 r->cfg->stop_timeout);
+        snprintf(w->reason, sizeof w->reason, "the stages did not drain within %g s of the interrupt "
+                 "(nothing they would have saved was written)", r->cfg->drain_timeout);
         w->terminating = true;
     }
 }
