@@ -500,18 +500,27 @@ int stage_usage_error(stage *self, const char *fmt, ...)
     return err_set("%s", msg);
 }
 
+/* err_msg() as a stage logs it: the log line names the stage already, so a
+ * message that starts with the program's name loses it (one prefix a line). */
+static void log_failure(const stage_def *def)
+{
+    const char *m = err_msg();
+    size_t n = strlen(def->type);
+    log_error("%s", !strncmp(m, def->type, n) && !strncmp(m + n, ": ", 2) ? m + n + 2 : m);
+}
+
 int stage_main(const stage_def *def, const stage_callbacks *cb, void *arg, int argc, char **argv)
 {
     stage *st = NULL;
     int rc = stage_new(&st, def, argc, argv, stdout), status = 0;
     if (rc < 0) {
-        log_error("%s", err_msg());
+        log_failure(def);
         status = 2;
     } else if (rc == 0 &&
                ((cb->open && cb->open(st, arg) < 0) || (!cb->ready_in_run && stage_ready(st) < 0) ||
                 cb->run(st, arg) < 0 || (cb->close && cb->close(st, arg) < 0) ||
                 stage_finish(st) < 0)) {
-        log_error("%s", err_msg());
+        log_failure(def);
         status = st->usage ? 2 : 1;
     }
     if (cb->cleanup)
