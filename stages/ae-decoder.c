@@ -28,10 +28,12 @@
 
 static const option_spec opts[] = {
     {"outputs", OPT_INT, "784", "output neurons without --model and --target (with a target: its width)"},
-    {"model", OPT_STRING, "", "load W2 from this ae-decoder model (default: fresh weights)"},
-    {"save", OPT_STRING, "", "write the trained W2 here at the end"},
-    {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
-    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)"},
+    {"model", OPT_STRING, "", "load W2 from this ae-decoder model (default: fresh weights)", .path = OPT_PATH_READ},
+    {"save", OPT_STRING, "", "write the trained W2 here at the end (an interrupted training: beside it, "
+     "as NAME.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP},
+    {"metrics", OPT_STRING, "", "write the training figures here (JSON)", .path = OPT_PATH_WRITE},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)",
+     .path = OPT_PATH_WRITE},
     {"mask", OPT_BOOL, "true", "XOR-mask the loss (--no-mask: steer every output neuron)"},
     TRAIN_OPTION_SPECS,
     {NULL, 0, NULL, NULL},
@@ -93,7 +95,29 @@ typedef struct {
     loss_stats ls, ls_batch0; /* running sums; their value when the batch began */
     loss_log *loss_csv;
     double t0, seconds;
+    model_lineage lineage; /* the loaded file's */
+    uint64_t init;         /* W2 before training */
 } decoder;
+
+/* Inference: the hidden spikes must come from the encoder W2 was trained
+ * with (an ae-encoder, or an audiocoder trained on its maps), else the
+ * images are noise; the feeder says whose they are in its HELLO note. */
+static int decoder_check_feeder(decoder *d)
+{
+    const char *note = link_peer_note(d->in);
+    char fed[32], kind[64] = "", by[FRAME_TEXT_MAX] = "";
+    if (!stage_note_value(note, "feeds", fed, sizeof fed))
+        return 0; /* a feeder that holds no model (a test source, a relay) */
+    stage_note_value(note, "kind", kind, sizeof kind);
+    stage_note_value(note, "model", by, sizeof by);
+    char desc[FRAME_TEXT_MAX + 96];
+    snprintf(desc, sizeof desc, "the %s %s that feeds it", kind, by);
+    int rc = model_check_feeds(&d->lineage, d->spec.path, strtoull(fed, NULL, 16), kind, desc);
+    if (rc == 1)
+        log_warn("%s or %s records no lineage (written before format 2): whether they belong "
+                 "together is not checked", d->spec.path, by);
+    return rc < 0 ? -1 : 0;
+}
 
 /* Training pairs the hidden and target links; their shapes decide W2's. */
 static int decoder_links_in(decoder *d, stage *st)
@@ -143,8 +167,9 @@ static int decoder_open(stage *st, void *arg)
     if (!d->training)
         d->spec.learn.rule = LEARN_NONE;
     d->bptt = d->spec.learn.rule == LEARN_BPTT;
-    if (!(d->layer = model_layer_open(&d->spec)))
+    if (!(d->layer = model_layer_open(&d->spec, &d->lineage)) || (!d->training && decoder_check_feeder(d) < 0))
         return -1;
+    d->init = model_weights_hash(d->layer->w, (size_t)d->layer->n_in * d->layer->n_out);
     /* traces: parts, as snn_train_step with SNN_PARTS (same parts, same bits) */
     if (d->training && !d->bptt)
         lif_layer_set_parts(d->layer, SNN_PARTS);
@@ -297,17 +322,32 @@ static int decoder_run(stage *st, void *arg)
     return rc;
 }
 
+/* W2 with the encoder's lineage (from its END), and ours on the error link's END. */
+static int decoder_save(decoder *d, stage *st)
+{
+    const char *save = options_str(d->o, "save");
+    char note[FRAME_TEXT_MAX], to[4096], msg[8400];
+    model_lineage_note(note, sizeof note, d->init,
+                       model_weights_hash(d->layer->w, (size_t)d->layer->n_in * d->layer->n_out));
+    link_set_end_note(d->grad, note);
+    if (!*save)
+        return 0;
+    model_lineage_take(&d->info.lineage, d->init, link_peer_end_note(d->in));
+    const bool complete = !stage_interrupted(st);
+    if (model_layer_keep(d->layer, "ae-decoder", &d->info, save, complete, to, sizeof to) < 0)
+        return -1;
+    model_keep_message(msg, sizeof msg, "W2", save, to, complete, d->info.samples);
+    log_msg(complete ? LOG_INFO : LOG_WARN, "%s", msg);
+    return 0;
+}
+
 static int decoder_close(stage *st, void *arg)
 {
-    (void)st;
     decoder *d = arg;
-    const char *save = options_str(d->o, "save"), *metrics = options_str(d->o, "metrics");
+    const char *metrics = options_str(d->o, "metrics");
     progress_finish(d->pg);
-    if (d->training && *save) {
-        if (model_layer_save(d->layer, "ae-decoder", &d->info, save) < 0)
-            return -1;
-        log_info("saved W2 to %s", save);
-    }
+    if (d->training && decoder_save(d, st) < 0)
+        return -1;
     if (*metrics && write_metrics(metrics, &d->ls, &d->info, d->seconds, d->layer) < 0)
         return -1;
     if (d->loss_csv && loss_log_finish(&d->loss_csv, d->bptt ? "ae-decoder: bptt" : "ae-decoder: traces") < 0)

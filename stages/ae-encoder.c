@@ -23,8 +23,9 @@
 
 static const option_spec opts[] = {
     {"hidden", OPT_INT, "196", "hidden neurons (ignored with --model)"},
-    {"model", OPT_STRING, "", "load W1 from this ae-encoder model (default: fresh weights)"},
-    {"save", OPT_STRING, "", "write the trained W1 here at the end"},
+    {"model", OPT_STRING, "", "load W1 from this ae-encoder model (default: fresh weights)", .path = OPT_PATH_READ},
+    {"save", OPT_STRING, "", "write the trained W1 here at the end (an interrupted training: beside it, "
+     "as NAME.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP},
     TRAIN_OPTION_SPECS,
     {NULL, 0, NULL, NULL},
 };
@@ -60,6 +61,7 @@ typedef struct {
     float *g_steps; /* bptt: dL/d(hidden spikes) of every step of the window */
     bool bptt;
     model info;
+    uint64_t init; /* W1 before training: its lineage */
 } encoder;
 
 /* The input's shape first: the decoder learns ours from it, and only then
@@ -87,8 +89,16 @@ static int encoder_open(stage *st, void *arg)
     if (!e->training)
         e->spec.learn.rule = LEARN_NONE;
     e->bptt = e->spec.learn.rule == LEARN_BPTT;
-    if (!(e->layer = model_layer_open(&e->spec)))
+    if (!(e->layer = model_layer_open(&e->spec, NULL)))
         return -1;
+    e->init = model_weights_hash(e->layer->w, (size_t)e->layer->n_in * e->layer->n_out);
+    /* who reads our hidden spikes learns whose they are (a decoder checks it
+     * was trained with us); a training's weights are known only at its END */
+    char note[FRAME_TEXT_MAX];
+    snprintf(note, sizeof note, "feeds=%016llx kind=ae-encoder model=%s", (unsigned long long)e->init,
+             e->spec.path);
+    if (!e->training)
+        stage_set_note(st, note);
     /* traces: parts, as snn_train_step with SNN_PARTS (same parts, same bits);
      * bptt has no error per step to overlap with, so whole steps */
     if (e->training && !e->bptt)
@@ -211,22 +221,28 @@ static int encoder_run(stage *st, void *arg)
     return rc; /* 0 at the END, -1 when the first frame failed */
 }
 
-/* END downstream first: the decoder ends the error stream only after it. */
+/* END downstream first, with W1's lineage: the decoder ends the error stream
+ * only after it, with its own, and each saves the other's in its file. */
 static int encoder_close(stage *st, void *arg)
 {
-    (void)st;
     encoder *e = arg;
     const char *save = options_str(e->o, "save");
+    char note[FRAME_TEXT_MAX], to[4096], msg[8400];
+    model_lineage_note(note, sizeof note, e->init,
+                       model_weights_hash(e->layer->w, (size_t)e->layer->n_in * e->layer->n_out));
     int rc;
-    if (link_send_end(e->out) < 0)
+    if (stage_end(st, e->out, note) < 0)
         return -1;
     if (e->training && (rc = link_recv(e->grad, e->g)) != 0)
         return rc == 1 ? err_set("%s: an error frame after the last step", link_name(e->grad)) : -1;
-    if (e->training && *save) {
-        if (model_layer_save(e->layer, "ae-encoder", &e->info, save) < 0)
-            return -1;
-        log_info("saved W1 to %s (%lld samples)", save, (long long)e->info.samples);
-    }
+    if (!e->training || !*save)
+        return 0;
+    model_lineage_take(&e->info.lineage, e->init, link_peer_end_note(e->grad));
+    const bool complete = !stage_interrupted(st);
+    if (model_layer_keep(e->layer, "ae-encoder", &e->info, save, complete, to, sizeof to) < 0)
+        return -1;
+    model_keep_message(msg, sizeof msg, "W1", save, to, complete, e->info.samples);
+    log_msg(complete ? LOG_INFO : LOG_WARN, "%s", msg);
     return 0;
 }
 

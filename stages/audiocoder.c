@@ -36,13 +36,18 @@
 /* TRAIN_OPTION_SPECS with the audiocoder's default lr (5e-5): the same names,
  * so train_options_read reads them. */
 static const option_spec opts[] = {
-    {"targets", OPT_STRING, "", "train toward these spike maps (spike_maps file, one per sample id)"},
-    {"model", OPT_STRING, "", "load PREFIX-hidden.ssm and PREFIX-output.ssm (default: fresh weights)"},
-    {"save", OPT_STRING, "", "write PREFIX-hidden.ssm and PREFIX-output.ssm at the end (training)"},
+    {"targets", OPT_STRING, "", "train toward these spike maps (spike_maps file, one per sample id)", .path = OPT_PATH_READ},
+    {"model", OPT_STRING, "", "load PREFIX-hidden.ssm and PREFIX-output.ssm (default: fresh weights)",
+     .path = OPT_PATH_READ, .suffixes = "-hidden.ssm|-output.ssm"},
+    {"save", OPT_STRING, "", "write PREFIX-hidden.ssm and PREFIX-output.ssm at the end (training; "
+     "interrupted: PREFIX-*.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP, .suffixes = "-hidden.ssm|-output.ssm"},
+    {"frontend", OPT_STRING, "", "the front-end settings of the inputs: recorded by a training, "
+     "checked against the model's when running (\"\": not checked)"},
     {"hidden", OPT_INT, "2048", "hidden neurons H (ignored with --model)", .min = "1"},
     {"outputs", OPT_INT, "196", "output neurons (ignored with --model): the autoencoder's hidden width", .min = "1"},
-    {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
-    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)"},
+    {"metrics", OPT_STRING, "", "write the training figures here (JSON)", .path = OPT_PATH_WRITE},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)",
+     .path = OPT_PATH_WRITE},
     {"mask", OPT_BOOL, "true", "XOR-mask the loss (--no-mask: steer every output neuron)"},
     {"epochs", OPT_INT, "0", "epochs the source sends, for the progress ETA only (0: unknown)"},
     TRAIN_OPTION_SPECS_LR("5e-5", "learning rate (the paper's audiocoder: 5e-5)"),
@@ -62,9 +67,27 @@ static void model_path(char *buf, size_t cap, const char *prefix, const char *la
     snprintf(buf, cap, "%s-%s.ssm", prefix, layer);
 }
 
+/* The two files of one training, on inputs made as its were. */
+static int check_lineage(const options *o, const model *mh, const char *ph, const model *mo, const char *po)
+{
+    int rc = model_check_pair(mh, ph, mo, po);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        log_warn("%s or %s records no lineage (written before format 2): whether they belong "
+                 "together is not checked", ph, po);
+    const char *fe = options_str(o, "frontend");
+    if (*fe && *mh->lineage.frontend && strcmp(fe, mh->lineage.frontend))
+        return err_set("%s was trained on inputs made by the front end '%s', these come from '%s': "
+                       "run the front end with its settings, or retrain the audiocoder", ph,
+                       mh->lineage.frontend, fe);
+    return 0;
+}
+
 /* The network: fresh, or both layers from PREFIX-hidden.ssm / PREFIX-output.ssm
- * (checked for kind and for shapes that chain: inputs -> H -> outputs). */
-static snn *open_net(const options *o, snn_config *cfg, int n_in, int max_batch)
+ * (checked for kind, lineage and for shapes that chain: inputs -> H ->
+ * outputs); lin gets the hidden file's lineage. */
+static snn *open_net(const options *o, snn_config *cfg, int n_in, int max_batch, model_lineage *lin)
 {
     const char *prefix = options_str(o, "model");
     model *mh = NULL, *mo = NULL;
@@ -76,8 +99,9 @@ static snn *open_net(const options *o, snn_config *cfg, int n_in, int max_batch)
         if (!(mh = model_load(ph)) || !(mo = model_load(po)) ||
             model_expect(mo, po, "audiocoder-output", mh->n_out, 0) < 0)
             goto out;
-        if (model_expect(mh, ph, "audiocoder-hidden", 0, 0) < 0)
+        if (model_expect(mh, ph, "audiocoder-hidden", 0, 0) < 0 || check_lineage(o, mh, ph, mo, po) < 0)
             goto out;
+        *lin = mh->lineage;
         if (mh->n_in != n_in) {
             err_set("%s: the model takes %d inputs, the input frames have %d: use the front-end "
                     "settings (rate, decimation, frames) it was trained with", ph, mh->n_in, n_in);
@@ -168,19 +192,36 @@ static int write_metrics(const char *path, const snn *net, const train_figures *
     return json_out_write(&j, path);
 }
 
-static int save_net(const snn *net, const char *prefix, const model *info)
+static uint64_t layer_hash(const lif_layer *l) { return model_weights_hash(l->w, (size_t)l->n_in * l->n_out); }
+
+/* Both layers, each with the other's lineage; an interrupted training keeps
+ * checkpoints beside them and leaves the models as they were. */
+static int save_net(const snn *net, const char *prefix, model *info, const uint64_t init[2], bool complete)
 {
-    char p[4096];
+    char p[4096], to[4096];
+    const uint64_t final[2] = {layer_hash(net->hidden), layer_hash(net->output)};
+    info->lineage.init = init[0];
+    info->lineage.pair_init = init[1];
+    info->lineage.pair_final = final[1];
     model_path(p, sizeof p, prefix, "hidden");
-    if (model_layer_save(net->hidden, "audiocoder-hidden", info, p) < 0)
+    if (model_layer_keep(net->hidden, "audiocoder-hidden", info, p, complete, to, sizeof to) < 0)
         return -1;
+    info->lineage.init = init[1];
+    info->lineage.pair_init = init[0];
+    info->lineage.pair_final = final[0];
     model_path(p, sizeof p, prefix, "output");
-    if (model_layer_save(net->output, "audiocoder-output", info, p) < 0)
+    if (model_layer_keep(net->output, "audiocoder-output", info, p, complete, to, sizeof to) < 0)
         return -1;
-    log_info("saved %s-hidden.ssm and %s-output.ssm (%lld samples)", prefix, prefix,
-             (long long)info->samples);
+    if (complete)
+        log_info("saved %s-hidden.ssm and %s-output.ssm (%lld samples)", prefix, prefix,
+                 (long long)info->samples);
+    else
+        log_warn("interrupted after %lld samples: %s-hidden.ssm and %s-output.ssm left as they were; "
+                 "the weights so far saved as the checkpoints %s-*.checkpoint.ssm", (long long)info->samples,
+                 prefix, prefix, prefix);
     return 0;
 }
+
 
 typedef struct {
     const options *o;
@@ -199,6 +240,8 @@ typedef struct {
     train_figures tf;
     loss_log *loss_csv;
     double t0, seconds;
+    model_lineage lineage; /* the loaded files', or what this training records */
+    uint64_t init[2];      /* hidden, output weights before training */
 } coder;
 
 /* The network and the targets must agree on the outputs. */
@@ -255,8 +298,21 @@ static int coder_open(stage *st, void *arg)
         stage_handshake(st) < 0)
         return -1;
     const frame_shape *xs = link_shape(c->in);
-    if (!(c->net = open_net(o, &c->cfg, (int)xs->width, (int)xs->batch)) || (c->maps && check_maps(c) < 0))
+    if (!(c->net = open_net(o, &c->cfg, (int)xs->width, (int)xs->batch, &c->lineage)) ||
+        (c->maps && check_maps(c) < 0))
         return -1;
+    c->init[0] = layer_hash(c->net->hidden);
+    c->init[1] = layer_hash(c->net->output);
+    if (c->training) {
+        c->lineage = (model_lineage){.source = c->maps->source_hash};
+        snprintf(c->lineage.frontend, sizeof c->lineage.frontend, "%s", options_str(o, "frontend"));
+    }
+    /* the decoder downstream checks it was trained with the encoder our targets came from */
+    char note[FRAME_TEXT_MAX];
+    snprintf(note, sizeof note, "feeds=%016llx kind=audiocoder model=%s",
+             (unsigned long long)c->lineage.source, options_str(o, "model"));
+    if (c->lineage.source)
+        stage_set_note(st, note);
     frame_shape ys = {FRAME_SPIKES, xs->batch, (uint32_t)c->net->cfg.n_out, xs->steps};
     uint64_t total = c->maps ? (uint64_t)c->maps->n * (uint64_t)options_int(o, "epochs") : 0;
     if ((stage_has_port(st, "hidden") && !(c->out = stage_out(st, "hidden", &ys))) ||
@@ -355,10 +411,9 @@ static int coder_run(stage *st, void *arg)
 /* The last epoch's figures, the summary, the weights and the metrics. */
 static int coder_close(stage *st, void *arg)
 {
-    (void)st;
     coder *c = arg;
     const train_figures *tf = &c->tf;
-    const model *info = &c->info;
+    model *info = &c->info;
     const double seconds = c->seconds;
     if (c->training && info->samples > 0)
         end_epoch(&c->tf, info->samples, seconds);
@@ -372,7 +427,9 @@ static int coder_close(stage *st, void *arg)
                  tf->all.entries ? (double)tf->all.out_spikes / tf->all.entries : 0.0,
                  tf->all.entries ? (double)tf->all.target_spikes / tf->all.entries : 0.0,
                  tf->hidden_entries ? (double)tf->hidden_spikes / tf->hidden_entries : 0.0);
-    if (*c->save && save_net(c->net, c->save, info) < 0)
+    info->lineage.source = c->lineage.source;
+    memcpy(info->lineage.frontend, c->lineage.frontend, sizeof info->lineage.frontend);
+    if (*c->save && save_net(c->net, c->save, info, c->init, !stage_interrupted(st)) < 0)
         return -1;
     if (*options_str(c->o, "metrics") &&
         write_metrics(options_str(c->o, "metrics"), c->net, tf, info, c->maps ? (int)c->maps->steps : 0,

@@ -20,12 +20,13 @@
 #include <string.h>
 
 static const option_spec opts[] = {
-    {"maps", OPT_STRING, "", "write the spike maps file here (required; atomic)"},
+    {"maps", OPT_STRING, "", "write the spike maps file here (required; atomic)", .path = OPT_PATH_WRITE},
     {"th", OPT_INT, "15", "steps kept of each sample's map, from step 0 (1..T)"},
     {"dataset", OPT_STRING, "?", "the pairing the maps were made with, recorded in the file", .choices = "A|B|?"},
     {"source", OPT_STRING, "", "what made the maps, recorded in the file (e.g. the encoder model's path)"},
     {"pairing", OPT_STRING, "", "pairing CSV (id,label,image_index,recording) giving each map its label and image"},
-    {"png", OPT_STRING, "", "also draw some maps as a spike raster PNG (time across, neurons down)"},
+    {"png", OPT_STRING, "", "also draw some maps as a spike raster PNG (time across, neurons down)",
+     .path = OPT_PATH_WRITE},
     {"png-maps", OPT_INT, "10", "maps in the PNG (at most 64): the first of each label 0-9, then the first maps"},
     {NULL, 0, NULL, NULL},
 };
@@ -136,6 +137,13 @@ static int sink_open(stage *st, void *arg)
         return -1;
     k->maps->dataset = options_str(o, "dataset")[0];
     k->maps->seed = stage_seed(st);
+    /* the encoder's identity (its HELLO note) first: an audiocoder trained on
+     * these maps records it, and a decoder checks it belongs to that encoder */
+    char fed[32], kind[32];
+    const char *note = link_peer_note(k->in);
+    if (stage_note_value(note, "feeds", fed, sizeof fed) && stage_note_value(note, "kind", kind, sizeof kind) &&
+        !strcmp(kind, "ae-encoder"))
+        k->maps->source_hash = strtoull(fed, NULL, 16);
     snprintf(k->maps->source, sizeof k->maps->source, "%s", options_str(o, "source"));
     if (!(k->f = link_frame_new(k->in)) ||
         !(k->buf = malloc((size_t)s->batch * (size_t)k->th * s->width * sizeof *k->buf)) ||

@@ -27,7 +27,7 @@
 /* The --help text, in the form of the stages' (help2man reads it) */
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: model-info [--check] [--kind=KIND] [--inputs=N] [--outputs=N] [--steps=T] FILE...\n"
+    fprintf(out, "Usage: model-info [--check] [--together] [--kind=KIND] [--inputs=N] [--outputs=N] [--steps=T] FILE...\n"
                  "       model-info --export-nir=OUT.nir [--dt=DT] MODEL...\n"
                  "       model-info --import-nir=IN.nir [--dt=DT] [PREFIX]\n"
                  "Shows what spikesynth model files (.ssm) hold, or checks them; carries them\n"
@@ -47,6 +47,8 @@ static void usage(FILE *out)
                  "  --inputs=N               the number of inputs expected\n"
                  "  --outputs=N              the number of outputs expected\n"
                  "  --steps=T                the time steps per sample it was trained with\n"
+                 "  --together               the FILEs must have been trained together (their lineage:\n"
+                 "                           encoder and decoder, an audiocoder and its autoencoder)\n"
                  "  --export-nir=OUT.nir     write the MODELs as one NIR graph (HDF5)\n"
                  "  --import-nir=IN.nir      write .ssm models from a NIR graph\n"
                  "  --dt=DT                  the time step in the unit of the file's tau (default 1, a\n"
@@ -82,6 +84,17 @@ static void describe(const model *m, const char *path)
     json_out_int(&j, "seed", (int64_t)m->seed);
     json_out_int(&j, "batches", m->batches);
     json_out_int(&j, "samples", m->samples);
+    char hex[32];
+    json_out_int(&j, "format", m->version);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)model_hash(m));
+    json_out_str(&j, "weights_hash", hex);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)m->lineage.init);
+    json_out_str(&j, "init_hash", hex);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)m->lineage.pair_final);
+    json_out_str(&j, "pair_hash", hex);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)m->lineage.source);
+    json_out_str(&j, "source_hash", hex);
+    json_out_str(&j, "frontend", m->lineage.frontend);
     json_out_num(&j, "mean_abs_weight", sum_abs / (double)n);
     json_out_num(&j, "max_abs_weight", max_abs);
     json_out_print(&j, stdout);
@@ -118,10 +131,28 @@ static int check_file(const char *path, const char *kind, int n_in, int n_out, i
     return ok ? 0 : -1;
 }
 
+/* The files as one set (model_check_set). */
+static int check_together(char **files, int n)
+{
+    model **m = calloc((size_t)n + 1, sizeof *m);
+    int rc = m ? 0 : err_set("out of memory");
+    for (int i = 0; rc == 0 && i < n; i++)
+        if (!(m[i] = model_load(files[i])))
+            rc = -1;
+    if (rc == 0)
+        rc = model_check_set(m, (const char *const *)files, n);
+    if (rc < 0)
+        log_error("%s", err_msg());
+    for (int i = 0; m && i < n; i++)
+        model_destroy(&m[i]);
+    free(m);
+    return rc;
+}
+
 typedef struct {
     const char *kind, *export_to, *import_from;
     double dt;
-    bool check;
+    bool check, together;
     int n_in, n_out, steps;
     char **files;
     int n_files;
@@ -144,6 +175,10 @@ static int parse_args(int argc, char **argv, command_line *cl)
         }
         if (!strcmp(a, "--check")) {
             cl->check = true;
+            continue;
+        }
+        if (!strcmp(a, "--together")) {
+            cl->together = true;
             continue;
         }
         if ((rc = option_value(argc, argv, &i, "--kind", &cl->kind)) != 0 ||
@@ -259,6 +294,8 @@ int main(int argc, char **argv)
     else
         for (int i = 0; rc == 0 && i < cl.n_files; i++)
             bad += check_file(cl.files[i], cl.kind, cl.n_in, cl.n_out, cl.steps, cl.check) < 0;
+    if (rc == 0 && !bad && cl.together && check_together(cl.files, cl.n_files) < 0)
+        bad = 1;
     free(cl.files);
     return rc < 0 ? 2 : rc > 0 ? 0 : bad ? 1 : 0;
 }

@@ -72,8 +72,10 @@ static const option_spec opts[] = {
     {"shuffle", OPT_BOOL, "false", "files: each epoch in a random order drawn from (seed, epoch)"},
     {"cache-mb", OPT_INT, "2048", "epochs > 1: keep the first epoch's images in memory up to this size (else recompute)",
      .min = "0"},
-    {"manifest", OPT_STRING, "", "write the CSV id,path,label here (atomically) before any frame"},
-    {"png", OPT_STRING, "", "also draw each image the stage sends as DIR/NAME.png (time across, channel 0 = highest frequency on top)"},
+    {"allow-truncated", OPT_BOOL, "false", "files: read a file shorter than its header says (else an error naming how much is there)"},
+    {"manifest", OPT_STRING, "", "write the CSV id,path,label here (atomically) before any frame", .path = OPT_PATH_WRITE},
+    {"png", OPT_STRING, "", "also draw each image the stage sends as DIR/NAME.png (time across, channel 0 = highest frequency on top)",
+     .path = OPT_PATH_DIR},
     {"pcm", OPT_STRING, "s16", "stream: raw sample format, s16 or f32 (a WAV header overrides the three pcm options)",
      .choices = "s16|f32"},
     {"pcm-rate", OPT_FLOAT, "16000", "stream: raw sample rate in Hz"},
@@ -265,7 +267,8 @@ static int probe_rate(const audio_list *list, bool skip_bad, double *fs)
 /* Reads file `path` into row of the frame; the result in *s. Thread-safe. */
 static void do_file(run *r, front *fe, const char *path, const char *png_name, float *row, slot *s)
 {
-    audio_opts ao = {.target_fs = r->fs, .max_seconds = options_float(r->o, "max-seconds")};
+    audio_opts ao = {.target_fs = r->fs, .max_seconds = options_float(r->o, "max-seconds"),
+                     .allow_truncated = options_bool(r->o, "allow-truncated")};
     int D = (int)options_int(r->o, "decimation");
     struct stat st;
     *s = (slot){0};

@@ -471,6 +471,107 @@ static void test_eval(void **state)
     assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
 }
 
+/* ---- c2. nothing lost (issue 15) --------------------------------------------- */
+
+/* A pipeline's exit status, its stderr in DIR/TAG.stderr. */
+static int run_rc(const char *pipe, const char *const *vars, const char *tag, double limit)
+{
+    char out[256], err[256];
+    snprintf(out, sizeof out, "%s/%s", dir, tag);
+    snprintf(err, sizeof err, "%s/%s.stderr", dir, tag);
+    live = proc_run_start("run", pipe, out, err, vars);
+    int rc = proc_finish(live, limit, NULL);
+    live = 0;
+    return rc;
+}
+
+static uint64_t file_hash(const char *name)
+{
+    char path[256];
+    path_in(path, sizeof path, name);
+    model *m = model_load(path);
+    if (!m)
+        fail_msg("%s", err_msg());
+    uint64_t h = model_hash(m);
+    model_destroy(&m);
+    return h;
+}
+
+/* Training over an existing model is refused before it starts, naming it. */
+static void test_existing_model_needs_force(void **state)
+{
+    (void)state;
+    ensure_trained();
+    const uint64_t before = file_hash("ae-encoder.ssm");
+    const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=8", var_model, "-q", NULL};
+    assert_int_equal(run_rc("pipelines/train-ae-mnist.pipe", vars, "again", 10), 2);
+    char path[256];
+    path_in(path, sizeof path, "again.stderr");
+    const char *e = proc_slurp(path);
+    if (!strstr(e, "ae-encoder.ssm exists") || !strstr(e, "force=true"))
+        fail_msg("the refusal does not name the model and force=true: %s", e);
+    assert_true(file_hash("ae-encoder.ssm") == before);
+}
+
+/* An encoder and a decoder of two trainings are refused, naming both. */
+static void test_mismatched_decoder(void **state)
+{
+    (void)state;
+    ensure_trained();
+    char other[300], mix_e[256], mix_d[256], src[256];
+    snprintf(other, sizeof other, "model=%s/other", dir);
+    const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=9", other, "-q", NULL};
+    run_ok("pipelines/train-ae-mnist.pipe", vars, "train-other", 30);
+    path_in(mix_e, sizeof mix_e, "mix-encoder.ssm");
+    path_in(mix_d, sizeof mix_d, "mix-decoder.ssm");
+    path_in(src, sizeof src, "ae-encoder.ssm");
+    assert_int_equal(link(src, mix_e), 0);
+    path_in(src, sizeof src, "other-decoder.ssm");
+    assert_int_equal(link(src, mix_d), 0);
+    char mix[300];
+    snprintf(mix, sizeof mix, "model=%s/mix", dir);
+    const char *ev[] = {var_data, "test_limit=60", "batch=25", mix, "-q", NULL};
+    assert_int_equal(run_rc("pipelines/eval-ae-mnist.pipe", ev, "eval-mix", 30), 1);
+    char path[256];
+    path_in(path, sizeof path, "eval-mix.stderr");
+    const char *e = proc_slurp(path);
+    if (!strstr(e, "mix-decoder.ssm was trained with the encoder") || !strstr(e, "mix-encoder.ssm"))
+        fail_msg("the refusal does not name both files: %s", e);
+    /* the same set, checked as one: what make run asks before reusing models */
+    const char *argv[] = {"bin/model-info", "--check", "--together", mix_e, mix_d, NULL};
+    path_in(path, sizeof path, "together.stderr");
+    assert_int_equal(proc_finish(proc_spawn(argv, path), 10, NULL), 1);
+    path_in(mix_d, sizeof mix_d, "ae-decoder.ssm");
+    path_in(mix_e, sizeof mix_e, "ae-encoder.ssm");
+    assert_int_equal(proc_finish(proc_spawn(argv, path), 10, NULL), 0);
+}
+
+/* Ctrl-C in a training leaves the model as it was and keeps a checkpoint. */
+static void test_interrupt_keeps_model(void **state)
+{
+    (void)state;
+    ensure_trained();
+    const uint64_t before = file_hash("ae-decoder.ssm");
+    char out[256], err[256];
+    snprintf(out, sizeof out, "%s/interrupted", dir);
+    snprintf(err, sizeof err, "%s/interrupted.stderr", dir);
+    const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=7", "epochs=500", var_model,
+                          "force=true", NULL};
+    live = proc_run_start("run", "pipelines/train-ae-mnist.pipe", out, err, vars);
+    for (double t0 = clock_now(); !strstr(proc_slurp(err), "training W2") && clock_now() - t0 < 20;)
+        usleep(20000);
+    usleep(300000);
+    kill(live, SIGINT);
+    int rc = proc_finish(live, 40, NULL);
+    live = 0;
+    if (rc != 130)
+        fail_msg("exit %d: %s", rc, proc_slurp(err));
+    assert_true(file_hash("ae-decoder.ssm") == before);
+    file_hash("ae-decoder.checkpoint.ssm"); /* loads */
+    if (!strstr(proc_slurp(err), "left as it was"))
+        fail_msg("the stage does not say the model was kept: %s", proc_slurp(err));
+}
+
 /* ---- d. a killed stage ------------------------------------------------------- */
 
 typedef struct {
@@ -686,6 +787,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_train_bptt_matches_one_process, reap_leftover),
         cmocka_unit_test_teardown(test_train_same_over_zmq, reap_leftover),
         cmocka_unit_test_teardown(test_eval, reap_leftover),
+        cmocka_unit_test_teardown(test_existing_model_needs_force, reap_leftover),
+        cmocka_unit_test_teardown(test_mismatched_decoder, reap_leftover),
+        cmocka_unit_test_teardown(test_interrupt_keeps_model, reap_leftover),
         cmocka_unit_test_teardown(test_killed_image_source, reap_leftover),
         cmocka_unit_test_teardown(test_killed_poisson_encoder, reap_leftover),
         cmocka_unit_test_teardown(test_killed_ae_encoder, reap_leftover),

@@ -100,6 +100,27 @@ static void test_wav_roundtrip(void **state)
     free(x);
 }
 
+/* A WAV cut short mid-data (a copy that stopped) is an error naming how much
+ * of the header's length is there, unless allow_truncated (issue 15). */
+static void test_truncated_wav(void **state)
+{
+    (void)state;
+    size_t n = 8000;
+    float *x = tone(440, 8000, n, 0.5);
+    const char *p = path_of("cut.wav");
+    write_wav(p, x, n, 1, 8000, SF_FORMAT_PCM_16);
+    assert_int_equal(truncate(p, 44 + 6000), 0); /* 3,000 of the 8,000 frames */
+    audio *a = audio_read(p, NULL);
+    assert_null(a);
+    assert_non_null(strstr(err_msg(), "cut.wav: truncated: the header says 16000 bytes of samples, the file "
+                                      "holds 6000 (37.5%"));
+    audio_opts o = {.allow_truncated = true};
+    assert_non_null(a = audio_read(p, &o));
+    assert_int_equal(a->n, 3000);
+    audio_destroy(&a);
+    free(x);
+}
+
 static void test_stereo_mixes_to_mono(void **state)
 {
     (void)state;
@@ -325,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wav_roundtrip),
         cmocka_unit_test(test_stereo_mixes_to_mono),
+        cmocka_unit_test(test_truncated_wav),
         cmocka_unit_test(test_bad_files_are_errors_naming_the_file),
         cmocka_unit_test(test_resample_keeps_tone_frequency),
         cmocka_unit_test(test_read_from_memory),

@@ -38,6 +38,12 @@ static int setup(void **state)
     mkdir(p, 0777);
     snprintf(p, sizeof p, "%s/empty", dir);
     mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/other", dir);
+    mkdir(p, 0777);
+    touch("other/b.flac");
+    touch("other/a.ogg");
+    touch("other/c.AIFF");
+    touch("other/notes.txt");
     /* readdir order is arbitrary; the list must come out sorted */
     const char *names[] = {"d/3_bob_12.wav", "d/1_amy_0.wav", "d/1_amy_10.wav", "d/2_amy_4.WAV",
                            "d/notes.txt", "d/hello.wav", "d/1_amy_5.wav"};
@@ -79,6 +85,21 @@ static void test_fsdd_names(void **state)
     assert_int_equal(audio_list_label("a/5_theo.wav"), -1);
 }
 
+/* a directory takes every format libsndfile reads, not only WAV (issue 15) */
+static void test_directory_other_formats(void **state)
+{
+    (void)state;
+    char p[256];
+    snprintf(p, sizeof p, "%s/other", dir);
+    audio_list *l = audio_list_new();
+    assert_int_equal(audio_list_add(l, p), 0);
+    assert_int_equal(l->n, 3);
+    assert_string_equal(base(l->paths[0]), "a.ogg");
+    assert_string_equal(base(l->paths[1]), "b.flac");
+    assert_string_equal(base(l->paths[2]), "c.AIFF");
+    audio_list_destroy(&l);
+}
+
 static void test_directory_sorted(void **state)
 {
     (void)state;
@@ -101,7 +122,7 @@ static void test_directory_sorted(void **state)
     snprintf(p, sizeof p, "%s/empty", dir);
     l = audio_list_new();
     assert_int_equal(audio_list_add(l, p), -1);
-    assert_non_null(strstr(err_msg(), "no *.wav"));
+    assert_non_null(strstr(err_msg(), "no audio files"));
     snprintf(p, sizeof p, "%s/missing.wav", dir);
     assert_int_equal(audio_list_add(l, p), -1);
     assert_non_null(strstr(err_msg(), "missing.wav"));
@@ -151,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fsdd_names),
         cmocka_unit_test(test_directory_sorted),
+        cmocka_unit_test(test_directory_other_formats),
         cmocka_unit_test(test_list_file_split_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

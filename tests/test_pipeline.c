@@ -24,8 +24,12 @@ static void fake(const char *name, const char *listing)
     snprintf(path, sizeof path, "%s/%s", bin, name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "#!/bin/sh\n[ \"$1\" = --describe ] || exit 1\ncat <<'END'\nspikesynth-describe 1\n%s"
-               "option name string\noption in list\noption out list\noption seed int\nEND\n", listing);
+    /* --preflight (the last argument): a --rate=banana is refused as a stage would */
+    fprintf(f, "#!/bin/sh\ncase \"$*\" in *--rate=banana*--preflight) echo \"%s: error: %s: option --rate: "
+               "'banana' is not a number\" >&2; exit 2;; *--preflight) exit 0;; esac\n"
+               "[ \"$1\" = --describe ] || exit 1\ncat <<'END'\nspikesynth-describe 1\n%s", name, name,
+               listing);
+    fprintf(f, "option name string\noption in list\noption out list\noption seed int\nEND\n");
     fclose(f);
     chmod(path, 0755);
 }
@@ -36,7 +40,7 @@ static int setup(void **state)
     snprintf(bin, sizeof bin, "/tmp/test_pipeline-XXXXXX");
     if (!mkdtemp(bin))
         return -1;
-    fake("src", "type src\nport out out\noption count int\n");
+    fake("src", "type src\nport out out\noption count int\noption rate float\n");
     fake("enc", "type enc\nport in in\nport grad in feedback\nport out out\noption steps int\n"
                 "option verbose bool\n");
     fake("dec", "type dec\nport in in\nport grad out\nport image out optional\n");
@@ -191,6 +195,17 @@ static void test_check_good(void **state)
     pipeline_destroy(&p);
 }
 
+/* check runs every stage with its arguments and --preflight: a bad value is
+ * found before anything runs, named once (issue 15) */
+static void test_check_preflight(void **state)
+{
+    (void)state;
+    pipeline *p = checked("stage src = src --rate=banana\nstage s1 = sink\nsrc.out -> s1.in\n", -1);
+    has_error(p, "c.pipe:1: stage src: option --rate: 'banana' is not a number");
+    assert_int_equal(p->n_errors, 1);
+    pipeline_destroy(&p);
+}
+
 static void test_check_errors(void **state)
 {
     (void)state;
@@ -256,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_check_good),
+        cmocka_unit_test(test_check_preflight),
         cmocka_unit_test(test_check_errors),
         cmocka_unit_test(test_check_real_stages),
     };

@@ -121,16 +121,61 @@ static void test_failing_stage(void **state)
     (void)state;
     write_pipe("--fail-after=10", "--batches=100000 --delay-ms=1");
     double took;
-    int rc = proc_finish(start("run", NULL), 8, &took);
+    pid_t runner = start("run", NULL);
+    /* a result the run began to write (a manifest, a PNG): gone after the failure */
+    char partial[256];
+    snprintf(partial, sizeof partial, "%s/partial.csv", out_dir);
+    for (double t0 = clock_now(); access(out_dir, F_OK) != 0 && clock_now() - t0 < 5;)
+        usleep(10000);
+    FILE *pf = fopen(partial, "w");
+    assert_non_null(pf);
+    fclose(pf);
+    int rc = proc_finish(runner, 8, &took);
     assert_int_equal(rc, 1);
     assert_true(took < 5.0);
     const char *err = proc_slurp(err_path);
-    if (!strstr(err, "error: stage relay (frame-relay) exited with status 1: relay: error: failing "
-                     "on purpose after 10 frames"))
+    /* one line, first and alone: the stages stopped after it are counted, one prefix */
+    if (!strstr(err, "error: stage relay (frame-relay) exited with status 1: failing on purpose after "
+                     "10 frames (--fail-after); 2 other stages stopped") || strstr(err, "terminated by a signal") ||
+        strstr(err, "relay: error:"))
         fail_msg("stderr: %s", err);
+    assert_int_equal(access(partial, F_OK), -1);
     char path[256];
     snprintf(path, sizeof path, "%s/logs/relay.log", out_dir);
     assert_non_null(strstr(proc_slurp(path), "failing on purpose"));
+}
+
+/* An out dir is the run's alone: a second run on it is refused (issue 15). */
+static void test_out_dir_locked(void **state)
+{
+    (void)state;
+    write_pipe("", "--batches=100000 --delay-ms=2");
+    pid_t runner = start("run", NULL);
+    proc_info ps[8];
+    stages_of(runner, ps);
+    char err2[256];
+    snprintf(err2, sizeof err2, "%s/stderr2", dir);
+    const char *vars[] = {NULL};
+    int rc = proc_finish(proc_run_start("run", pipe_path, out_dir, err2, vars), 10, NULL);
+    kill(runner, SIGKILL);
+    proc_finish(runner, 5, NULL);
+    assert_int_equal(rc, 1);
+    if (!strstr(proc_slurp(err2), "is in use by another run"))
+        fail_msg("stderr: %s", proc_slurp(err2));
+}
+
+/* A reader of the runner's output that goes away (| head) does not kill the run. */
+static void test_reader_gone(void **state)
+{
+    (void)state;
+    write_pipe("", "--batches=200 --delay-ms=2");
+    char cmd[600], path[256];
+    snprintf(cmd, sizeof cmd, "bin/spikesynth run %s out=%s 2>&1 | head -c 1 >/dev/null", pipe_path, out_dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/run.json", out_dir);
+    for (double t0 = clock_now(); !strstr(proc_slurp(path), "\"ok\"") && clock_now() - t0 < 10;)
+        usleep(50000);
+    assert_non_null(strstr(proc_slurp(path), "\"status\": \"ok\""));
 }
 
 static void test_interrupt_drains(void **state)
@@ -236,6 +281,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_dir_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_runner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin_reaches_the_source, setup, teardown),

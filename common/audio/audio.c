@@ -221,6 +221,31 @@ err:
     return NULL;
 }
 
+/* A file cut short (a copy or download that stopped) reads as a shorter
+ * recording without a word from libsndfile, which only notes it in its log:
+ * "data : 16000 (should be 6000)". A header that does not know its length
+ * (0, or 0xffffffff as streaming writers leave it) is no truncation. */
+static int check_whole(SNDFILE *sf, const SF_INFO *info, const char *name)
+{
+    char log[8192] = "";
+    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    for (const char *p = log; (p = strstr(p, "data : ")) || (p = strstr(log, "SSND : ")); p++) {
+        unsigned long long said, found;
+        if (sscanf(p + 7, "%llu (should be %llu)", &said, &found) == 2 && said > found && said &&
+            said < 0xffffff00ull) {
+            const double fraction = (double)found / (double)said;
+            return err_set("audio %s: truncated: the header says %llu bytes of samples, the file holds "
+                           "%llu (%.1f%%, %.2f s of %.2f s); --allow-truncated reads what is there",
+                           name, said, found, 100 * fraction,
+                           (double)info->frames / info->samplerate,
+                           (double)info->frames / info->samplerate / (fraction > 0 ? fraction : 1));
+        }
+        if (!strncmp(p, "SSND", 4))
+            break;
+    }
+    return 0;
+}
+
 audio *audio_read(const char *path, const audio_opts *opts)
 {
     SF_INFO info;
@@ -228,6 +253,10 @@ audio *audio_read(const char *path, const audio_opts *opts)
     SNDFILE *sf = sf_open(path, SFM_READ, &info);
     if (!sf) {
         err_set("audio %s: cannot open: %s", path, sf_strerror(NULL));
+        return NULL;
+    }
+    if (!(opts && opts->allow_truncated) && check_whole(sf, &info, path) < 0) {
+        sf_close(sf);
         return NULL;
     }
     return read_sndfile(sf, &info, path, opts);

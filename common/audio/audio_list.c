@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <sndfile.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +56,33 @@ static bool is_wav_name(const char *name)
     return l > 4 && !strcasecmp(name + l - 4, ".wav");
 }
 
+/* Whether name ends in the extension of a format libsndfile reads (wav,
+ * flac, ogg, aiff, au, ...: asked of the library, so a build with more
+ * codecs takes more). */
+static bool is_audio_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name)
+        return false;
+    if (!strcasecmp(dot + 1, "ogg") || !strcasecmp(dot + 1, "opus") || !strcasecmp(dot + 1, "aif"))
+        return true; /* libsndfile names them oga and aiff */
+    int count = 0;
+    sf_command(NULL, SFC_GET_FORMAT_MAJOR_COUNT, &count, sizeof count);
+    for (int i = 0; i < count; i++) {
+        SF_FORMAT_INFO info = {.format = i};
+        if (sf_command(NULL, SFC_GET_FORMAT_MAJOR, &info, sizeof info) == 0 && info.extension &&
+            !strcasecmp(dot + 1, info.extension))
+            return true;
+    }
+    return false;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Appends dir's *.wav regular files (symlinks followed), sorted by name. */
+/* Appends dir's audio files (symlinks followed), sorted by name. */
 static int add_dir(audio_list *self, const char *dir)
 {
     DIR *d = opendir(dir);
@@ -69,7 +91,7 @@ static int add_dir(audio_list *self, const char *dir)
     size_t first = self->n, dl = strlen(dir);
     int rc = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!is_wav_name(e->d_name))
+        if (!is_audio_name(e->d_name))
             continue;
         char *p = malloc(dl + strlen(e->d_name) + 2);
         if (!p) {
@@ -91,7 +113,8 @@ static int add_dir(audio_list *self, const char *dir)
     if (rc)
         return -1;
     if (self->n == first)
-        return err_set("input %s: no *.wav files in this directory", dir);
+        return err_set("input %s: no audio files in this directory (wav, flac, ogg, aiff, ...: the "
+                       "formats libsndfile reads)", dir);
     qsort(self->paths + first, self->n - first, sizeof *self->paths, cmp_str);
     return 0;
 }

@@ -28,6 +28,8 @@ static const option_spec common_specs[] = {
     {"transport", OPT_STRING, "auto", "auto: frames of ipc:// links go through shared memory; zmq: all over ZeroMQ",
      .choices = "auto|zmq"},
     {"spin-us", OPT_INT, "20", "microseconds a wait on a shared-memory link spins before it sleeps"},
+    {"force", OPT_BOOL, "false", "replace the files this run trains even when they exist (models of another training)"},
+    {"preflight", OPT_BOOL, "false", "check the options and the paths they name, then exit (spikesynth check)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -361,6 +363,8 @@ bool options_given(const options *self, const char *name)
 }
 
 const char *options_type(const options *self) { return self->type; }
+size_t options_n_specs(const options *self) { return self->n_entries; }
+const option_spec *options_spec_at(const options *self, size_t i) { return self->entries[i].spec; }
 const port_spec *options_ports(const options *self) { return self->ports; }
 
 static void help_entry(const entry *e, FILE *out)

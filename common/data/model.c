@@ -59,6 +59,10 @@ static void get(buf *b, void *p, size_t n)
     X(&m->opt.beta1, 4) X(&m->opt.beta2, 4) X(&m->opt.eps, 4) X(&m->opt.weight_decay, 4)      \
     X(&opt_carry, 4) X(&m->steps, 4) X(&m->r_max, 4) X(&m->mask, 4) X(&m->seed, 8)             \
     X(&m->epochs, 4) X(&m->batches, 8) X(&m->samples, 8)
+/* added in format 2: the lineage */
+#define FIELDS_V2(X, m)                                                                          \
+    X(&m->lineage.init, 8) X(&m->lineage.pair_init, 8) X(&m->lineage.pair_final, 8)             \
+    X(&m->lineage.source, 8) X(m->lineage.frontend, MODEL_FRONTEND_MAX)
 
 static void header_write(buf *b, const model *m)
 {
@@ -66,16 +70,22 @@ static void header_write(buf *b, const model *m)
             opt_carry = m->opt.carry_moments;
 #define PUT(p, n) put(b, p, n);
     FIELDS(PUT, m)
+    FIELDS_V2(PUT, m)
 #undef PUT
 }
 
-static void header_read(buf *b, model *m)
+static void header_read(buf *b, model *m, uint32_t version)
 {
     int32_t lif_clamp, lif_trace, opt_kind, opt_carry;
 #define GET(p, n) get(b, p, n);
     FIELDS(GET, m)
+    if (version >= 2) {
+        FIELDS_V2(GET, m)
+    }
 #undef GET
     m->kind[MODEL_KIND_MAX - 1] = '\0';
+    m->lineage.frontend[MODEL_FRONTEND_MAX - 1] = '\0';
+    m->version = version;
     m->lif.clamp = lif_clamp != 0;
     m->lif.slope = 1.0f; /* a training setting, not stored: the paper's */
     m->lif.trace = lif_trace == TRACE_SHARED ? TRACE_SHARED : TRACE_PER_NEURON;
@@ -151,8 +161,9 @@ model *model_load(const char *path)
         err_set("%s: not a spikesynth model (bad magic)", path);
         goto err;
     }
-    if (fread(&version, 4, 1, in) != 1 || version != MODEL_FORMAT_VERSION) {
-        err_set("%s: model format version %u, this program reads %d", path, version,
+    /* format 1 (before lineage) is still read: its lineage is unknown */
+    if (fread(&version, 4, 1, in) != 1 || version < 1 || version > MODEL_FORMAT_VERSION) {
+        err_set("%s: model format version %u, this program reads 1 to %d", path, version,
                 MODEL_FORMAT_VERSION);
         goto err;
     }
@@ -169,7 +180,7 @@ model *model_load(const char *path)
     m = calloc(1, sizeof *m);
     if (!m)
         goto oom;
-    header_read(&h, m);
+    header_read(&h, m, version);
     if (h.bad) {
         err_set("%s: header of %u bytes is too short for format %u", path, header_bytes, version);
         goto err;
@@ -249,8 +260,10 @@ void model_destroy(model **self_p)
     *self_p = NULL;
 }
 
-lif_layer *model_layer_open(const model_layer_spec *spec)
+lif_layer *model_layer_open(const model_layer_spec *spec, model_lineage *lineage)
 {
+    if (lineage)
+        *lineage = (model_lineage){0};
     if (!spec->path || !*spec->path) {
         lif_layer *l = lif_layer_new(spec->n_in, spec->n_out, spec->max_batch, &spec->lif, &spec->opt, &spec->learn);
         if (l)
@@ -262,8 +275,11 @@ lif_layer *model_layer_open(const model_layer_spec *spec)
         return NULL;
     lif_layer *l = NULL;
     if (model_expect(m, spec->path, spec->kind, spec->n_in, spec->n_out) == 0 &&
-        (l = lif_layer_new(m->n_in, m->n_out, spec->max_batch, &spec->lif, &spec->opt, &spec->learn)) != NULL)
+        (l = lif_layer_new(m->n_in, m->n_out, spec->max_batch, &spec->lif, &spec->opt, &spec->learn)) != NULL) {
         model_to_layer(m, l);
+        if (lineage)
+            *lineage = m->lineage;
+    }
     model_destroy(&m);
     return l;
 }
@@ -280,7 +296,140 @@ int model_layer_save(const lif_layer *layer, const char *kind, const model *info
     m->epochs = info->epochs;
     m->batches = info->batches;
     m->samples = info->samples;
+    m->lineage = info->lineage;
     int rc = model_save(m, path);
     model_destroy(&m);
     return rc;
+}
+
+void model_checkpoint_path(const char *path, char *buf, size_t cap)
+{
+    size_t n = strlen(path);
+    if (n > 4 && !strcmp(path + n - 4, ".ssm"))
+        snprintf(buf, cap, "%.*s.checkpoint.ssm", (int)(n - 4), path);
+    else
+        snprintf(buf, cap, "%s.checkpoint", path);
+}
+
+uint64_t model_weights_hash(const float *w, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)w;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n * sizeof *w; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t model_hash(const model *self)
+{
+    return model_weights_hash(self->w, (size_t)self->n_out * self->n_in);
+}
+
+/* What to retrain, in the user's terms, for the kind of a layer. */
+static const char *retrain_hint(const char *kind)
+{
+    if (!strncmp(kind, "audiocoder", 10))
+        return "retrain the audiocoder (train-audiocoder.pipe) on targets of this autoencoder "
+               "(make-targets.pipe), or give the decoder it was trained for";
+    return "use the encoder and decoder of one training, or retrain the autoencoder "
+           "(train-ae-mnist.pipe)";
+}
+
+int model_check_pair(const model *a, const char *path_a, const model *b, const char *path_b)
+{
+    if (!a->lineage.pair_final || !b->lineage.pair_final)
+        return 1;
+    if (a->lineage.pair_final == model_hash(b) && b->lineage.pair_final == model_hash(a))
+        return 0;
+    return err_set("%s and %s were not trained together (each records the other's weights, "
+                   "%016llx and %016llx, not these): %s", path_a, path_b,
+                   (unsigned long long)a->lineage.pair_final,
+                   (unsigned long long)b->lineage.pair_final, retrain_hint(a->kind));
+}
+
+int model_check_feeds(const model_lineage *dec, const char *dec_path, uint64_t fed, const char *fed_kind,
+                      const char *fed_by)
+{
+    if (!dec->pair_final || !fed)
+        return 1;
+    if (dec->pair_final == fed)
+        return 0;
+    return err_set("%s was trained with the encoder %016llx, but %s stands for the encoder %016llx: "
+                   "the images would be noise; %s", dec_path, (unsigned long long)dec->pair_final,
+                   fed_by, (unsigned long long)fed, retrain_hint(fed_kind));
+}
+
+int model_layer_keep(const lif_layer *layer, const char *kind, const model *info, const char *path,
+                     bool complete, char *saved_to, size_t cap)
+{
+    char ckpt[4096];
+    model_checkpoint_path(path, ckpt, sizeof ckpt);
+    const char *to = complete ? path : ckpt;
+    snprintf(saved_to, cap, "%s", to);
+    if (model_layer_save(layer, kind, info, to) < 0)
+        return -1;
+    if (complete)
+        remove(ckpt); /* the finished model supersedes an older run's checkpoint */
+    return 0;
+}
+
+/* Index of the first model of kind (a prefix match for "audiocoder"), or -1. */
+static int find_kind(model *const *m, int n, const char *kind)
+{
+    for (int i = 0; i < n; i++)
+        if (!strncmp(m[i]->kind, kind, strlen(kind)))
+            return i;
+    return -1;
+}
+
+int model_check_set(model *const *m, const char *const *paths, int n)
+{
+    const int e = find_kind(m, n, "ae-encoder"), d = find_kind(m, n, "ae-decoder");
+    const int h = find_kind(m, n, "audiocoder-hidden"), o = find_kind(m, n, "audiocoder-output");
+    int rc = 0, r;
+    for (int i = 0; i < n; i++)
+        if (!m[i]->lineage.pair_final)
+            return err_set("%s records no lineage (format %u, before lineage was recorded): "
+                           "retrain it to use it in a set", paths[i], m[i]->version);
+    if (e >= 0 && d >= 0 && (r = model_check_pair(m[e], paths[e], m[d], paths[d])) != 0)
+        rc = r;
+    if (rc == 0 && h >= 0 && o >= 0 && (r = model_check_pair(m[h], paths[h], m[o], paths[o])) != 0)
+        rc = r;
+    if (rc == 0 && h >= 0 && d >= 0 &&
+        (r = model_check_feeds(&m[d]->lineage, paths[d], m[h]->lineage.source, "audiocoder", paths[h])) != 0)
+        rc = r;
+    if (rc == 0 && h >= 0 && e >= 0 && m[h]->lineage.source != model_hash(m[e]))
+        rc = err_set("%s was trained on the hidden maps of the encoder %016llx, not of %s (%016llx): "
+                     "remake the targets (make-targets.pipe) and retrain the audiocoder", paths[h],
+                     (unsigned long long)m[h]->lineage.source, paths[e], (unsigned long long)model_hash(m[e]));
+    return rc == 1 ? err_set("the lineage of the set is unknown") : rc;
+}
+
+void model_lineage_note(char *buf, size_t cap, uint64_t init, uint64_t final)
+{
+    snprintf(buf, cap, "init=%016llx final=%016llx", (unsigned long long)init, (unsigned long long)final);
+}
+
+/* The hex value after "key=" in note, 0 when absent. */
+static uint64_t note_hex(const char *note, const char *key)
+{
+    const char *p = strstr(note, key);
+    return p ? strtoull(p + strlen(key), NULL, 16) : 0;
+}
+
+void model_lineage_take(model_lineage *self, uint64_t init, const char *peer_note)
+{
+    self->init = init;
+    self->pair_init = note_hex(peer_note, "init=");
+    self->pair_final = note_hex(peer_note, "final=");
+}
+
+void model_keep_message(char *buf, size_t cap, const char *what, const char *path, const char *saved_to,
+                        bool complete, int64_t samples)
+{
+    if (complete)
+        snprintf(buf, cap, "saved %s to %s (%lld samples)", what, path, (long long)samples);
+    else
+        snprintf(buf, cap, "interrupted after %lld samples: %s left as it was; %s so far saved as the "
+                 "checkpoint %s", (long long)samples, path, what, saved_to);
 }

@@ -19,8 +19,10 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "spike map files are l
 
 static const char SPIKE_MAPS_MAGIC[8] = {'S', 'S', 'Y', 'N', 'M', 'A', 'P', 'S'};
 #define SOURCE_BYTES 256
-/* width, steps, count (u64), dataset (u32), seed (u64), source */
-#define HEADER_BYTES (4 + 4 + 8 + 4 + 8 + SOURCE_BYTES)
+/* width, steps, count (u64), dataset (u32), seed (u64), source; format 2 adds
+ * the source encoder's weights hash (u64) */
+#define HEADER_BYTES_V1 (4 + 4 + 8 + 4 + 8 + SOURCE_BYTES)
+#define HEADER_BYTES (HEADER_BYTES_V1 + 8)
 #define PREAMBLE_BYTES (8 + 4 + 4)
 #define ENTRY_HEAD_BYTES 12 /* id, label, image */
 /* bounds that keep every size computation far from overflow */
@@ -206,6 +208,8 @@ static void header_pack(const spike_maps *m, uint8_t h[HEADER_BYTES])
     memcpy(p, &m->seed, 8), p += 8;
     memset(p, 0, SOURCE_BYTES);
     memcpy(p, m->source, strnlen(m->source, SOURCE_BYTES - 1));
+    p += SOURCE_BYTES;
+    memcpy(p, &m->source_hash, 8);
 }
 
 static int write_all(FILE *f, const void *p, size_t n, uLong *crc)
@@ -278,16 +282,17 @@ spike_maps *spike_maps_load(const char *path)
     }
     memcpy(&version, data + 8, 4);
     memcpy(&header_bytes, data + 12, 4);
-    if (version != SPIKE_MAPS_FORMAT_VERSION) {
-        err_set("%s: spike maps format version %u, this program reads %d", path, version,
+    if (version < 1 || version > SPIKE_MAPS_FORMAT_VERSION) {
+        err_set("%s: spike maps format version %u, this program reads 1 to %d", path, version,
                 SPIKE_MAPS_FORMAT_VERSION);
         goto err;
     }
-    if (header_bytes != HEADER_BYTES) {
-        err_set("%s: header of %u bytes, format %u has %d", path, header_bytes, version, HEADER_BYTES);
+    const uint32_t want = version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES;
+    if (header_bytes != want) {
+        err_set("%s: header of %u bytes, format %u has %u", path, header_bytes, version, want);
         goto err;
     }
-    if (len < PREAMBLE_BYTES + HEADER_BYTES) {
+    if (len < PREAMBLE_BYTES + header_bytes) {
         err_set("%s: truncated header (%zu bytes)", path, len);
         goto err;
     }
@@ -311,8 +316,10 @@ spike_maps *spike_maps_load(const char *path)
     m->seed = seed;
     memcpy(m->source, h + 28, SOURCE_BYTES);
     m->source[SOURCE_BYTES - 1] = '\0';
+    if (version >= 2)
+        memcpy(&m->source_hash, h + 28 + SOURCE_BYTES, 8);
     /* the size the header promises, without overflow: count is bounded by len first */
-    size_t entry = ENTRY_HEAD_BYTES + map_bytes(m), body = len - PREAMBLE_BYTES - HEADER_BYTES;
+    size_t entry = ENTRY_HEAD_BYTES + map_bytes(m), body = len - PREAMBLE_BYTES - header_bytes;
     if (count > body / entry || body - count * entry != 4) {
         if (count <= body / entry && body - count * entry > 4)
             err_set("%s: %zu trailing bytes after %llu maps and the checksum", path,
@@ -333,7 +340,7 @@ spike_maps *spike_maps_load(const char *path)
         err_wrap("%s", path);
         goto err;
     }
-    const uint8_t *p = data + PREAMBLE_BYTES + HEADER_BYTES;
+    const uint8_t *p = data + PREAMBLE_BYTES + header_bytes;
     size_t mb = map_bytes(m);
     uint8_t pad = (uint8_t)(m->width % 8 ? 0xffu << (m->width % 8) : 0);
     for (size_t i = 0; i < count; i++, p += entry) {

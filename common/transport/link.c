@@ -40,6 +40,9 @@ struct spike_link {
     link_transport *data;      /* what data frames and END go by: sock or lane */
     bool parts;                /* in end: takes steps sent in parts */
     char lane_name[SHM_RING_NAME_MAX];
+    /* notes: ours go out with HELLO and END, the peer's are kept as they came */
+    char note[FRAME_TEXT_MAX], end_note[FRAME_TEXT_MAX], peer_note[FRAME_TEXT_MAX],
+        peer_end_note[FRAME_TEXT_MAX];
     msgpack_sbuffer hdr, ctl_hdr;
     spike_frame *ctl;
     link_idle_fn *idle;
@@ -228,7 +231,8 @@ static int send_control(spike_link *self, frame_control code, bool wait)
     spike_frame *c = self->ctl;
     frame_set_control(c, code);
     copy_name(c->stage, self->stage);
-    c->text[0] = '\0';
+    snprintf(c->text, sizeof c->text, "%s",
+             code == FRAME_HELLO ? self->note : code == FRAME_END ? self->end_note : "");
     c->batch_index = code == FRAME_END ? self->seq_out.batch_index : 0;
     c->step = 0;
     c->steps = 0;
@@ -281,6 +285,7 @@ static int agree(spike_link *self, const spike_frame *h)
     snprintf(theirs, sizeof theirs, "%s.%s", h->stage, h->hello.port);
     copy_name(self->peer_stage, h->stage);
     copy_name(self->peer_type, h->hello.type);
+    snprintf(self->peer_note, sizeof self->peer_note, "%s", h->text);
     if (h->hello.out == i_out)
         return err_set("link %s: wired to %s (%s), which is also an %s-port: a link joins an "
                        "out-port to an in-port", mine, theirs, h->hello.type, i_out ? "out" : "in");
@@ -435,6 +440,20 @@ int link_send(spike_link *self, const spike_frame *f)
     return 0;
 }
 
+void link_set_note(spike_link *self, const char *note)
+{
+    snprintf(self->note, sizeof self->note, "%s", note ? note : "");
+}
+
+void link_set_end_note(spike_link *self, const char *note)
+{
+    snprintf(self->end_note, sizeof self->end_note, "%s", note ? note : "");
+}
+
+const char *link_end_note(const spike_link *self) { return self->end_note; }
+const char *link_peer_note(const spike_link *self) { return self->peer_note; }
+const char *link_peer_end_note(const spike_link *self) { return self->peer_end_note; }
+
 int link_send_end(spike_link *self)
 {
     if (self->end_sent)
@@ -482,6 +501,10 @@ int link_wait_end_ack(spike_link *self)
             continue;
         }
         r = self->sock->ops->wait(self->sock, &deadline);
+        /* the wait's idle hook heartbeats this link, which reads (and takes)
+         * an END_ACK that came meanwhile: a peer that then exited is no fault */
+        if (self->end_acked)
+            return 0;
         if (r < 0)
             return -1;
         if (r == 0)
@@ -542,6 +565,7 @@ int link_recv(spike_link *self, spike_frame *f)
                                f->rows);
             if (f->kind == FRAME_CONTROL) { /* END: acknowledge, the sender may then close */
                 self->end_received = true;
+                snprintf(self->peer_end_note, sizeof self->peer_end_note, "%s", f->text);
                 if (send_control(self, FRAME_END_ACK, true) < 0) /* owed: never dropped */
                     return -1;
                 return 0;

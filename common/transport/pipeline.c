@@ -556,30 +556,56 @@ static int problem(pipeline *p, int line, const char *fmt, ...)
     return -1;
 }
 
-/* Runs `path --describe` and parses its listing; false when it is not a stage. */
-static bool run_describe(const char *path, describe *d)
+/* Starts path with argv, the output stream which (stdout or stderr) into a
+ * pipe whose read end goes to *fd, the rest to /dev/null; the pid, or -1. */
+static pid_t spawn_captured(const char *path, char *const *argv, int which, int *fd)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
-        return false;
+        return -1;
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        return false;
+        return -1;
     }
     if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
         int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0) {
             dup2(devnull, STDIN_FILENO);
-            dup2(devnull, STDERR_FILENO);
+            dup2(devnull, which == STDOUT_FILENO ? STDERR_FILENO : STDOUT_FILENO);
         }
-        execl(path, path, "--describe", (char *)NULL);
+        dup2(fds[1], which);
+        execv(path, argv);
         _exit(127);
     }
     close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
+    *fd = fds[0];
+    return pid;
+}
+
+/* Closes what spawn_captured opened (f, or fd when fdopen failed) and waits:
+ * whether the program exited 0. */
+static bool finish_captured(pid_t pid, FILE *f, int fd)
+{
+    if (f)
+        fclose(f);
+    else
+        close(fd);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Runs `path --describe` and parses its listing; false when it is not a stage. */
+static bool run_describe(const char *path, describe *d)
+{
+    char *argv[] = {(char *)path, "--describe", NULL};
+    int fd;
+    pid_t pid = spawn_captured(path, argv, STDOUT_FILENO, &fd);
+    if (pid < 0)
+        return false;
+    FILE *f = fdopen(fd, "r");
     char line[512];
     bool header = false;
     while (f && fgets(line, sizeof line, f)) {
@@ -602,13 +628,41 @@ static bool run_describe(const char *path, describe *d)
             d->n_options++;
         }
     }
-    if (f)
-        fclose(f);
-    else
-        close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    return header && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return finish_captured(pid, f, fd) && header;
+}
+
+/* Runs `path ARGS --preflight`: the stage parses and range-checks every value
+ * and checks the paths it would read and write (core/preflight.h), without
+ * starting. Its error line, less the "PROGRAM: error: " prefix, becomes the
+ * stage's problem. */
+static void run_preflight(pipeline *p, const pipeline_stage *s, const char *path)
+{
+    char **argv = calloc(s->n_args + 3, sizeof *argv);
+    if (!argv)
+        return;
+    argv[0] = (char *)path;
+    for (size_t i = 0; i < s->n_args; i++)
+        argv[i + 1] = s->args[i];
+    argv[s->n_args + 1] = "--preflight";
+    int fd;
+    pid_t pid = spawn_captured(path, argv, STDERR_FILENO, &fd);
+    free(argv);
+    if (pid < 0)
+        return;
+    char line[1024], last[1024] = "";
+    FILE *f = fdopen(fd, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "error: "))
+            snprintf(last, sizeof last, "%s", line);
+    if (finish_captured(pid, f, fd))
+        return;
+    last[strcspn(last, "\n")] = '\0';
+    const char *msg = strstr(last, "error: ") ? strstr(last, "error: ") + 7 : last;
+    /* the stage names itself in its messages: one prefix, ours */
+    size_t n = strlen(s->program);
+    if (!strncmp(msg, s->program, n) && !strncmp(msg + n, ": ", 2))
+        msg += n + 2;
+    problem(p, s->line, "stage %s: %s", s->name, *msg ? msg : "--preflight failed");
 }
 
 static const desc_port *find_port(const describe *d, const char *name)
@@ -629,7 +683,8 @@ static const desc_option *find_option(const describe *d, const char *name, size_
 
 static void check_args(pipeline *p, const pipeline_stage *s, const describe *d)
 {
-    static const char *reserved[] = {"name", "in", "out", "control", "run-id", "help", "version", "describe"};
+    static const char *reserved[] = {"name", "in", "out", "control", "run-id", "help", "version", "describe",
+                                     "preflight"};
     for (size_t i = 0; i < s->n_args; i++) {
         const char *a = s->args[i];
         if (strncmp(a, "--", 2) || !a[2]) {
@@ -711,7 +766,10 @@ int pipeline_check(pipeline *self, const char *bin_dir)
             problem(p, s->line, "stage %s: %s --describe failed (not a spikesynth stage?)", s->name, path);
             continue;
         }
+        size_t before = p->n_errors;
         check_args(p, s, &d[i]);
+        if (p->n_errors == before)
+            run_preflight(p, s, path);
     }
     /* ports: exist, right direction, at most one link each */
     for (size_t i = 0; i < p->n_links; i++) {

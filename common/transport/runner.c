@@ -13,12 +13,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -42,6 +46,7 @@ void runner_config_default(runner_config *cfg)
     cfg->out_dir = "out";
     cfg->ready_timeout = 120;
     cfg->stop_timeout = 5;
+    cfg->drain_timeout = 30;
     cfg->kill_timeout = 2;
     cfg->verbosity = 1;
     cfg->console = stderr;
@@ -71,8 +76,11 @@ typedef struct {
     char run_dir[64], run_id[FRAME_NAME_MAX], control_ep[128];
     void *ctx, *router;
     pid_t pgid;
-    int wake[2];
+    int wake[2], lock_fd;
     double start;
+    struct timespec began; /* wall clock: what the run wrote is newer */
+    bool quiet;            /* a stage failed: the others' last words go to their logs only */
+    size_t hushed;         /* error lines of the stages stopped after it */
     spike_frame *ctl;
     msgpack_sbuffer hdr;
 } run;
@@ -214,11 +222,18 @@ static void take_line(run *r, child *c, const char *line)
         fprintf(c->log, "%s\n", line);
         fflush(c->log);
     }
-    snprintf(c->last_line, sizeof c->last_line, "%s", line);
+    snprintf(c->last_line, sizeof c->last_line, "%.1023s", line);
     bool is_error = strstr(line, ": error: ") != NULL;
-    if (is_error)
-        snprintf(c->last_error, sizeof c->last_error, "%s", line);
-    if (r->cfg->console && (is_error || r->cfg->verbosity >= 1)) {
+    if (is_error && !c->last_error[0])
+        snprintf(c->last_error, sizeof c->last_error, "%.1023s", line);
+    /* errors are said once, by the runner's closing line (first and alone):
+     * the stage's own line, and those of the stages stopped after it, stay
+     * in the logs */
+    if (is_error) {
+        r->hushed += r->quiet;
+        return;
+    }
+    if (r->cfg->console && r->cfg->verbosity >= 1) {
         fprintf(r->cfg->console, "%s\n", line);
         fflush(r->cfg->console);
     }
@@ -418,6 +433,7 @@ static size_t reap(run *r, watch *w, double now)
         describe_exit(&r->c[w->failed], how, sizeof how);
         say(r, 2, "%s %s; stopping the others", r->c[w->failed].ps->name, how);
         w->terminating = true;
+        r->quiet = true;
     }
     return alive;
 }
@@ -428,20 +444,21 @@ static void on_interrupts(run *r, watch *w, double now)
     if (interrupts > w->seen_interrupts) {
         w->seen_interrupts = interrupts;
         if (w->seen_interrupts == 1 && w->go_sent && !w->terminating) {
-            say(r, 1, "interrupted: stopping the sources, draining (Ctrl-C again to stop at once)");
+            say(r, 1, "interrupted: stopping the sources; the stages finish the batches under way "
+                      "(up to %g s; Ctrl-C again to stop at once, saving nothing)", r->cfg->drain_timeout);
             for (size_t i = 0; i < r->n; i++)
                 if (r->c[i].ps->source && !r->c[i].exited)
                     control_send(r, &r->c[i], FRAME_STOP);
             w->stopping = true;
-            w->stop_deadline = now + r->cfg->stop_timeout;
+            w->stop_deadline = now + r->cfg->drain_timeout;
         } else if (!w->terminating) {
             say(r, 1, "interrupted: stopping");
             w->terminating = true;
         }
     }
     if (w->stopping && !w->terminating && now >= w->stop_deadline) {
-        snprintf(w->reason, sizeof w->reason, "the stages did not drain within %g s of the interrupt",
-                 r->cfg->stop_timeout);
+        snprintf(w->reason, sizeof w->reason, "the stages did not drain within %g s of the interrupt "
+                 "(nothing they would have saved was written)", r->cfg->drain_timeout);
         w->terminating = true;
     }
 }
@@ -523,6 +540,84 @@ static void read_last_words(run *r)
         }
 }
 
+/* "NAME: error: TYPE: text" -> "text": the runner's line names the stage already. */
+static const char *strip_prefix(const child *c, const char *line)
+{
+    const char *p = strstr(line, ": error: ");
+    p = p ? p + 9 : line;
+    size_t n = strlen(c->ps->program);
+    if (!strncmp(p, c->ps->program, n) && !strncmp(p + n, ": ", 2))
+        p += n + 2;
+    return p;
+}
+
+/* The stages that did not end cleanly besides the one that failed. */
+static size_t stopped_others(const run *r, long failed)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++)
+        n += (long)i != failed && !clean_exit(&r->c[i]);
+    return n;
+}
+
+/* nftw's callback cannot take an argument: the run being cleaned, and what was removed. */
+static const run *cleaning;
+static size_t removed;
+
+static int remove_newer(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    const run *r = cleaning;
+    char keep[4200];
+    snprintf(keep, sizeof keep, "%s/logs", r->cfg->out_dir);
+    if (!strncmp(path, keep, strlen(keep)) || strstr(path, "/run.json") || strstr(path, "/.lock"))
+        return 0;
+    const struct timespec *t = &st->st_mtim;
+    bool newer = t->tv_sec > r->began.tv_sec || (t->tv_sec == r->began.tv_sec && t->tv_nsec >= r->began.tv_nsec);
+    if (flag == FTW_F && newer && unlink(path) == 0)
+        removed++;
+    else if (flag == FTW_DP && strcmp(path, r->cfg->out_dir))
+        rmdir(path); /* only when empty: a directory that held older files stays */
+    return 0;
+}
+
+/* A failed run leaves no partial output: the files it wrote in the out dir
+ * (manifest, PNGs, metrics) go; its logs and run.json stay, to say why. */
+static void remove_partial(const run *r)
+{
+    /* never in a directory that holds more than runs: the one we run in, or above it */
+    char out[4096], cwd[4096];
+    if (!realpath(r->cfg->out_dir, out) || !getcwd(cwd, sizeof cwd) || !strncmp(cwd, out, strlen(out)))
+        return;
+    cleaning = r;
+    removed = 0;
+    nftw(r->cfg->out_dir, remove_newer, 16, FTW_DEPTH | FTW_PHYS);
+    if (removed)
+        say(r, 1, "removed %zu file%s the failed run wrote in %s", removed, removed > 1 ? "s" : "",
+            r->cfg->out_dir);
+}
+
+/* The out dir is the run's alone: a second run on it would overwrite its logs,
+ * run.json and results. The lock (flock, released by the kernel when the
+ * runner exits however it exits) holds the runner's pid for the message. */
+static int lock_out_dir(run *r)
+{
+    char path[4200], pid[32] = "";
+    snprintf(path, sizeof path, "%s/.lock", r->cfg->out_dir);
+    if ((r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return err_set("%s: cannot create: %s", path, strerror(errno));
+    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        ssize_t n = read(r->lock_fd, pid, sizeof pid - 1);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return err_set("out dir %s is in use by another run (spikesynth pid %s): wait for it to end, "
+                       "or give out=DIR", r->cfg->out_dir, *pid ? pid : "?");
+    }
+    if (ftruncate(r->lock_fd, 0) == 0)
+        dprintf(r->lock_fd, "%ld\n", (long)getpid());
+    return 0;
+}
+
 /* The run's one closing line, run.json, and the runner's result. */
 static int report(run *r, const watch *w)
 {
@@ -534,18 +629,25 @@ static int report(run *r, const watch *w)
         describe_exit(c, how, sizeof how);
         /* its last error line; a stage killed without one gets its last line,
          * marked as such, so an info line is not mistaken for the error */
-        const char *last = c->last_error[0] ? c->last_error : c->last_line;
+        const char *last = c->last_error[0] ? strip_prefix(c, c->last_error) : c->last_line;
         const char *sep = c->last_error[0] ? ": " : c->last_line[0] ? " (its last line: " : "";
+        char stopped[96] = "";
+        size_t others = stopped_others(r, w->failed);
+        if (others)
+            snprintf(stopped, sizeof stopped, "; %zu other stage%s stopped", others, others > 1 ? "s" : "");
         if (w->reason[0])
-            say(r, 0, "error: %s; %s", w->reason, logs);
+            say(r, 0, "error: %s%s; %s", w->reason, stopped, logs);
         else
-            say(r, 0, "error: stage %s (%s) %s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
-                last, c->last_error[0] || !c->last_line[0] ? "" : ")", logs);
+            say(r, 0, "error: stage %s (%s) %s%s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
+                last, c->last_error[0] || !c->last_line[0] ? "" : ")", stopped, logs);
+        remove_partial(r);
         write_summary(r, "failed");
         return RUNNER_FAILED;
     }
     if (w->reason[0]) {
         say(r, 0, "error: %s; %s", w->reason, logs);
+        if (!w->seen_interrupts)
+            remove_partial(r);
         write_summary(r, w->seen_interrupts ? "interrupted" : "failed");
         return w->seen_interrupts ? RUNNER_INTERRUPTED : RUNNER_FAILED;
     }
@@ -611,9 +713,11 @@ static void remove_run_dir(const run *r)
  * signal handlers it saves must be restored whatever happened). */
 int runner_run(const pipeline *p, const runner_config *cfg)
 {
-    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .start = clock_now()};
+    run r = {.p = p, .cfg = cfg, .n = p->n_stages, .wake = {-1, -1}, .lock_fd = -1, .start = clock_now()};
     int rc = -1;
-    struct sigaction old_int, old_term, old_hup, old_chld;
+    struct sigaction old_int, old_term, old_hup, old_chld, old_pipe;
+    clock_gettime(CLOCK_REALTIME, &r.began);
+    r.began.tv_nsec = 0; /* file times may be coarser than the clock: whole seconds, to be sure */
     bool handlers = false;
     msgpack_sbuffer_init(&r.hdr);
     /* Stages share the cores and mostly wait on each other: OpenMP threads that
@@ -622,7 +726,7 @@ int runner_run(const pipeline *p, const runner_config *cfg)
     setenv("OMP_WAIT_POLICY", "passive", 0);
     char logs[4096];
     snprintf(logs, sizeof logs, "%s/logs", cfg->out_dir);
-    if (dir_make(logs) < 0)
+    if (dir_make(logs) < 0 || lock_out_dir(&r) < 0)
         goto out;
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 40)
@@ -672,6 +776,11 @@ int runner_run(const pipeline *p, const runner_config *cfg)
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGHUP, &sa, &old_hup);
     sigaction(SIGCHLD, &sa, &old_chld);
+    /* a reader of our output that goes away (| head) must not kill the run:
+     * writes to it fail instead, and the stages go on */
+    struct sigaction ign = {0};
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old_pipe);
     handlers = true;
 
     say(&r, 2, "run %s: %zu stages, %zu links, run directory %s", r.run_id, r.n, p->n_links, r.run_dir);
@@ -691,6 +800,7 @@ out:
         sigaction(SIGTERM, &old_term, NULL);
         sigaction(SIGHUP, &old_hup, NULL);
         sigaction(SIGCHLD, &old_chld, NULL);
+        sigaction(SIGPIPE, &old_pipe, NULL);
         wake_fd = -1;
     }
     for (size_t i = 0; r.c && i < r.n; i++) {
@@ -714,5 +824,7 @@ out:
     msgpack_sbuffer_destroy(&r.hdr);
     if (r.run_dir[0])
         remove_run_dir(&r);
+    if (r.lock_fd >= 0)
+        close(r.lock_fd);
     return rc;
 }

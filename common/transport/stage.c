@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/preflight.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,6 +49,8 @@ struct stage {
     spike_link *links[MAX_LINKS];
     size_t n_links;
     bool has_in, go, stop, ready, usage;
+    bool cut; /* a source ended its stream early (STOP, a signal) */
+    char note[FRAME_TEXT_MAX]; /* sent with the HELLO of every link opened from now on */
     char **argv;
     spike_frame *ctl;
     msgpack_sbuffer hdr;
@@ -145,6 +148,20 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
         return rc;
     }
     const options *o = self->opts;
+    /* every value parsed and range-checked above; now the paths, before any
+     * work: a bad one is a bad command line (exit 2), named */
+    if (preflight_check(o) < 0) {
+        err_wrap("%s", def->type);
+        goto err;
+    }
+    if (options_bool(o, "preflight")) {
+        stage_destroy(&self);
+        return 1;
+    }
+    if (preflight_prepare(o) < 0) {
+        err_wrap("%s", def->type);
+        goto err;
+    }
     const char *name = options_str(o, "name");
     if (!valid_name(name)) {
         err_set("%s: --name '%s': use letters, digits, - and _ (at most %d)", def->type, name,
@@ -326,6 +343,7 @@ static spike_link *open_link(stage *self, const char *port, port_dir dir, const 
     if (!l)
         return NULL;
     link_set_idle(l, stage_idle, self);
+    link_set_note(l, self->note);
     e->used = true;
     self->links[self->n_links++] = l;
     if (dir == PORT_IN)
@@ -404,7 +422,52 @@ bool stage_stopping(stage *self)
     if (got_int || got_term)
         self->stop = true;
     control_poll(self);
+    /* sources ask only while they have more to send: a yes cuts the stream */
+    if (self->stop)
+        self->cut = true;
     return self->stop;
+}
+
+void stage_set_note(stage *self, const char *note)
+{
+    snprintf(self->note, sizeof self->note, "%s", note ? note : "");
+}
+
+bool stage_note_value(const char *note, const char *key, char *buf, size_t cap)
+{
+    size_t k = strlen(key);
+    for (const char *p = note; p && *p;) {
+        p += strspn(p, " ");
+        size_t n = strcspn(p, " ");
+        if (n > k && p[k] == '=' && !strncmp(p, key, k)) {
+            snprintf(buf, cap, "%.*s", (int)(n - k - 1), p + k + 1);
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+bool stage_interrupted(const stage *self)
+{
+    char v[8];
+    if (self->cut)
+        return true;
+    for (size_t i = 0; i < self->n_links; i++)
+        if (link_dir(self->links[i]) == PORT_IN && stage_note_value(link_peer_end_note(self->links[i]), "stopped", v, sizeof v))
+            return true;
+    return false;
+}
+
+int stage_end(stage *self, spike_link *out, const char *note)
+{
+    char text[FRAME_TEXT_MAX];
+    /* a stream cut short says so downstream, so that nothing stored from it
+     * passes for a finished result */
+    snprintf(text, sizeof text, "%s%s", stage_interrupted(self) ? "stopped=1 " : "",
+             note ? note : link_end_note(out));
+    link_set_end_note(out, text);
+    return link_send_end(out);
 }
 
 int stage_keepalive(stage *self) { return stage_idle(self); }
@@ -414,7 +477,7 @@ int stage_finish(stage *self)
     if (got_term) /* an abort, not an end: no END, so downstream cannot mistake it for one */
         return err_set("terminated by a signal");
     for (size_t i = 0; i < self->n_links; i++)
-        if (link_dir(self->links[i]) == PORT_OUT && link_send_end(self->links[i]) < 0)
+        if (link_dir(self->links[i]) == PORT_OUT && stage_end(self, self->links[i], NULL) < 0)
             return -1;
     for (size_t i = 0; i < self->n_links; i++)
         if (link_dir(self->links[i]) == PORT_OUT && link_wait_end_ack(self->links[i]) < 0)
@@ -437,18 +500,27 @@ int stage_usage_error(stage *self, const char *fmt, ...)
     return err_set("%s", msg);
 }
 
+/* err_msg() as a stage logs it: the log line names the stage already, so a
+ * message that starts with the program's name loses it (one prefix a line). */
+static void log_failure(const stage_def *def)
+{
+    const char *m = err_msg();
+    size_t n = strlen(def->type);
+    log_error("%s", !strncmp(m, def->type, n) && !strncmp(m + n, ": ", 2) ? m + n + 2 : m);
+}
+
 int stage_main(const stage_def *def, const stage_callbacks *cb, void *arg, int argc, char **argv)
 {
     stage *st = NULL;
     int rc = stage_new(&st, def, argc, argv, stdout), status = 0;
     if (rc < 0) {
-        log_error("%s", err_msg());
+        log_failure(def);
         status = 2;
     } else if (rc == 0 &&
                ((cb->open && cb->open(st, arg) < 0) || (!cb->ready_in_run && stage_ready(st) < 0) ||
                 cb->run(st, arg) < 0 || (cb->close && cb->close(st, arg) < 0) ||
                 stage_finish(st) < 0)) {
-        log_error("%s", err_msg());
+        log_failure(def);
         status = st->usage ? 2 : 1;
     }
     if (cb->cleanup)

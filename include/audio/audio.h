@@ -17,6 +17,7 @@
 #ifndef SPIKESYNTH_AUDIO_H
 #define SPIKESYNTH_AUDIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum audio_quality {
@@ -31,6 +32,7 @@ typedef struct audio_opts {
     double target_fs;   /* resample to this rate; 0 keeps the file's rate */
     double max_seconds; /* longest accepted recording; 0 means the default (60 s) */
     enum audio_quality quality;
+    bool allow_truncated; /* read a file shorter than its header says (else an error) */
 } audio_opts;
 
 /* A recording: n mono samples at fs Hz. The fields are the interface. */

@@ -3,8 +3,9 @@
  *
  * An input is one of
  *  - a file: taken as it is (libsndfile decides later whether it is audio);
- *  - a directory: every *.wav / *.WAV directly in it (not recursive), sorted by
- *    name (byte order, strcmp);
+ *  - a directory: every file directly in it (not recursive) whose extension is
+ *    that of a format libsndfile reads (wav, flac, ogg, aiff, au, ..., any
+ *    case), sorted by name (byte order, strcmp);
  *  - "@LIST": a text file with one path (file or directory) per line; blank lines
  *    and lines starting with '#' are skipped; paths are used as written (relative
  *    ones to the current directory), in the file's order.

@@ -25,6 +25,14 @@ typedef enum { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_BOOL, OPT_LIST } option_type;
  * list). min and max (OPT_INT, OPT_FLOAT) are parsed the same way; NULL: no
  * bound. choices (OPT_STRING): the accepted values separated by '|'; NULL: any.
  * The table ends with an entry whose name is NULL. */
+/* What a path option names (option_spec.path), checked before any work by
+ * core/preflight.h: a file (or directory) it reads, a file it writes, a
+ * directory it writes into, and a file not to replace without --force. */
+#define OPT_PATH_READ 1u
+#define OPT_PATH_WRITE 2u
+#define OPT_PATH_DIR 4u
+#define OPT_PATH_KEEP 8u
+
 typedef struct {
     const char *name;
     option_type type;
@@ -32,6 +40,8 @@ typedef struct {
     const char *help;
     const char *min, *max;
     const char *choices;
+    unsigned path;        /* OPT_PATH_* flags: the value is a path (0: it is not) */
+    const char *suffixes; /* the value is a prefix of these files ("-hidden.ssm|-output.ssm") */
 } option_spec;
 
 typedef enum { PORT_IN, PORT_OUT } port_dir;
@@ -69,6 +79,9 @@ const char *options_item(const options *self, const char *name, size_t i);
 bool options_given(const options *self, const char *name);
 
 const char *options_type(const options *self);
+/* The specs, stage options first then the common ones (preflight walks them). */
+size_t options_n_specs(const options *self);
+const option_spec *options_spec_at(const options *self, size_t i);
 const port_spec *options_ports(const options *self); /* NULL-terminated, never NULL */
 
 void options_help(const options *self, FILE *out);

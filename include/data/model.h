@@ -11,16 +11,36 @@
  * then the CRC-32 (zlib) of every byte before it. Files are written under a
  * temporary name and renamed. A wrong magic, version, size, checksum or a
  * non-finite weight is an error naming the file and the fault. docs/formats.md
- * gives the byte layout; data/nir.h carries a chain of layers to NIR and back. */
+ * gives the byte layout; data/nir.h carries a chain of layers to NIR and back.
+ *
+ * Lineage (format 2): a file records what it was trained with, so that a set
+ * of layers from different trainings is refused instead of drawing noise: the
+ * hash of its own initial weights, of the paired layer's initial and final
+ * weights (encoder <-> decoder, audiocoder hidden <-> output), for an
+ * audiocoder the final hash of the autoencoder encoder whose hidden maps were
+ * its targets, and the front-end settings. A layer's identity is the hash of
+ * its final weights, recomputed from the file. Format 1 files are read with an
+ * unknown lineage (all zero). */
 #ifndef SPIKESYNTH_MODEL_H
 #define SPIKESYNTH_MODEL_H
 
 #include "numerics/lif_layer.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#define MODEL_FORMAT_VERSION 1
+#define MODEL_FORMAT_VERSION 2
 #define MODEL_KIND_MAX 32
+#define MODEL_FRONTEND_MAX 128
+
+/* What a layer was trained with; 0 (or "") where unknown or not applicable. */
+typedef struct {
+    uint64_t init;                /* this layer's weights before training */
+    uint64_t pair_init, pair_final; /* the layer trained with it */
+    uint64_t source;              /* audiocoder: the final hash of the targets' ae-encoder */
+    char frontend[MODEL_FRONTEND_MAX]; /* audiocoder: the front-end settings of its inputs */
+} model_lineage;
 
 typedef struct {
     char kind[MODEL_KIND_MAX]; /* "ae-encoder", "ae-decoder", "audiocoder-hidden", ... */
@@ -35,8 +55,15 @@ typedef struct {
     /* training progress */
     int32_t epochs;       /* completed epochs */
     int64_t batches, samples;
+    model_lineage lineage;
+    uint32_t version;     /* the file's format version (model_load) */
     float *w;             /* n_out x n_in */
 } model;
+
+/* FNV-1a (64 bits) of n float weights' bytes: a layer's identity. */
+uint64_t model_weights_hash(const float *w, size_t n);
+/* The identity of the model's own (final) weights. */
+uint64_t model_hash(const model *self);
 
 /* A model with a copy of the layer's weights and settings; NULL on no memory. */
 model *model_from_layer(const lif_layer *layer, const char *kind);
@@ -46,6 +73,22 @@ int model_save(const model *self, const char *path);
 model *model_load(const char *path);
 /* Checks kind and shape (kind NULL or n <= 0 to skip that check). */
 int model_expect(const model *self, const char *path, const char *kind, int n_in, int n_out);
+/* Checks that a and b were trained together (each records the other's final
+ * weights): 0 when they were, 1 when either file holds no lineage (format 1:
+ * unknown), -1 with err_msg() naming both files and what to retrain. */
+int model_check_pair(const model *a, const char *path_a, const model *b, const char *path_b);
+/* Checks that a decoder (its lineage dec) can draw from the hidden spikes of
+ * what fed it: fed is the final hash of the encoder whose hidden layer it
+ * stands for (an ae-encoder's own, an audiocoder's source), fed_kind that
+ * feeder's kind, fed_by its description. 0, 1 when unknown, -1 with
+ * err_msg() naming the decoder, the feeder and what to retrain. */
+int model_check_feeds(const model_lineage *dec, const char *dec_path, uint64_t fed, const char *fed_kind,
+                      const char *fed_by);
+/* Checks a set of models meant to run together (model-info --together):
+ * encoder and decoder, audiocoder hidden and output, an audiocoder and the
+ * decoder (and encoder) whose hidden maps it learned. 0, or -1 with err_msg()
+ * naming the files at fault; a file without lineage fails too. */
+int model_check_set(model *const *m, const char *const *paths, int n);
 /* Copies the weights into a layer of the same shape. */
 int model_to_layer(const model *self, lif_layer *layer);
 void model_destroy(model **self_p);
@@ -64,9 +107,27 @@ typedef struct {
     float init_scale;
     learning_params learn; /* zero: traces; LEARN_NONE for inference (no learning state) */
 } model_layer_spec;
-lif_layer *model_layer_open(const model_layer_spec *spec);
+/* lineage (may be NULL): the loaded file's, or all zero for fresh weights. */
+lif_layer *model_layer_open(const model_layer_spec *spec, model_lineage *lineage);
 /* Saves a layer with its encoding settings and progress (m's fields other than
  * kind, shapes, settings and weights, which come from the layer). */
 int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path);
+/* Where an interrupted training keeps its weights instead of path:
+ * "x.ssm" -> "x.checkpoint.ssm" (else path + ".checkpoint"). */
+void model_checkpoint_path(const char *path, char *buf, size_t cap);
+/* A training's end: a complete one saves at path (and drops a stale
+ * checkpoint), an interrupted one saves the checkpoint and leaves path as it
+ * was; saved_to gets where the weights went. */
+int model_layer_keep(const lif_layer *layer, const char *kind, const model *info, const char *path,
+                     bool complete, char *saved_to, size_t cap);
+/* What a stage says after model_layer_keep ("saved W1 to ...", or where the
+ * checkpoint went); what names the layer. */
+void model_keep_message(char *buf, size_t cap, const char *what, const char *path, const char *saved_to,
+                        bool complete, int64_t samples);
+/* Two layers trained across processes tell each other their weights' hashes
+ * in a note "init=HEX final=HEX" (the END of their links): ours into buf,
+ * theirs (peer_note) into self with our init. */
+void model_lineage_note(char *buf, size_t cap, uint64_t init, uint64_t final);
+void model_lineage_take(model_lineage *self, uint64_t init, const char *peer_note);
 
 #endif

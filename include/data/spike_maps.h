@@ -4,7 +4,8 @@
  *
  * File (".ssmap", little-endian): magic "SSYNMAPS", u32 format version, u32
  * header bytes, header (width, steps, count, the pairing: dataset 'A'/'B',
- * seed, the autoencoder encoder's file name), then per map its sample id
+ * seed, the autoencoder encoder's file name and, from format 2, the hash of
+ * its weights: what an audiocoder trained on the maps records), then per map its sample id
  * (u32), label (i32), source image index (i32) and steps x ceil(width/8)
  * bytes of bit-packed spikes (step-major; bit j of a step's row in byte j/8 at
  * bit j%8, as frames pack them), then the CRC-32 of every byte before it.
@@ -17,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPIKE_MAPS_FORMAT_VERSION 1
+#define SPIKE_MAPS_FORMAT_VERSION 2
 
 typedef struct {
     uint32_t width;  /* neurons per step (196) */
@@ -30,6 +31,7 @@ typedef struct {
     char dataset;    /* 'A', 'B' or '?' */
     uint64_t seed;
     char source[256]; /* what made the maps, e.g. the encoder model's path */
+    uint64_t source_hash; /* the weights hash of that encoder (data/model.h); 0: unknown */
 } spike_maps;
 
 spike_maps *spike_maps_new(uint32_t width, uint32_t steps);

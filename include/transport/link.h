@@ -87,6 +87,15 @@ spike_frame *link_frame_new(const spike_link *self);
 /* Sends a data frame; its batch index and step must continue the stream.
  * Waits (up to timeout_ms) while the queue is full. */
 int link_send(spike_link *self, const spike_frame *f);
+/* Notes: a short text ("key=value ..."), ours sent with the HELLO (set it
+ * before the handshake) and with the END (set before link_send_end), the
+ * peer's kept: what a stage tells its neighbours about its stream (the model
+ * it runs, the weights it trained, a stream cut short), docs/protocol.md. */
+void link_set_note(spike_link *self, const char *note);
+void link_set_end_note(spike_link *self, const char *note);
+const char *link_end_note(const spike_link *self);      /* ours, as set */
+const char *link_peer_note(const spike_link *self);     /* after the handshake; "" if none */
+const char *link_peer_end_note(const spike_link *self); /* after END was received; "" if none */
 /* Sends END (after the last frame of a batch); idempotent. */
 int link_send_end(spike_link *self);
 /* Waits for the receiver's END_ACK after link_send_end; fails if the peer dies first. */

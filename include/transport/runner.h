@@ -14,7 +14,7 @@
  * the others get SIGTERM, then SIGKILL after kill_timeout, and the runner reports
  * that stage and its last error line. SIGINT/SIGTERM to the runner sends STOP to
  * the sources, which end their streams; the rest drain and finish, bounded by
- * stop_timeout (a second SIGINT stops at once). A summary goes to OUT/run.json. */
+ * drain_timeout (a second SIGINT stops at once). A summary goes to OUT/run.json. */
 #ifndef SPIKESYNTH_RUNNER_H
 #define SPIKESYNTH_RUNNER_H
 
@@ -27,7 +27,8 @@ typedef struct {
     const char *bin_dir;  /* where the stage programs are */
     const char *out_dir;  /* the run's output directory (logs/, run.json) */
     double ready_timeout; /* seconds for every stage to be READY */
-    double stop_timeout;  /* seconds to drain after STOP, or for the rest once the sinks are done */
+    double stop_timeout;  /* seconds for the rest once the sinks are done */
+    double drain_timeout; /* seconds to drain after STOP (Ctrl-C): the batches queued on the links */
     double kill_timeout;  /* seconds between SIGTERM and SIGKILL */
     int verbosity;        /* 0: errors only, 1: + warnings and stage output (default), 2: + runner detail */
     FILE *console;        /* where the runner reports (stderr) */

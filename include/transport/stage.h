@@ -53,9 +53,11 @@ typedef struct {
     const port_spec *ports;      /* ports, NULL-terminated */
 } stage_def;
 
-/* Parses argv (stage options plus the common ones), sets the log name and level,
- * installs signal handlers, connects the control channel. 0: run; 1: --help or
- * --describe was printed to out (exit 0); -1: error in err_msg() (exit non-zero). */
+/* Parses argv (stage options plus the common ones), checks the paths they name
+ * (core/preflight.h; --preflight: only that), sets the log name and level,
+ * installs signal handlers, connects the control channel. 0: run; 1: --help,
+ * --describe was printed to out, or --preflight passed (exit 0); -1: error in
+ * err_msg() (exit 2). */
 int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE *out);
 /* Closes links (bounded linger), the control channel and the ZeroMQ context. */
 void stage_destroy(stage **self_p);
@@ -82,8 +84,23 @@ bool stage_stopping(stage *self);
 /* For long computations between link calls: heartbeats idle out-links and reads
  * the control channel. -1 when a signal asks the stage to abort. */
 int stage_keepalive(stage *self);
-/* END on every out-link, wait for their END_ACKs, DONE to the runner. */
+/* END on every out-link not yet ended (stage_end), wait for their END_ACKs,
+ * DONE to the runner. */
 int stage_finish(stage *self);
+
+/* ---- notes: what a stage tells its neighbours (link notes, docs/protocol.md) ---- */
+
+/* The HELLO note of every link opened after this call ("model=... lineage=HEX"). */
+void stage_set_note(stage *self, const char *note);
+/* The value of key in a note ("key=value key=value"); false when absent. */
+bool stage_note_value(const char *note, const char *key, char *buf, size_t cap);
+/* The stream was cut short: this source stopped early (STOP, Ctrl-C), or an
+ * in-link's END said "stopped". A stage that trains then keeps a checkpoint,
+ * never its model (docs/pipelines.md). */
+bool stage_interrupted(const stage *self);
+/* END on out with note (NULL: the link's end note as set), "stopped=1" added
+ * when interrupted. */
+int stage_end(stage *self, spike_link *out, const char *note);
 
 /* ---- the skeleton ---------------------------------------------------------------- */
 

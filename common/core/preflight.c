@@ -1,0 +1,141 @@
+/* preflight: path options checked before any work (see include/core/preflight.h).
+ * Checks only look (access, stat, statvfs); preflight_prepare is the one that
+ * creates directories. */
+#include "core/preflight.h"
+
+#include "core/dir.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+typedef int path_fn(const option_spec *spec, const char *path, const options *o);
+
+/* The directory a written path goes into ("." for a bare name). */
+static void parent_of(const char *path, char *buf, size_t cap)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    snprintf(buf, cap, "%s", dirname(tmp));
+}
+
+static int check_read(const option_spec *spec, const char *path)
+{
+    if (!strcmp(path, "-") && spec->type == OPT_LIST)
+        return 0; /* stdin */
+    if (path[0] == '@' && spec->type == OPT_LIST)
+        path++;
+    if (access(path, R_OK) < 0)
+        return err_set("option --%s: %s: %s", spec->name, path,
+                       errno == ENOENT ? "no such file or directory" : strerror(errno));
+    return 0;
+}
+
+/* The nearest existing directory at or above dir must take new files. */
+static int check_room(const option_spec *spec, const char *path, const char *dir)
+{
+    char at[4096];
+    snprintf(at, sizeof at, "%s", dir);
+    struct stat st;
+    while (stat(at, &st) < 0) {
+        if (errno != ENOENT || !strcmp(at, "/") || !strcmp(at, "."))
+            return err_set("option --%s: %s: cannot reach %s: %s", spec->name, path, at, strerror(errno));
+        char up[4096];
+        parent_of(at, up, sizeof up);
+        snprintf(at, sizeof at, "%s", up);
+    }
+    if (!S_ISDIR(st.st_mode))
+        return err_set("option --%s: %s: %s is not a directory", spec->name, path, at);
+    if (access(at, W_OK | X_OK) < 0)
+        return err_set("option --%s: %s: directory %s is not writable: %s", spec->name, path, at,
+                       strerror(errno));
+    struct statvfs vfs;
+    if (statvfs(at, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < PREFLIGHT_MIN_FREE)
+        return err_set("option --%s: %s: only %llu KiB free on the file system of %s (%llu MiB needed)",
+                       spec->name, path, (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 10, at,
+                       PREFLIGHT_MIN_FREE >> 20);
+    return 0;
+}
+
+static int check_one(const option_spec *spec, const char *path, const options *o)
+{
+    if (spec->path & OPT_PATH_READ)
+        return check_read(spec, path);
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    if (exists && (spec->path & OPT_PATH_WRITE) && S_ISDIR(st.st_mode))
+        return err_set("option --%s: %s is a directory, not a file", spec->name, path);
+    if (exists && (spec->path & OPT_PATH_DIR) && !S_ISDIR(st.st_mode))
+        return err_set("option --%s: %s is not a directory", spec->name, path);
+    if (exists && (spec->path & OPT_PATH_KEEP) && !options_bool(o, "force"))
+        return err_set("option --%s: %s exists (trained before, perhaps otherwise): give --force "
+                       "(a pipeline's force=true) to replace it, or another path", spec->name, path);
+    char dir[4096];
+    if (spec->path & OPT_PATH_DIR)
+        snprintf(dir, sizeof dir, "%s", path);
+    else
+        parent_of(path, dir, sizeof dir);
+    return check_room(spec, path, dir);
+}
+
+static int make_parent(const option_spec *spec, const char *path, const options *o)
+{
+    (void)o;
+    char dir[4096];
+    if (spec->path & OPT_PATH_DIR)
+        snprintf(dir, sizeof dir, "%s", path);
+    else
+        parent_of(path, dir, sizeof dir);
+    return dir_make(dir) < 0 ? err_wrap("option --%s", spec->name) : 0;
+}
+
+/* fn on every path a spec names (each suffix of a prefix). */
+static int each_path(const option_spec *spec, const char *value, const options *o, path_fn *fn)
+{
+    if (!*value)
+        return 0;
+    if (!spec->suffixes)
+        return fn(spec, value, o);
+    for (const char *s = spec->suffixes;;) {
+        size_t n = strcspn(s, "|");
+        char path[4096];
+        snprintf(path, sizeof path, "%s%.*s", value, (int)n, s);
+        if (fn(spec, path, o) < 0)
+            return -1;
+        if (!s[n])
+            return 0;
+        s += n + 1;
+    }
+}
+
+static int walk(const options *o, unsigned flags, path_fn *fn)
+{
+    for (size_t i = 0; i < options_n_specs(o); i++) {
+        const option_spec *spec = options_spec_at(o, i);
+        if (!(spec->path & flags))
+            continue;
+        if (spec->type == OPT_LIST) {
+            for (size_t k = 0; k < options_count(o, spec->name); k++)
+                if (each_path(spec, options_item(o, spec->name, k), o, fn) < 0)
+                    return -1;
+        } else if (spec->type == OPT_STRING && each_path(spec, options_str(o, spec->name), o, fn) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int preflight_check(const options *o)
+{
+    return walk(o, OPT_PATH_READ | OPT_PATH_WRITE | OPT_PATH_DIR, check_one);
+}
+
+int preflight_prepare(const options *o)
+{
+    return walk(o, OPT_PATH_WRITE | OPT_PATH_DIR, make_parent);
+}

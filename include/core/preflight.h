@@ -1,0 +1,27 @@
+/* preflight: the paths a program's options name, checked before any work, so
+ * that a training does not run for an hour to fail at its last write.
+ *
+ * Each option whose spec has .path flags (core/options.h) is checked (a
+ * prefix option with .suffixes: each of its files): OPT_PATH_READ exists and
+ * is readable (an OPT_LIST item "-" is stdin, "@FILE" names FILE);
+ * OPT_PATH_WRITE and OPT_PATH_DIR lie in a directory that exists or can be
+ * made below the nearest existing one, which must be a writable directory
+ * with PREFLIGHT_MIN_FREE bytes free, and are not a directory (WRITE) or a
+ * file (DIR); OPT_PATH_KEEP exists only with --force. Errors name the option
+ * and the path. */
+#ifndef SPIKESYNTH_PREFLIGHT_H
+#define SPIKESYNTH_PREFLIGHT_H
+
+#include "core/options.h"
+
+/* Room every written path needs on its file system: more than a model or a
+ * run's PNGs take, less than any disk in use has. */
+#define PREFLIGHT_MIN_FREE (16ull << 20)
+
+/* 0 when every path option passes; -1 with err_msg() naming the first that fails. */
+int preflight_check(const options *o);
+/* Creates the missing directories of the written paths (after preflight_check,
+ * when the program starts its work): a save cannot then fail on them. */
+int preflight_prepare(const options *o);
+
+#endif
