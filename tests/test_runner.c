@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/clock.h"
+#include "core/progress.h"
 #include "tmpdir.h"
 
 #include "process.h"
@@ -17,6 +18,8 @@
 #include <math.h>
 #include <sndfile.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +96,64 @@ static void test_runs_to_completion(void **state)
     /* the override reached the source: 7 batches of 3 steps */
     assert_non_null(strstr(proc_slurp(path), "21 frames, 7 batches"));
     assert_non_null(strstr(proc_slurp(err_path), "done: 3 stages finished"));
+}
+
+/* At a terminal the stages' progress comes about once a second and is redrawn
+ * in place (carriage return, clear line), while the stage logs keep one line
+ * per 15 s: the run below lasts ~3 s, so its log has the first and the final
+ * progress line only, where the console had several. */
+static void test_progress_redrawn_at_a_terminal(void **state)
+{
+    (void)state;
+    write_pipe("", "--delay-ms=50");
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    char out_var[256];
+    snprintf(out_var, sizeof out_var, "out=%s", out_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+        if (slave < 0 || dup2(slave, STDERR_FILENO) < 0)
+            _exit(99);
+        execl("bin/spikesynth", "bin/spikesynth", "run", pipe_path, out_var, "batches=20", (char *)NULL);
+        _exit(98);
+    }
+    static char screen[1 << 16];
+    size_t len = 0;
+    double t0 = clock_now();
+    for (bool exited = false; clock_now() - t0 < 30;) {
+        struct pollfd p = {master, POLLIN, 0};
+        ssize_t r = poll(&p, 1, 200) > 0 ? read(master, screen + len, sizeof screen - 1 - len) : 0;
+        if (r > 0) {
+            len += (size_t)r;
+            continue;
+        }
+        if (exited) /* and its last words read */
+            break;
+        exited = waitpid(pid, NULL, WNOHANG) == pid;
+        if (!exited && r < 0) /* EIO: the terminal closed; the runner may still be exiting */
+            usleep(50 * 1000);
+    }
+    screen[len] = '\0';
+    close(master);
+    size_t redraws = 0; /* a clear-line followed by a progress line */
+    for (const char *q = screen; (q = strstr(q, "\r\033[K")); q++) {
+        const char *text = q + 4, *found = strstr(text, "samples/s");
+        redraws += found && found < text + strcspn(text, "\r\n");
+    }
+    assert_true(redraws >= 2);
+    assert_non_null(strstr(screen, "done: 3 stages finished"));
+    assert_null(strstr(screen, PROGRESS_MARK));
+    char path[256];
+    snprintf(path, sizeof path, "%s/logs/src.log", out_dir);
+    const char *log = proc_slurp(path);
+    size_t steps = 0;
+    for (const char *q = log; (q = strstr(q, "samples/s")); q++)
+        steps++;
+    assert_true(steps <= 2); /* the first (at 1 s) and the final line */
+    assert_null(strstr(log, PROGRESS_MARK));
 }
 
 static void test_killed_stage(void **state)
@@ -278,6 +339,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_runs_to_completion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_redrawn_at_a_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_drains, setup, teardown),

@@ -8,12 +8,14 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct progress {
     uint64_t total, step, samples;
     double loss;
     double interval, start, last;
+    bool marked; /* lines the runner redraws (PROGRESS_MARK) */
 };
 
 progress *progress_new_at(uint64_t total, double interval, double now)
@@ -22,7 +24,10 @@ progress *progress_new_at(uint64_t total, double interval, double now)
     if (!self)
         return NULL;
     self->total = total;
-    self->interval = interval > 0 ? interval : isatty(STDERR_FILENO) ? 1.0 : 15.0;
+    const char *mode = getenv("SPIKESYNTH_PROGRESS");
+    bool tty = mode ? !strcmp(mode, "tty") : isatty(STDERR_FILENO);
+    self->marked = mode && tty;
+    self->interval = interval > 0 ? interval : tty ? 1.0 : 15.0;
     self->start = self->last = now;
     self->loss = NAN;
     return self;
@@ -84,7 +89,7 @@ bool progress_update_at(progress *self, uint64_t step, uint64_t samples, double 
     char line[256];
     progress_format(self, now, buf ? buf : line, buf ? cap : sizeof line);
     if (!buf)
-        log_info("%s", line);
+        log_info("%s%s", self->marked ? PROGRESS_MARK : "", line);
     return true;
 }
 

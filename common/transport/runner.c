@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/dir.h"
 #include "core/err.h"
+#include "core/progress.h"
 #include "transport/frame.h"
 #include "transport/shm_ring.h"
 
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,7 +68,14 @@ typedef struct {
     bool ready, done, exited;
     int status;
     double started, ended;
+    double progress_logged; /* when its last progress line went to its log */
 } child;
+
+/* The runner's console: at a terminal, stage progress lines are redrawn in
+ * place (one line, the latest), and any other line first clears it. */
+typedef struct {
+    bool tty, shown;
+} console_state;
 
 typedef struct {
     const pipeline *p;
@@ -83,7 +92,25 @@ typedef struct {
     size_t hushed;         /* error lines of the stages stopped after it */
     spike_frame *ctl;
     msgpack_sbuffer hdr;
+    console_state *con;
 } run;
+
+static void console_clear(const run *r)
+{
+    if (r->con && r->con->shown) {
+        fputs("\r\033[K", r->cfg->console);
+        r->con->shown = false;
+    }
+}
+
+static void console_progress(const run *r, const char *line)
+{
+    struct winsize ws;
+    int width = ioctl(fileno(r->cfg->console), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 100;
+    fprintf(r->cfg->console, "\r\033[K%.*s", width - 1, line); /* a wrapped line would not redraw */
+    fflush(r->cfg->console);
+    r->con->shown = true;
+}
 
 static void say(const run *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(const run *r, int level, const char *fmt, ...)
@@ -95,6 +122,7 @@ static void say(const run *r, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    console_clear(r);
     fprintf(r->cfg->console, "spikesynth: %s\n", line);
     fflush(r->cfg->console);
 }
@@ -216,8 +244,30 @@ static int spawn(run *r, child *c)
 
 /* ---- stage output -------------------------------------------------------------- */
 
+/* A stage's progress line (PROGRESS_MARK): redrawn at a terminal, one each
+ * 15 s in its log. */
+static void take_progress(run *r, child *c, const char *line, const char *mark)
+{
+    char clean[1024];
+    snprintf(clean, sizeof clean, "%.*s%s", (int)(mark - line), line, mark + strlen(PROGRESS_MARK));
+    double now = clock_now();
+    if (c->log && now - c->progress_logged >= 15) {
+        fprintf(c->log, "%s\n", clean);
+        fflush(c->log);
+        c->progress_logged = now;
+    }
+    snprintf(c->last_line, sizeof c->last_line, "%s", clean);
+    if (r->cfg->console && r->cfg->verbosity >= 1 && r->con && r->con->tty)
+        console_progress(r, clean);
+}
+
 static void take_line(run *r, child *c, const char *line)
 {
+    const char *mark = strstr(line, PROGRESS_MARK);
+    if (mark) {
+        take_progress(r, c, line, mark);
+        return;
+    }
     if (c->log) {
         fprintf(c->log, "%s\n", line);
         fflush(c->log);
@@ -234,6 +284,7 @@ static void take_line(run *r, child *c, const char *line)
         return;
     }
     if (r->cfg->console && r->cfg->verbosity >= 1) {
+        console_clear(r);
         fprintf(r->cfg->console, "%s\n", line);
         fflush(r->cfg->console);
     }
@@ -724,6 +775,9 @@ int runner_run(const pipeline *p, const runner_config *cfg)
      * spin while their stage waits steal the core from the stage that works
      * (measured: 2.3x slower training). Unless the user chose otherwise. */
     setenv("OMP_WAIT_POLICY", "passive", 0);
+    console_state con = {.tty = cfg->console && cfg->verbosity >= 1 && isatty(fileno(cfg->console))};
+    r.con = &con;
+    setenv("SPIKESYNTH_PROGRESS", con.tty ? "tty" : "log", 1); /* the stages' progress lines */
     char logs[4096];
     snprintf(logs, sizeof logs, "%s/logs", cfg->out_dir);
     if (dir_make(logs) < 0 || lock_out_dir(&r) < 0)

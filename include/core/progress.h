@@ -10,10 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Under the runner (environment SPIKESYNTH_PROGRESS): "tty", its console is a
+ * terminal, so a line a second, marked with PROGRESS_MARK, which the runner
+ * redraws in place and keeps one of each 15 s in the stage's log; "log", 15 s.
+ * Unset: 1 s when stderr is a terminal, 15 s otherwise. */
+#define PROGRESS_MARK "\x1e"
+
 typedef struct progress progress;
 
 /* total: samples expected (0: unknown, no ETA). interval: seconds between lines,
- * 0 for the default (1 s when stderr is a terminal, 15 s otherwise). */
+ * 0 for the default (above). */
 progress *progress_new(uint64_t total, double interval);
 void progress_destroy(progress **self_p);
 
