@@ -3,6 +3,7 @@
  *   spikesynth run PIPELINE [name=value ...]    start the stages, supervise, wait for the end
  *   spikesynth check PIPELINE [name=value ...]  validate without running
  *   spikesynth list                             the pipelines it finds by name
+ *   spikesynth keygen DIR                       a CURVE key pair for tcp:// links
  *
  * PIPELINE is a file, or a name looked up next to this program and then where
  * make install put the pipelines (transport/pipeline_dirs.h). Stage programs
@@ -12,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "transport/pipeline.h"
+#include "transport/curve_keys.h"
 #include "transport/pipeline_dirs.h"
 #include "transport/runner.h"
 
@@ -28,6 +30,7 @@ static const char *usage =
     "Usage: spikesynth run PIPELINE [name=value ...] [-q | -v] [--transport=auto|zmq]\n"
     "  or:  spikesynth check PIPELINE [name=value ...]\n"
     "  or:  spikesynth list\n"
+    "  or:  spikesynth keygen DIR\n"
     "Runs pipelines of spikesynth stages: one process per stage, linked over ZeroMQ, supervised.\n"
     "\n"
     "PIPELINE is a pipeline file, or the name of one installed with spikesynth\n"
@@ -39,6 +42,9 @@ static const char *usage =
     "  run                   start every stage, supervise them, wait for the end\n"
     "  check                 validate the pipeline against its stages without running it\n"
     "  list                  the pipelines found by name, with their summaries\n"
+    "  keygen DIR            a CURVE key pair for the tcp:// links of pipelines across\n"
+    "                        hosts: DIR/secret.key (mode 0600), DIR/public.key, and\n"
+    "                        its public key added to DIR/allowed (the peers accepted)\n"
     "\n"
     "Options:\n"
     "  -q                    only errors\n"
@@ -93,7 +99,7 @@ static int parse_args(int argc, char **argv, command_line *cl, runner_config *cf
             return err_set("unknown option %s (see spikesynth --help)", a);
         else if (!cl->cmd)
             cl->cmd = a;
-        else if (!cl->pipe && strcmp(cl->cmd, "list"))
+        else if (!cl->pipe && strcmp(cl->cmd, "list")) /* keygen: the directory */
             cl->pipe = a;
         else if (strchr(a, '=') && cl->n_vars < MAX_VARS)
             cl->vars[cl->n_vars++] = argv[i];
@@ -102,8 +108,12 @@ static int parse_args(int argc, char **argv, command_line *cl, runner_config *cf
     }
     if (!cl->cmd)
         return err_set("no command (run, check or list; see spikesynth --help)");
-    if (strcmp(cl->cmd, "run") && strcmp(cl->cmd, "check") && strcmp(cl->cmd, "list"))
-        return err_set("unknown command '%s' (run, check or list; see spikesynth --help)", cl->cmd);
+    if (strcmp(cl->cmd, "run") && strcmp(cl->cmd, "check") && strcmp(cl->cmd, "list") &&
+        strcmp(cl->cmd, "keygen"))
+        return err_set("unknown command '%s' (run, check, list or keygen; see spikesynth --help)",
+                       cl->cmd);
+    if (!strcmp(cl->cmd, "keygen") && (!cl->pipe || cl->n_vars))
+        return err_set("keygen: give one directory (spikesynth keygen DIR)");
     if (strcmp(cl->cmd, "list") && !cl->pipe)
         return err_set("%s: which pipeline? (a file, or a name from spikesynth list)", cl->cmd);
     return 0;
@@ -152,6 +162,15 @@ int main(int argc, char **argv)
     if (rc < 0 || bin_dir(dir, sizeof dir) < 0) {
         log_error("%s", err_msg());
         return 2;
+    }
+    if (!strcmp(cl.cmd, "keygen")) {
+        if (curve_keys_generate(cl.pipe) < 0) {
+            log_error("%s", err_msg());
+            return 1;
+        }
+        fprintf(stderr, "spikesynth: key pair in %s: secret.key (keep it private), public.key; "
+                        "%s/allowed lists the keys accepted\n", cl.pipe, cl.pipe);
+        return 0;
     }
     pipeline_dirs dirs;
     pipeline_dirs_init(&dirs, dir);

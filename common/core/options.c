@@ -28,6 +28,9 @@ static const option_spec common_specs[] = {
     {"transport", OPT_STRING, "auto", "auto: frames of ipc:// links go through shared memory; zmq: all over ZeroMQ",
      .choices = "auto|zmq"},
     {"spin-us", OPT_INT, "20", "microseconds a wait on a shared-memory link spins before it sleeps"},
+    {"keys", OPT_STRING, "", "key directory securing tcp:// links with CURVE (spikesynth keygen DIR)"},
+    {"server-key", OPT_STRING, "", "public key (Z85, or a file) of the binding peer of tcp:// links this end connects (default: KEYS/public.key)"},
+    {"insecure", OPT_BOOL, "false", "tcp:// links without keys in plaintext, open to any peer (warns)"},
     {NULL, 0, NULL, NULL},
 };
 
