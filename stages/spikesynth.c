@@ -28,6 +28,7 @@
  * line, options as "  -x, --long  text" */
 static const char *usage =
     "Usage: spikesynth run PIPELINE [name=value ...] [-q | -v] [--transport=auto|zmq]\n"
+    "                      [--host=NAME] [--insecure] [--run-id=ID] [--timeout=S]\n"
     "  or:  spikesynth check PIPELINE [name=value ...]\n"
     "  or:  spikesynth list\n"
     "  or:  spikesynth keygen DIR\n"
@@ -52,6 +53,15 @@ static const char *usage =
     "  --transport=MODE      auto (the default): frames through shared memory between\n"
     "                        stages on one host, control over ZeroMQ; zmq: everything\n"
     "                        over ZeroMQ sockets\n"
+    "  --host=NAME           run the stages placed on host NAME (stage S @ NAME = ...)\n"
+    "                        alone; without it, the stages placed nowhere (host local)\n"
+    "  --insecure            tcp links across hosts without keys=DIR: plaintext, and\n"
+    "                        any peer may connect (warns)\n"
+    "  --run-id=ID           the run id every host's runner gives its stages (default\n"
+    "                        STEM-$SLURM_JOB_ID, or STEM-hosts, for a placed pipeline)\n"
+    "  --timeout=S           every stage's --timeout: seconds a link's peer may stay\n"
+    "                        silent (hung, or its host cut off) before the run fails;\n"
+    "                        also how long a stage may stay stopped (default 10)\n"
     "  -h, --help            this text\n"
     "  --version             the version (and the git commit it was built from)\n";
 
@@ -95,6 +105,20 @@ static int parse_args(int argc, char **argv, command_line *cl, runner_config *cf
             cfg->verbosity = 2;
         else if (!strncmp(a, "--transport=", 12))
             cfg->transport = a + 12;
+        else if (!strncmp(a, "--host=", 7) && a[7])
+            cfg->host = a + 7;
+        else if (!strcmp(a, "--host") && i + 1 < argc)
+            cfg->host = argv[++i];
+        else if (!strncmp(a, "--run-id=", 9) && a[9])
+            cfg->run_id = a + 9;
+        else if (!strncmp(a, "--timeout=", 10)) {
+            char *end;
+            double t = strtod(a + 10, &end);
+            if (*end || !(t >= 0.001 && t <= 86400))
+                return err_set("--timeout=%s: seconds, from 0.001 to 86400", a + 10);
+            cfg->link_timeout = cfg->hang_timeout = t;
+        } else if (!strcmp(a, "--insecure"))
+            cfg->insecure = true;
         else if (a[0] == '-')
             return err_set("unknown option %s (see spikesynth --help)", a);
         else if (!cl->cmd)
