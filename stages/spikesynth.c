@@ -4,6 +4,7 @@
  *   spikesynth check PIPELINE [name=value ...]  validate without running
  *   spikesynth list                             the pipelines it finds by name
  *   spikesynth keygen DIR                       a CURVE key pair for tcp:// links
+ *   spikesynth slurm PIPELINE [name=value ...]  a Slurm batch script running it across nodes
  *
  * PIPELINE is a file, or a name looked up next to this program and then where
  * make install put the pipelines (transport/pipeline_dirs.h). Stage programs
@@ -16,7 +17,9 @@
 #include "transport/curve_keys.h"
 #include "transport/pipeline_dirs.h"
 #include "transport/runner.h"
+#include "transport/slurm_script.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ static const char *usage =
     "  or:  spikesynth check PIPELINE [name=value ...]\n"
     "  or:  spikesynth list\n"
     "  or:  spikesynth keygen DIR\n"
+    "  or:  spikesynth slurm PIPELINE [name=value ...] [run options] > job.sh\n"
     "Runs pipelines of spikesynth stages: one process per stage, linked over ZeroMQ, supervised.\n"
     "\n"
     "PIPELINE is a pipeline file, or the name of one installed with spikesynth\n"
@@ -46,6 +50,10 @@ static const char *usage =
     "  keygen DIR            a CURVE key pair for the tcp:// links of pipelines across\n"
     "                        hosts: DIR/secret.key (mode 0600), DIR/public.key, and\n"
     "                        its public key added to DIR/allowed (the peers accepted)\n"
+    "  slurm                 a Slurm batch script (on stdout) that runs each host's\n"
+    "                        stages (stage S @ HOST = ...) as one task of the job, with\n"
+    "                        the hosts taken from its node list; the variables and run\n"
+    "                        options given reach every host's runner\n"
     "\n"
     "Options:\n"
     "  -q                    only errors\n"
@@ -71,6 +79,8 @@ typedef struct {
     const char *cmd, *pipe;
     char *vars[MAX_VARS];
     size_t n_vars;
+    char *runner_words[MAX_VARS]; /* slurm: what each host's runner gets (variables, options) */
+    size_t n_words;
 } command_line;
 
 /* The directory of this executable, where the stage programs live. */
@@ -99,6 +109,9 @@ static int parse_args(int argc, char **argv, command_line *cl, runner_config *cf
             build_info_print(stdout, "spikesynth");
             return 1;
         }
+        bool for_runner = a[0] == '-' || (cl->pipe && strchr(a, '='));
+        if (for_runner && cl->n_words < MAX_VARS && strncmp(a, "--host", 6) && strncmp(a, "--run-id", 8))
+            cl->runner_words[cl->n_words++] = argv[i];
         if (!strcmp(a, "-q"))
             cfg->verbosity = 0;
         else if (!strcmp(a, "-v"))
@@ -133,9 +146,9 @@ static int parse_args(int argc, char **argv, command_line *cl, runner_config *cf
     if (!cl->cmd)
         return err_set("no command (run, check or list; see spikesynth --help)");
     if (strcmp(cl->cmd, "run") && strcmp(cl->cmd, "check") && strcmp(cl->cmd, "list") &&
-        strcmp(cl->cmd, "keygen"))
-        return err_set("unknown command '%s' (run, check, list or keygen; see spikesynth --help)",
-                       cl->cmd);
+        strcmp(cl->cmd, "keygen") && strcmp(cl->cmd, "slurm"))
+        return err_set("unknown command '%s' (run, check, list, keygen or slurm; see spikesynth "
+                       "--help)", cl->cmd);
     if (!strcmp(cl->cmd, "keygen") && (!cl->pipe || cl->n_vars))
         return err_set("keygen: give one directory (spikesynth keygen DIR)");
     if (strcmp(cl->cmd, "list") && !cl->pipe)
@@ -143,7 +156,24 @@ static int parse_args(int argc, char **argv, command_line *cl, runner_config *cf
     return 0;
 }
 
-/* run or check: the exit status */
+/* slurm: the batch script on stdout; the exit status */
+static int write_slurm(const command_line *cl, const pipeline *p, const char *dir, const char *path)
+{
+    char runner[PATH_MAX + 16], pipe[PATH_MAX];
+    snprintf(runner, sizeof runner, "%s/spikesynth", dir);
+    if (!realpath(path, pipe)) {
+        log_error("%s: %s", path, strerror(errno));
+        return 2;
+    }
+    slurm_script_args a = {runner, pipe, cl->runner_words, cl->n_words};
+    if (slurm_script_write(stdout, p, &a) < 0 || fflush(stdout) != 0) {
+        log_error("%s", err_msg());
+        return 2;
+    }
+    return 0;
+}
+
+/* run, check or slurm: the exit status */
 static int run_pipeline(const command_line *cl, runner_config *cfg, const char *dir,
                         const pipeline_dirs *dirs)
 {
@@ -161,6 +191,8 @@ static int run_pipeline(const command_line *cl, runner_config *cfg, const char *
     } else if (!strcmp(cl->cmd, "check")) {
         printf("%s: ok (%zu stages, %zu links)\n", p->path, p->n_stages, p->n_links);
         rc = 0;
+    } else if (!strcmp(cl->cmd, "slurm")) {
+        rc = write_slurm(cl, p, dir, path);
     } else {
         cfg->bin_dir = dir;
         cfg->out_dir = pipeline_var_get(p, "out");

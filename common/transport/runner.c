@@ -393,7 +393,11 @@ static bool clean_exit(const child *c) { return WIFEXITED(c->status) && WEXITSTA
 static void write_summary(run *r, const char *status)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/run.json", r->cfg->out_dir);
+    /* runners of several hosts may share an output directory */
+    if (placement_used(r->p))
+        snprintf(path, sizeof path, "%s/run-%s.json", r->cfg->out_dir, r->host);
+    else
+        snprintf(path, sizeof path, "%s/run.json", r->cfg->out_dir);
     atomic_file *f = atomic_file_new(path);
     if (!f)
         return;
