@@ -13,7 +13,8 @@
  *    a configuration of the test's own) runs the batch script of `spikesynth
  *    slurm` for the same graph, three tasks on the node, and the weights are
  *    again those of the one-host run.
- * Skips, saying why, only where it cannot run: not root, no ip(8), no Slurm. */
+ * Skips, saying why, only where it cannot run: not root, no ip(8), no Slurm.
+ * KEEP=1 (debugging) keeps DIR and makes the runners verbose. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
