@@ -126,6 +126,37 @@ static void expect_parse_error(const char *text, const char *msg, char *const *o
         fail_msg("got '%s', expected '%s'", err_msg(), msg);
 }
 
+/* stage NAME @ HOST, a link's port=N, the placement built-ins */
+static void test_placement(void **state)
+{
+    (void)state;
+    const char *text = "var enc_host = node-a\n"
+                       "stage src = frame-source\n"
+                       "stage enc @ ${enc_host} = frame-relay --x=1\n"
+                       "stage sink @ local = frame-dump\n"
+                       "src.out -> enc.in port=7001\n"
+                       "enc.out -> sink.in\n";
+    char *ov[] = {"port_base=6000", "keys=/k"};
+    pipeline *p = pipeline_parse("t.pipe", text, ov, 2);
+    if (!p)
+        fail_msg("%s", err_msg());
+    assert_null(p->stages[0].host);
+    assert_string_equal(p->stages[1].host, "node-a");
+    assert_string_equal(p->stages[1].program, "frame-relay");
+    assert_int_equal(p->stages[1].n_args, 1);
+    assert_null(p->stages[2].host); /* local: with the runner */
+    assert_int_equal(p->links[0].port, 7001);
+    assert_int_equal(p->links[1].port, 0);
+    assert_string_equal(pipeline_var_get(p, "port_base"), "6000");
+    assert_string_equal(pipeline_var_get(p, "keys"), "/k");
+    assert_string_equal(pipeline_var_get(p, "hosts"), "");
+    pipeline_destroy(&p);
+    expect_parse_error("stage a @ = src\n", "t.pipe:1: '=' is not a host name (letters, digits, "
+                       "- and _)", NULL, 0);
+    expect_parse_error("stage a = src\nstage b = sink\na.out -> b.in port=70000\n",
+                       "t.pipe:3: 'port=70000': a port is 1 to 65535", NULL, 0);
+}
+
 static void test_syntax_errors(void **state)
 {
     (void)state;
@@ -145,13 +176,13 @@ static void test_syntax_errors(void **state)
     expect_parse_error("stage a = ../evil\n",
                        "t.pipe:1: '../evil' is not a stage program name (programs are found in bin/)",
                        NULL, 0);
-    expect_parse_error("stage a\n", "t.pipe:1: expected 'stage NAME = PROGRAM [--option=value ...]'",
+    expect_parse_error("stage a\n", "t.pipe:1: expected 'stage NAME [@ HOST] = PROGRAM [--option=value ...]'",
                        NULL, 0);
     expect_parse_error("var = 3\n", "t.pipe:1: expected 'var NAME = VALUE'", NULL, 0);
     char *ov[] = {"stpes=3"};
     expect_parse_error("var steps = 1\nstage a = src\n",
-                       "unknown variable 'stpes' given on the command line (t.pipe has: pipeline, out, "
-                       "steps)", ov, 1);
+                       "unknown variable 'stpes' given on the command line (t.pipe has: pipeline, out, hosts, "
+                       "keys, port_base, steps)", ov, 1);
     char *bad[] = {"novalue"};
     expect_parse_error("stage a = src\n", "'novalue': variables are given as name=value", bad, 1);
     expect_parse_error("# nothing\n", "t.pipe: no stages", NULL, 0);
@@ -270,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_placement),
         cmocka_unit_test(test_check_good),
         cmocka_unit_test(test_check_preflight),
         cmocka_unit_test(test_check_errors),

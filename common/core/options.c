@@ -30,6 +30,9 @@ static const option_spec common_specs[] = {
     {"spin-us", OPT_INT, "20", "microseconds a wait on a shared-memory link spins before it sleeps"},
     {"force", OPT_BOOL, "false", "replace the files this run trains even when they exist (models of another training)"},
     {"preflight", OPT_BOOL, "false", "check the options and the paths they name, then exit (spikesynth check)"},
+    {"keys", OPT_STRING, "", "key directory securing tcp:// links with CURVE (spikesynth keygen DIR)"},
+    {"server-key", OPT_STRING, "", "public key (Z85, or a file) of the binding peer of tcp:// links this end connects (default: KEYS/public.key)"},
+    {"insecure", OPT_BOOL, "false", "tcp:// links without keys in plaintext, open to any peer (warns)"},
     {NULL, 0, NULL, NULL},
 };
 

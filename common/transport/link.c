@@ -21,7 +21,7 @@
 /* The socket transports, by endpoint: the first whose match() takes it opens a
  * link. Adding one: its file (ops like link_zmq.c's) and a line here, before
  * the ZeroMQ one, which takes every endpoint. */
-static const link_transport_ops *const transports[] = {&link_zmq_ops};
+static const link_transport_ops *const transports[] = {&link_curve_ops, &link_zmq_ops};
 
 struct spike_link {
     char *endpoint;
@@ -60,6 +60,9 @@ void link_config_default(link_config *cfg)
     cfg->max_frame = 256 << 20;
     cfg->lanes = true;
     cfg->spin_us = 20;
+    cfg->keys = NULL;
+    cfg->server_key = NULL;
+    cfg->insecure = false;
 }
 
 static void copy_name(char *dst, const char *src)
@@ -323,7 +326,8 @@ static int handshake_step(spike_link *self)
 {
     if (self->handshaken)
         return 1;
-    self->sock->ops->liveness(self->sock);
+    if (self->sock->ops->liveness(self->sock) < 0)
+        return -1;
     if (!self->hello_sent && !self->bind) {
         int r = send_control(self, FRAME_HELLO, false);
         if (r < 0)

@@ -104,9 +104,8 @@ err:
 static int lane_tend(lane_link *self, double *deadline)
 {
     spike_link *link = self->base.link;
-    if (link_idle(link) < 0)
+    if (link_idle(link) < 0 || self->sock->ops->liveness(self->sock) < 0)
         return -1;
-    self->sock->ops->liveness(self->sock);
     spike_frame *c = link_scratch(link);
     int r;
     while ((r = self->sock->ops->recv(self->sock, c)) == 1) {

@@ -4,11 +4,15 @@
  * Invariants: a message is exactly two parts (header, payload), and a malformed
  * one is drained whole so the next is read from its start; once the handshake
  * is done, losing the last connection means the peer is gone, and what arrived
- * before stays readable for GONE_GRACE. */
+ * before stays readable for GONE_GRACE. The curve transport (tcp://) is the
+ * same socket secured by link_curve.c before it binds or connects; a CURVE
+ * handshake that fails is fatal at the connecting end (refused: our key is not
+ * allowed) and logged at the binding end, which waits for the right peer. */
 #include "transport/link_transport.h"
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -18,6 +22,7 @@
 
 #define GONE_GRACE 0.5 /* after a disconnect, seconds to drain what already arrived (a loaded machine may take a while to deliver it) */
 #define MAX_CONNS 16
+#define HANDSHAKE_LOG_EVERY 5.0 /* seconds between two warnings about failed handshakes */
 
 /* Only names monitor endpoints: a freed link's inproc name can outlive it briefly,
  * so a new link at the same address needs a different name. */
@@ -29,8 +34,11 @@ typedef struct {
     const link_config *cfg;
     int conns[MAX_CONNS], n_conns; /* live transport connections (fds), from the monitor */
     bool up;                       /* the handshake is done */
-    bool ever_connected, peer_gone;
+    bool ever_connected, peer_gone, bind;
     double gone_at;
+    int zap;                 /* curve, binding end: its ZAP registration (link_curve.c) */
+    int refused, failed;     /* connecting end: the CURVE handshake was refused / failed */
+    double last_failure_log; /* binding end */
 } zmq_link;
 
 static void zmq_link_destroy(link_transport **t_p, bool flush)
@@ -48,6 +56,7 @@ static void zmq_link_destroy(link_transport **t_p, bool flush)
     }
     if (self->mon)
         zmq_close(self->mon);
+    link_curve_release(self->zap);
     free(self);
     *t_p = NULL;
 }
@@ -58,8 +67,9 @@ static bool zmq_link_match(const char *endpoint, const link_config *cfg)
     return true; /* ipc://, tcp:// and everything else ZeroMQ takes */
 }
 
-static link_transport *zmq_link_open(spike_link *link, void *ctx, const char *endpoint, bool bind,
-                                     const link_config *cfg)
+/* The socket of either transport: ops is link_zmq_ops or link_curve_ops. */
+static link_transport *open_socket(spike_link *link, void *ctx, const char *endpoint, bool bind,
+                                   const link_config *cfg, const link_transport_ops *ops)
 {
     const char *name = link_name(link);
     zmq_link *self = calloc(1, sizeof *self);
@@ -67,8 +77,9 @@ static link_transport *zmq_link_open(spike_link *link, void *ctx, const char *en
         err_set("link %s: out of memory", name);
         return NULL;
     }
-    self->base = (link_transport){&link_zmq_ops, link};
+    self->base = (link_transport){ops, link};
     self->cfg = cfg;
+    self->bind = bind;
     self->sock = zmq_socket(ctx, ZMQ_DEALER);
     if (!self->sock) {
         err_set("link %s: cannot create socket: %s", name, zmq_strerror(errno));
@@ -92,12 +103,16 @@ static link_transport *zmq_link_open(spike_link *link, void *ctx, const char *en
     snprintf(mon_ep, sizeof mon_ep, "inproc://spikesynth-link-monitor-%u",
              atomic_fetch_add(&monitor_seq, 1));
     if (zmq_socket_monitor(self->sock, mon_ep,
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ||
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) ||
         !(self->mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(self->mon, mon_ep)) {
         err_set("link %s: socket monitor: %s", name, zmq_strerror(errno));
         goto err;
     }
     zmq_setsockopt(self->mon, ZMQ_LINGER, &(int){0}, sizeof(int));
+    if (ops == &link_curve_ops && link_curve_setup(link, ctx, self->sock, bind, cfg, &self->zap) < 0)
+        goto err;
     if ((bind ? zmq_bind : zmq_connect)(self->sock, endpoint) != 0) {
         err_set("link %s (%s-port): cannot %s %s: %s", name,
                 link_dir(link) == PORT_IN ? "in" : "out", bind ? "bind" : "connect to", endpoint,
@@ -111,12 +126,45 @@ err:;
     return NULL;
 }
 
+static link_transport *zmq_link_open(spike_link *link, void *ctx, const char *endpoint, bool bind,
+                                     const link_config *cfg)
+{
+    return open_socket(link, ctx, endpoint, bind, cfg, &link_zmq_ops);
+}
+
+static link_transport *curve_link_open(spike_link *link, void *ctx, const char *endpoint, bool bind,
+                                       const link_config *cfg)
+{
+    return open_socket(link, ctx, endpoint, bind, cfg, &link_curve_ops);
+}
+
 /* ---- liveness --------------------------------------------------------------- */
 
 static void peer_lost(zmq_link *self)
 {
     self->peer_gone = true;
     self->gone_at = clock_now();
+}
+
+/* A CURVE handshake failed: the connecting end remembers it (liveness reports
+ * it), the binding end says so now and then and waits for the right peer. */
+static void handshake_failed(zmq_link *self, uint16_t event, int32_t value)
+{
+    if (!self->bind) {
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            self->refused = value ? value : 400;
+        else
+            self->failed = value ? value : -1;
+        return;
+    }
+    /* refusals are the ZAP handler's to log, with the key */
+    double now = clock_now();
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || now - self->last_failure_log < HANDSHAKE_LOG_EVERY)
+        return;
+    self->last_failure_log = now;
+    log_warn("link %s: a connection failed its %s handshake (error 0x%x): a peer without "
+             "CURVE, or one that has another public key for this end", link_name(self->base.link),
+             self->base.ops == &link_curve_ops ? "CURVE" : "ZMTP", (unsigned)value);
 }
 
 static void drain_monitor(zmq_link *self)
@@ -145,6 +193,10 @@ static void drain_monitor(zmq_link *self)
             if (self->n_conns < MAX_CONNS)
                 self->conns[self->n_conns++] = value;
             self->ever_connected = true;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            handshake_failed(self, event, value);
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             for (int i = 0; i < self->n_conns; i++)
                 if (self->conns[i] == value) {
@@ -159,7 +211,21 @@ static void drain_monitor(zmq_link *self)
     }
 }
 
-static void zmq_link_liveness(link_transport *t) { drain_monitor((zmq_link *)t); }
+static int zmq_link_liveness(link_transport *t)
+{
+    zmq_link *self = (zmq_link *)t;
+    drain_monitor(self);
+    const char *name = link_name(t->link);
+    if (self->refused)
+        return err_set("link %s: refused by the peer (CURVE, status %d): this end's public key is "
+                       "not in its allow-list (add the line of %s/public.key to the peer's "
+                       "allowed file)", name, self->refused, self->cfg->keys ? self->cfg->keys : "");
+    if (self->failed)
+        return err_set("link %s: the CURVE handshake with the peer failed (error 0x%x): does it "
+                       "use CURVE (not --insecure), and is --server-key its public key?", name,
+                       (unsigned)self->failed);
+    return 0;
+}
 static bool zmq_link_gone(const link_transport *t) { return ((const zmq_link *)t)->peer_gone; }
 
 static void zmq_link_ready(link_transport *t)
@@ -186,9 +252,8 @@ static int wait_for(zmq_link *self, short events, double deadline)
 {
     for (;;) {
         double now = clock_now();
-        if (link_idle(self->base.link) < 0)
+        if (link_idle(self->base.link) < 0 || zmq_link_liveness(&self->base) < 0)
             return -1;
-        drain_monitor(self);
         zmq_pollitem_t items[2] = {{self->sock, 0, events, 0}, {self->mon, 0, ZMQ_POLLIN, 0}};
         if (self->peer_gone && now - self->gone_at >= GONE_GRACE) {
             /* one last look: anything that arrived before the disconnect is still readable */
@@ -318,17 +383,17 @@ static int zmq_link_send(link_transport *t, const msgpack_sbuffer *hdr, const vo
     return 1;
 }
 
+/* what both socket transports share: all but how they take and open an endpoint */
+#define SOCKET_ENTRIES                                                                            \
+    .liveness = zmq_link_liveness, .gone = zmq_link_gone, .ready = zmq_link_ready,                \
+    .poll_items = zmq_link_poll_items, .send = zmq_link_send, .recv = zmq_link_recv,              \
+    .wait = zmq_link_wait, .has_input = zmq_link_has_input, .destroy = zmq_link_destroy
+
 const link_transport_ops link_zmq_ops = {
-    .name = "zmq",
-    .match = zmq_link_match,
-    .open = zmq_link_open,
-    .liveness = zmq_link_liveness,
-    .gone = zmq_link_gone,
-    .ready = zmq_link_ready,
-    .poll_items = zmq_link_poll_items,
-    .send = zmq_link_send,
-    .recv = zmq_link_recv,
-    .wait = zmq_link_wait,
-    .has_input = zmq_link_has_input,
-    .destroy = zmq_link_destroy,
+    .name = "zmq", .match = zmq_link_match, .open = zmq_link_open, SOCKET_ENTRIES,
+};
+
+/* tcp://: the same socket, secured (link_curve.c) */
+const link_transport_ops link_curve_ops = {
+    .name = "curve", .match = link_curve_match, .open = curve_link_open, SOCKET_ENTRIES,
 };

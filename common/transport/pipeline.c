@@ -201,15 +201,26 @@ static int parse_endpoint(pipeline *p, const char *w, int lineno, char **stage, 
 
 typedef struct {
     char *from, *to;
-    int line;
+    int line, port;
 } pending_link;
 
 static int parse_link(pipeline *p, words *w, int lineno, pending_link **pend, size_t *n_pend)
 {
+    /* a last word port=N: the tcp port of the link when it crosses hosts */
+    long port = 0;
+    size_t n_words = w->n;
+    if (n_words > 1 && !strncmp(w->words[n_words - 1], "port=", 5)) {
+        char *end;
+        port = strtol(w->words[n_words - 1] + 5, &end, 10);
+        if (*end || port < 1 || port > 65535)
+            return err_set("%s:%d: '%s': a port is 1 to 65535", p->path, lineno,
+                           w->words[n_words - 1]);
+        n_words--;
+    }
     /* accept "a.x -> b.y" and "a.x->b.y" alike */
     char *joined = NULL;
     buf b = {0};
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < n_words; i++)
         if (buf_add(&b, w->words[i], strlen(w->words[i])) < 0)
             return -1;
     joined = b.s;
@@ -238,6 +249,7 @@ static int parse_link(pipeline *p, words *w, int lineno, pending_link **pend, si
         l->from = strdup(arrow ? left : right);
         l->to = strdup(arrow ? right : left);
         l->line = lineno;
+        l->port = (int)port;
         if (!l->from || !l->to)
             rc = err_set("out of memory");
     }
@@ -291,26 +303,49 @@ static int parse_statement(pipeline *p, const char *line, int lineno, pending_li
             var_find(p, w.words[1], nl)->overridden = over;
         free(v.s);
     } else if (!strcmp(w.words[0], "stage")) {
+        /* "stage NAME @ HOST = PROGRAM ...": placed on HOST; "local" is where the runner runs */
+        char *host = NULL;
+        if (w.n >= 4 && !strcmp(w.words[2], "@")) {
+            if (!is_name(w.words[3], strlen(w.words[3]))) {
+                rc = err_set("%s:%d: '%s' is not a host name (letters, digits, - and _)", p->path,
+                             lineno, w.words[3]);
+                goto out;
+            }
+            free(w.words[2]);
+            host = w.words[3];
+            memmove(&w.words[2], &w.words[4], (w.n - 4) * sizeof *w.words);
+            w.n -= 2;
+            if (!strcmp(host, "local")) {
+                free(host);
+                host = NULL;
+            }
+        }
         if (w.n < 4 || strcmp(w.words[2], "=") || !is_name(w.words[1], strlen(w.words[1]))) {
-            rc = err_set("%s:%d: expected 'stage NAME = PROGRAM [--option=value ...]'", p->path, lineno);
+            free(host);
+            rc = err_set("%s:%d: expected 'stage NAME [@ HOST] = PROGRAM [--option=value ...]'",
+                         p->path, lineno);
             goto out;
         }
         long dup = pipeline_stage_find(p, w.words[1]);
         if (dup >= 0) {
+            free(host);
             rc = err_set("%s:%d: stage '%s' already declared at line %d", p->path, lineno,
                          w.words[1], p->stages[dup].line);
             goto out;
         }
         if (strchr(w.words[3], '/') || !is_name(w.words[3], strlen(w.words[3]))) {
+            free(host);
             rc = err_set("%s:%d: '%s' is not a stage program name (programs are found in bin/)",
                          p->path, lineno, w.words[3]);
             goto out;
         }
         if (grow((void **)&p->stages, p->n_stages, sizeof *p->stages) < 0) {
+            free(host);
             rc = -1;
             goto out;
         }
         pipeline_stage *s = &p->stages[p->n_stages++];
+        s->host = host;
         s->name = w.words[1];
         s->program = w.words[3];
         s->line = lineno;
@@ -373,13 +408,20 @@ pipeline *pipeline_parse(const char *path, const char *text, char *const *ov, si
     /* built-ins, visible from the first line; a command-line value wins */
     char out_default[512];
     snprintf(out_default, sizeof out_default, "out/%s", p->stem);
-    if (var_set(p, "pipeline", p->stem, 0) < 0 || var_set(p, "out", out_default, 0) < 0)
+    /* hosts, keys, port_base: placement across hosts (transport/placement.h) */
+    if (var_set(p, "pipeline", p->stem, 0) < 0 || var_set(p, "out", out_default, 0) < 0 ||
+        var_set(p, "hosts", "", 0) < 0 || var_set(p, "keys", "", 0) < 0 ||
+        var_set(p, "port_base", "5600", 0) < 0)
         goto err;
+    static const char *const builtins[] = {"out", "hosts", "keys", "port_base"};
     for (size_t i = 0; i < n_ov; i++)
-        if (!strncmp(ov[i], "out=", 4)) {
-            if (var_set(p, "out", ov[i] + 4, 0) < 0)
+        for (size_t k = 0; k < sizeof builtins / sizeof *builtins; k++) {
+            size_t len = strlen(builtins[k]);
+            if (strncmp(ov[i], builtins[k], len) || ov[i][len] != '=')
+                continue;
+            if (var_set(p, builtins[k], ov[i] + len + 1, 0) < 0)
                 goto err;
-            var_find(p, "out", 3)->overridden = true;
+            var_find(p, builtins[k], len)->overridden = true;
             used[i] = true;
         }
     /* lines, joined when they end in a backslash */
@@ -438,7 +480,8 @@ pipeline *pipeline_parse(const char *path, const char *text, char *const *ov, si
             free(tp);
             goto err;
         }
-        p->links[p->n_links++] = (pipeline_link){(size_t)a, (size_t)b, fp, tp, pend[i].line, false};
+        p->links[p->n_links++] =
+            (pipeline_link){(size_t)a, (size_t)b, fp, tp, pend[i].line, false, pend[i].port};
     }
     if (p->n_stages == 0) {
         err_set("%s: no stages", p->path);
@@ -498,6 +541,7 @@ void pipeline_destroy(pipeline **self_p)
         free(p->vars[i].value);
     }
     for (size_t i = 0; i < p->n_stages; i++) {
+        free(p->stages[i].host);
         free(p->stages[i].name);
         free(p->stages[i].program);
         for (size_t j = 0; j < p->stages[i].n_args; j++)

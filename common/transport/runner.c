@@ -1,7 +1,10 @@
 /* runner: starts and supervises the stage processes of a pipeline (see
  * include/runner.h). The signal flags and the wake-up pipe are process-wide by
  * nature (signal handlers); everything else is local to runner_run.
- * Invariant: runner_run returns only after every child has been reaped. */
+ * Invariant: runner_run returns only after every child has been reaped.
+ * With placement (transport/placement.h) a runner owns one host group: the
+ * stages of other hosts are in its table marked remote, as if they had
+ * already finished cleanly, so every loop below skips them without a test. */
 #include "transport/runner.h"
 
 #include "core/atomic_file.h"
@@ -10,6 +13,7 @@
 #include "core/err.h"
 #include "core/progress.h"
 #include "transport/frame.h"
+#include "transport/placement.h"
 #include "transport/shm_ring.h"
 
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -53,6 +58,11 @@ void runner_config_default(runner_config *cfg)
     cfg->verbosity = 1;
     cfg->console = stderr;
     cfg->transport = NULL;
+    cfg->host = NULL;
+    cfg->insecure = false;
+    cfg->run_id = NULL;
+    cfg->hang_timeout = 10;
+    cfg->link_timeout = 0;
 }
 
 typedef struct {
@@ -66,9 +76,12 @@ typedef struct {
     size_t n_partial;
     char last_error[1024], last_line[1024];
     bool ready, done, exited;
+    bool remote;        /* on another host: not ours to start (see the top) */
+    bool secured;       /* its tcp links' --keys / --insecure given */
     int status;
     double started, ended;
     double progress_logged; /* when its last progress line went to its log */
+    double stopped_at;  /* when it was first seen stopped (SIGSTOP), 0: running */
 } child;
 
 /* The runner's console: at a terminal, stage progress lines are redrawn in
@@ -83,6 +96,8 @@ typedef struct {
     child *c;
     size_t n;
     char run_dir[64], run_id[FRAME_NAME_MAX], control_ep[128];
+    const char *host; /* the host group this runner owns */
+    size_t n_local;   /* its stages */
     void *ctx, *router;
     pid_t pgid;
     int wake[2], lock_fd;
@@ -146,6 +161,32 @@ static int push_arg(child *c, const char *fmt, ...)
     return 0;
 }
 
+/* A link across hosts: the in end binds every address at the link's port, the
+ * out end connects to its host; both get the keys (or --insecure) once. */
+static int tcp_endpoints(run *r, size_t j, char *ep, char *bind_ep, size_t cap)
+{
+    const pipeline *p = r->p;
+    const pipeline_link *l = &p->links[j];
+    char addr[200];
+    int port;
+    if (placement_port(p, j, &port) < 0 ||
+        placement_address(p, placement_host(&p->stages[l->to]), addr, sizeof addr) < 0)
+        return -1;
+    snprintf(ep, cap, "tcp://%s:%d", addr, port);
+    snprintf(bind_ep, cap, "tcp://*:%d", port);
+    const char *keys = pipeline_var_get(p, "keys");
+    child *ends[2] = {&r->c[l->from], &r->c[l->to]};
+    for (int k = 0; k < 2; k++) {
+        if (ends[k]->secured)
+            continue;
+        ends[k]->secured = true;
+        if (keys && *keys ? push_arg(ends[k], "--keys=%s", keys) < 0
+                          : r->cfg->insecure && push_arg(ends[k], "--insecure") < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int build_argv(run *r)
 {
     const pipeline *p = r->p;
@@ -154,17 +195,24 @@ static int build_argv(run *r)
         if (push_arg(c, "%s/%s", r->cfg->bin_dir, c->ps->program) < 0 ||
             push_arg(c, "--name=%s", c->ps->name) < 0 || push_arg(c, "--run-id=%s", r->run_id) < 0 ||
             push_arg(c, "--control=%s", r->control_ep) < 0 ||
-            (r->cfg->transport && push_arg(c, "--transport=%s", r->cfg->transport) < 0))
+            (r->cfg->transport && push_arg(c, "--transport=%s", r->cfg->transport) < 0) ||
+            (r->cfg->link_timeout > 0 && push_arg(c, "--timeout=%g", r->cfg->link_timeout) < 0))
             return -1;
     }
     for (size_t j = 0; j < p->n_links; j++) {
         const pipeline_link *l = &p->links[j];
-        char ep[256];
-        /* readable socket names where they fit in sun_path, numbered otherwise */
-        snprintf(ep, sizeof ep, "ipc://%s/%s.%s", r->run_dir, p->stages[l->to].name, l->to_port);
-        if (strlen(ep) - 6 > 100)
-            snprintf(ep, sizeof ep, "ipc://%s/L%zu", r->run_dir, j);
-        if (push_arg(&r->c[l->to], "--in=%s=@%s", l->to_port, ep) < 0 ||
+        char ep[300], bind_ep[300];
+        if (placement_crosses(p, l)) {
+            if (tcp_endpoints(r, j, ep, bind_ep, sizeof ep) < 0)
+                return -1;
+        } else {
+            /* readable socket names where they fit in sun_path, numbered otherwise */
+            snprintf(ep, sizeof ep, "ipc://%s/%s.%s", r->run_dir, p->stages[l->to].name, l->to_port);
+            if (strlen(ep) - 6 > 100)
+                snprintf(ep, sizeof ep, "ipc://%s/L%zu", r->run_dir, j);
+            snprintf(bind_ep, sizeof bind_ep, "%s", ep);
+        }
+        if (push_arg(&r->c[l->to], "--in=%s=@%s", l->to_port, bind_ep) < 0 ||
             push_arg(&r->c[l->from], "--out=%s=>%s", l->from_port, ep) < 0)
             return -1;
     }
@@ -411,21 +459,29 @@ static bool clean_exit(const child *c) { return WIFEXITED(c->status) && WEXITSTA
 static void write_summary(run *r, const char *status)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/run.json", r->cfg->out_dir);
+    /* runners of several hosts may share an output directory */
+    if (placement_used(r->p))
+        snprintf(path, sizeof path, "%s/run-%s.json", r->cfg->out_dir, r->host);
+    else
+        snprintf(path, sizeof path, "%s/run.json", r->cfg->out_dir);
     atomic_file *f = atomic_file_new(path);
     if (!f)
         return;
     FILE *s = atomic_file_stream(f);
     fprintf(s, "{\"pipeline\": \"%s\", \"run_id\": \"%s\", \"status\": \"%s\", \"seconds\": %.3f,\n"
                " \"stages\": [", r->p->path, r->run_id, status, clock_now() - r->start);
+    bool first = true;
     for (size_t i = 0; i < r->n; i++) {
         const child *c = &r->c[i];
+        if (c->remote)
+            continue;
         fprintf(s, "%s\n  {\"name\": \"%s\", \"program\": \"%s\", \"pid\": %ld, \"ready\": %s, "
                    "\"done\": %s, \"exit\": %d, \"signal\": %d, \"seconds\": %.3f}",
-                i ? "," : "", c->ps->name, c->ps->program, (long)c->pid, c->ready ? "true" : "false",
+                first ? "" : ",", c->ps->name, c->ps->program, (long)c->pid, c->ready ? "true" : "false",
                 c->done ? "true" : "false", WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1,
                 WIFSIGNALED(c->status) ? WTERMSIG(c->status) : 0,
                 c->exited ? c->ended - c->started : 0.0);
+        first = false;
     }
     fprintf(s, "\n]}\n");
     if (atomic_file_commit(&f) < 0)
@@ -534,7 +590,7 @@ static void start_when_ready(run *r, watch *w, double now)
             if (!r->c[i].exited)
                 control_send(r, &r->c[i], FRAME_GO);
         w->go_sent = true;
-        say(r, 2, "all %zu stages ready after %.2f s: go", r->n, now - r->start);
+        say(r, 2, "all %zu stages ready after %.2f s: go", r->n_local, now - r->start);
     } else if (now - r->start > r->cfg->ready_timeout) {
         long i = first_alive(r, true);
         if (i >= 0) {
@@ -549,6 +605,11 @@ static void start_when_ready(run *r, watch *w, double now)
 /* The end: once the sinks are done, the others get stop_timeout to exit. */
 static void end_when_sinks_done(run *r, watch *w, double now)
 {
+    bool local_sink = false;
+    for (size_t i = 0; i < r->n; i++)
+        local_sink |= !r->c[i].remote && r->c[i].ps->sink;
+    if (!local_sink) /* a host without a sink: its stages end when their links do */
+        return;
     bool sinks_done = true;
     for (size_t i = 0; i < r->n; i++)
         if (r->c[i].ps->sink && !r->c[i].done && !(r->c[i].exited && clean_exit(&r->c[i])))
@@ -563,6 +624,60 @@ static void end_when_sinks_done(run *r, watch *w, double now)
                      "finished", r->c[i].ps->name, r->c[i].ps->program, r->cfg->stop_timeout);
         }
         w->terminating = true;
+    }
+}
+
+/* A stage stopped (SIGSTOP, a debugger) for hang_timeout is hung: its peers on
+ * other hosts notice their silent link, but nothing would tell this runner. */
+static void watch_stopped(run *r, watch *w, double now)
+{
+    for (size_t i = 0; i < r->n && !w->terminating; i++) {
+        child *c = &r->c[i];
+        if (c->exited)
+            continue;
+        char path[64], stat[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", (long)c->pid);
+        FILE *f = fopen(path, "re");
+        size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+        if (f)
+            fclose(f);
+        stat[n] = '\0';
+        const char *paren = strrchr(stat, ')'); /* the name may hold blanks */
+        bool stopped = paren && (paren[2] == 'T' || paren[2] == 't');
+        if (!stopped) {
+            c->stopped_at = 0;
+            continue;
+        }
+        if (!c->stopped_at)
+            c->stopped_at = now;
+        if (now - c->stopped_at >= r->cfg->hang_timeout) {
+            w->failed = (long)i;
+            snprintf(w->reason, sizeof w->reason, "stage %s (%s) has been stopped for %g s "
+                     "(SIGSTOP?): hung", c->ps->name, c->ps->program, r->cfg->hang_timeout);
+            w->terminating = true;
+            kill(c->pid, SIGKILL); /* stopped, it cannot take the SIGTERM the others get */
+        }
+    }
+}
+
+/* "; link A.x->B.y joins hosts H1 (ADDRESS) and H2 (ADDRESS)" when the line names
+ * a link across hosts, else "". */
+static void hosts_note(const run *r, const char *line, char *buf, size_t cap)
+{
+    const pipeline *p = r->p;
+    buf[0] = '\0';
+    for (size_t j = 0; j < p->n_links; j++) {
+        const pipeline_link *l = &p->links[j];
+        char name[300], a[256] = "", b[256] = "";
+        snprintf(name, sizeof name, "link %s.%s->%s.%s", p->stages[l->from].name, l->from_port,
+                 p->stages[l->to].name, l->to_port);
+        if (!placement_crosses(p, l) || !strstr(line, name))
+            continue;
+        const char *ha = placement_host(&p->stages[l->from]), *hb = placement_host(&p->stages[l->to]);
+        placement_address(p, ha, a, sizeof a);
+        placement_address(p, hb, b, sizeof b);
+        snprintf(buf, cap, "; %s joins hosts %s (%s) and %s (%s)", name + 5, ha, a, hb, b);
+        return;
     }
 }
 
@@ -669,12 +784,35 @@ static int lock_out_dir(run *r)
     return 0;
 }
 
+/* Stages that fail together (a link across hosts cut: a stage waits on the
+ * one whose link timed out, and times out with it) are reported by the one
+ * whose error names a link across hosts: that is the cause. */
+static void blame_cross_host(run *r, watch *w)
+{
+    char note[700];
+    const child *f = &r->c[w->failed];
+    hosts_note(r, f->last_error, note, sizeof note);
+    if (w->reason[0] || note[0])
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        const child *c = &r->c[i];
+        if (c->exited && !clean_exit(c) && c->last_error[0]) {
+            hosts_note(r, c->last_error, note, sizeof note);
+            if (note[0]) {
+                w->failed = (long)i;
+                return;
+            }
+        }
+    }
+}
+
 /* The run's one closing line, run.json, and the runner's result. */
-static int report(run *r, const watch *w)
+static int report(run *r, watch *w)
 {
     char logs[4200];
     snprintf(logs, sizeof logs, "logs in %s/logs/", r->cfg->out_dir);
     if (w->failed >= 0) {
+        blame_cross_host(r, w);
         const child *c = &r->c[w->failed];
         char how[128];
         describe_exit(c, how, sizeof how);
@@ -686,11 +824,13 @@ static int report(run *r, const watch *w)
         size_t others = stopped_others(r, w->failed);
         if (others)
             snprintf(stopped, sizeof stopped, "; %zu other stage%s stopped", others, others > 1 ? "s" : "");
+        char hosts[700];
+        hosts_note(r, last, hosts, sizeof hosts);
         if (w->reason[0])
             say(r, 0, "error: %s%s; %s", w->reason, stopped, logs);
         else
-            say(r, 0, "error: stage %s (%s) %s%s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
-                last, c->last_error[0] || !c->last_line[0] ? "" : ")", stopped, logs);
+            say(r, 0, "error: stage %s (%s) %s%s%s%s%s%s; %s", c->ps->name, c->ps->program, how, sep,
+                last, c->last_error[0] || !c->last_line[0] ? "" : ")", hosts, stopped, logs);
         remove_partial(r);
         write_summary(r, "failed");
         return RUNNER_FAILED;
@@ -708,7 +848,7 @@ static int report(run *r, const watch *w)
         write_summary(r, "interrupted");
         return RUNNER_INTERRUPTED;
     }
-    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n, clock_now() - r->start, logs);
+    say(r, 1, "done: %zu stages finished in %.1f s; %s", r->n_local, clock_now() - r->start, logs);
     write_summary(r, "ok");
     return RUNNER_OK;
 }
@@ -734,6 +874,7 @@ static int supervise(run *r)
             start_when_ready(r, &w, now);
         if (w.go_sent && !w.terminating)
             end_when_sinks_done(r, &w, now);
+        watch_stopped(r, &w, now);
         escalate(r, &w, now);
     }
     read_last_words(r);
@@ -791,7 +932,17 @@ int runner_run(const pipeline *p, const runner_config *cfg)
         err_set("cannot create a run directory in %s: %s", tmp, strerror(errno));
         goto out;
     }
-    snprintf(r.run_id, sizeof r.run_id, "%.40s-%s", p->stem, strrchr(r.run_dir, '-') + 1);
+    r.host = cfg->host ? cfg->host : PLACEMENT_LOCAL;
+    if (placement_used(p) && placement_check_host(p, r.host) < 0)
+        goto out;
+    /* the runners of several hosts must agree on the run id */
+    const char *job = getenv("SLURM_JOB_ID");
+    if (cfg->run_id)
+        snprintf(r.run_id, sizeof r.run_id, "%.60s", cfg->run_id);
+    else if (placement_used(p))
+        snprintf(r.run_id, sizeof r.run_id, "%.40s-%.20s", p->stem, job ? job : "hosts");
+    else
+        snprintf(r.run_id, sizeof r.run_id, "%.40s-%s", p->stem, strrchr(r.run_dir, '-') + 1);
     snprintf(r.control_ep, sizeof r.control_ep, "ipc://%s/control", r.run_dir);
     if (pipe2(r.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         err_set("pipe: %s", strerror(errno));
@@ -805,8 +956,12 @@ int runner_run(const pipeline *p, const runner_config *cfg)
         goto out;
     }
     for (size_t i = 0; i < r.n; i++) {
-        r.c[i].ps = &p->stages[i];
-        r.c[i].err_fd = -1;
+        child *c = &r.c[i];
+        c->ps = &p->stages[i];
+        c->err_fd = -1;
+        c->remote = strcmp(placement_host(c->ps), r.host) != 0;
+        c->exited = c->ready = c->done = c->remote; /* as if finished cleanly: status 0 */
+        r.n_local += !c->remote;
     }
     int on = 1, linger = 0;
     r.router = zmq_socket(r.ctx, ZMQ_ROUTER);
@@ -837,9 +992,10 @@ int runner_run(const pipeline *p, const runner_config *cfg)
     sigaction(SIGPIPE, &ign, &old_pipe);
     handlers = true;
 
-    say(&r, 2, "run %s: %zu stages, %zu links, run directory %s", r.run_id, r.n, p->n_links, r.run_dir);
+    say(&r, 2, "run %s on host %s: %zu stages, %zu links, run directory %s", r.run_id, r.host,
+        r.n_local, p->n_links, r.run_dir);
     for (size_t i = 0; i < r.n; i++)
-        if (spawn(&r, &r.c[i]) < 0) {
+        if (!r.c[i].remote && spawn(&r, &r.c[i]) < 0) {
             say(&r, 0, "error: stage %s: %s", r.c[i].ps->name, err_msg());
             signal_all(&r, SIGKILL);
             for (size_t j = 0; j < i; j++)

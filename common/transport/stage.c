@@ -127,6 +127,9 @@ static void link_config_from_options(link_config *cfg, const options *o)
     cfg->max_frame = options_int(o, "max-frame");
     cfg->spin_us = (int)options_int(o, "spin-us");
     cfg->lanes = !strcmp(options_str(o, "transport"), "auto");
+    cfg->keys = options_str(o, "keys");
+    cfg->server_key = options_str(o, "server-key");
+    cfg->insecure = options_bool(o, "insecure");
 }
 
 int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE *out)

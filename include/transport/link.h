@@ -55,6 +55,11 @@ typedef struct {
     int64_t max_frame;      /* ZMQ_MAXMSGSIZE: largest message part accepted */
     bool lanes;             /* same-host data through shared memory (see above) */
     int spin_us;            /* a lane wait spins this long before it sleeps */
+    /* tcp:// links (link_curve.c): CURVE with this key directory
+     * (transport/curve_keys.h); the binding end's public key for a connecting
+     * end (Z85 or a file; NULL: KEYS/public.key); plaintext only if insecure */
+    const char *keys, *server_key;
+    bool insecure;
 } link_config;
 
 /* Called about every 100 ms while a link call waits (handshake, recv, a full

@@ -46,8 +46,9 @@ struct link_transport_ops {
     /* Binds or connects; NULL after err_set. cfg outlives the transport. */
     link_transport *(*open)(spike_link *link, void *zmq_ctx, const char *endpoint, bool bind,
                             const link_config *cfg);
-    /* Takes in connection news without waiting. */
-    void (*liveness)(link_transport *t);
+    /* Takes in connection news without waiting; -1 when they are fatal (a peer
+     * that refused this end's key). */
+    int (*liveness)(link_transport *t);
     /* The peer disconnected after the handshake. */
     bool (*gone)(const link_transport *t);
     /* The handshake is done: from now on losing the peer's connections means it is gone. */
@@ -73,8 +74,19 @@ struct link_transport_ops {
     void (*destroy)(link_transport **t_p, bool flush);
 };
 
+extern const link_transport_ops link_curve_ops;
 extern const link_transport_ops link_zmq_ops;
 extern const link_transport_ops link_lane_ops;
+
+/* The security of the curve transport (link_curve.c): tcp:// endpoints. */
+bool link_curve_match(const char *endpoint, const link_config *cfg);
+/* Before the socket binds or connects: CURVE with the keys of cfg->keys (a
+ * binding end checks each peer's key through ZAP against the allow-list) or,
+ * with cfg->insecure and no keys, plaintext after a warning; neither is an
+ * error. *zap: the registration link_curve_release frees (0: none). */
+int link_curve_setup(spike_link *link, void *ctx, void *sock, bool bind, const link_config *cfg,
+                     int *zap);
+void link_curve_release(int zap);
 
 /* The lane (link_lane.c). It may join two ends of this endpoint (one host, lanes on). */
 bool link_lane_local(const char *endpoint, const link_config *cfg);

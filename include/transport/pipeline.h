@@ -10,7 +10,8 @@
  * Loading does the syntax and the ${var} substitution (command-line name=value
  * overrides win over `var` defaults); checking finds unknown programs, ports and
  * options, dangling and doubly connected ports, and cycles not closed by a
- * feedback port. Every error names file:line. Plain structs: the fields are the
+ * feedback port. Every error names file:line. `stage NAME @ HOST = ...` places a
+ * stage on a host (transport/placement.h says how its links cross). Plain structs: the fields are the
  * interface the runner reads. */
 #ifndef SPIKESYNTH_PIPELINE_H
 #define SPIKESYNTH_PIPELINE_H
@@ -27,6 +28,7 @@ typedef struct {
 typedef struct {
     char *name;    /* instance name */
     char *program; /* bin/ program */
+    char *host;    /* where it runs (stage NAME @ HOST = ...); NULL: with the runner ("local") */
     char **args;   /* after substitution, one argv entry each */
     size_t n_args;
     int line;
@@ -38,6 +40,7 @@ typedef struct {
     char *from_port, *to_port;
     int line;
     bool feedback; /* into a feedback port (set by pipeline_check) */
+    int port;      /* its tcp port when it crosses hosts (a last word port=N); 0: port_base + index */
 } pipeline_link;
 
 typedef struct {

@@ -14,7 +14,10 @@
  * the others get SIGTERM, then SIGKILL after kill_timeout, and the runner reports
  * that stage and its last error line. SIGINT/SIGTERM to the runner sends STOP to
  * the sources, which end their streams; the rest drain and finish, bounded by
- * drain_timeout (a second SIGINT stops at once). A summary goes to OUT/run.json. */
+ * drain_timeout (a second SIGINT stops at once). A summary goes to OUT/run.json.
+ * A placed pipeline (transport/placement.h): the runner starts the stages of
+ * its host (cfg host) alone, their links to other hosts over tcp; they stop
+ * when those links fail (a peer gone, or silent for --timeout). */
 #ifndef SPIKESYNTH_RUNNER_H
 #define SPIKESYNTH_RUNNER_H
 
@@ -33,6 +36,11 @@ typedef struct {
     int verbosity;        /* 0: errors only, 1: + warnings and stage output (default), 2: + runner detail */
     FILE *console;        /* where the runner reports (stderr) */
     const char *transport; /* given to every stage as --transport (auto, zmq); NULL: theirs */
+    const char *host;     /* the host group to run (transport/placement.h); NULL: "local" */
+    bool insecure;        /* tcp links across hosts without keys: plaintext (stages warn) */
+    const char *run_id;   /* NULL: STEM-XXXXXX; placed: STEM-$SLURM_JOB_ID or STEM-hosts */
+    double hang_timeout;  /* seconds a stage may stay stopped (SIGSTOP) before it counts as hung */
+    double link_timeout;  /* > 0: every stage's --timeout (the bound on a silent link) */
 } runner_config;
 
 #define RUNNER_OK 0
