@@ -169,12 +169,14 @@ static void activate_row(ann_activation act, float *z, int n)
     }
 }
 
-const float *ann_forward(ann *self, const float *x, int batch)
+const float *ann_forward(ann *self, const float *x, int batch) { return ann_forward_from(self, 0, x, batch); }
+
+const float *ann_forward_from(ann *self, int from, const float *x, int batch)
 {
     const ann_config *c = &self->cfg;
     self->batch = batch;
-    memcpy(self->a[0], x, (size_t)batch * c->sizes[0] * sizeof(float));
-    for (int l = 0; l < c->n_layers; l++) {
+    memcpy(self->a[from], x, (size_t)batch * c->sizes[from] * sizeof(float));
+    for (int l = from; l < c->n_layers; l++) {
         const ann_layer *L = &self->layer[l];
         float *z = self->a[l + 1];
         for (int b = 0; b < batch; b++)

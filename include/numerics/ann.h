@@ -64,6 +64,9 @@ int ann_loss_parse(const char *name, ann_loss *out);
 /* x: batch x sizes[0]. Returns the output activations (batch x sizes[n_layers]),
  * valid until the next forward; self->a[l] holds every layer's. */
 const float *ann_forward(ann *self, const float *x, int batch);
+/* The same from layer `from` on: x (batch x sizes[from]) is taken as the
+ * activations of the layer below it (an autoencoder's decoder alone: from 1). */
+const float *ann_forward_from(ann *self, int from, const float *x, int batch);
 /* The loss of outputs y (batch x n) against t under loss l. */
 double ann_loss_value(ann_loss l, const float *y, const float *t, int batch, int n);
 /* After ann_forward: the loss against target (batch x outputs; one-hot for
