@@ -77,10 +77,7 @@ static int write_metrics(const char *path, const metrics_result *r, int steps, c
     json_out_num(&j, "output_rate", r->out_rate);
     json_out_int(&j, "steps", steps);
     json_out_int(&j, "n_samples", (int64_t)r->n_samples);
-    if (jd) {
-        json_out_num(&j, "digit_accuracy", judge_accuracy(jd));
-        json_out_int(&j, "n_judged", (int64_t)judge_count(jd));
-    }
+    judge_json(jd, &j);
     int rc = json_out_write(&j, path);
     json_out_free(&j);
     return rc;

@@ -343,10 +343,7 @@ static int write_metrics(const char *path, const metrics_result *mr, const talli
         snprintf(k, sizeof k, "n_digit_%d", d);
         json_out_int(&j, k, (int64_t)t->n[d]);
     }
-    if (jd) {
-        json_out_num(&j, "digit_accuracy", judge_accuracy(jd));
-        json_out_int(&j, "n_judged", (int64_t)judge_count(jd));
-    }
+    judge_json(jd, &j);
     int rc = json_out_write(&j, path);
     json_out_free(&j);
     return rc;

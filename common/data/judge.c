@@ -83,3 +83,11 @@ int judge_add(judge *self, const float *maps, const int32_t *labels, size_t n, i
 
 size_t judge_count(const judge *self) { return self->n; }
 double judge_accuracy(const judge *self) { return self->n ? (double)self->right / (double)self->n : NAN; }
+
+void judge_json(const judge *self, json_out *j)
+{
+    if (!self)
+        return;
+    json_out_num(j, "digit_accuracy", judge_accuracy(self));
+    json_out_int(j, "n_judged", (int64_t)judge_count(self));
+}

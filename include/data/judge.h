@@ -10,6 +10,8 @@
 #ifndef SPIKESYNTH_JUDGE_H
 #define SPIKESYNTH_JUDGE_H
 
+#include "core/json_out.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +27,7 @@ int judge_add(judge *self, const float *maps, const int32_t *labels, size_t n, i
 /* Maps counted and the share read as their label (NAN when none). */
 size_t judge_count(const judge *self);
 double judge_accuracy(const judge *self);
+/* Adds digit_accuracy and n_judged to j; nothing when self is NULL. */
+void judge_json(const judge *self, json_out *j);
 
 #endif
