@@ -3,13 +3,17 @@
  *    central finite differences of the loss, computed in double by a forward
  *    pass written here from the definitions;
  *  - SGD's update is w - lr (g + wd w) on W and w - lr g on b;
- *  - a small classifier learns a separable problem (the update goes downhill). */
+ *  - a small classifier learns a separable problem (the update goes downhill);
+ *  - a network saved as .ssm layers (data/ann_file) loads back to the same
+ *    outputs bit for bit, and the judge (data/judge) counts what it reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "data/ann_file.h"
+#include "data/judge.h"
 #include "numerics/ann.h"
 #include "numerics/blas.h"
 #include "numerics/rng.h"
@@ -17,6 +21,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tmpdir.h"
 
 /* The loss of net's weights (as doubles: w[l], b[l]) on x, target: the oracle. */
 static double oracle_loss(const ann *net, double *const *w, double *const *b, const float *x,
@@ -209,13 +215,54 @@ static void test_bad_config(void **state)
     assert_int_equal(l, ANN_LOSS_MSE_SUM);
 }
 
+static void test_file_and_judge(void **state)
+{
+    (void)state;
+    char dir[4096];
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "test_ann"), 0);
+    ann_config c = {.n_layers = 2, .sizes = {784, 16, 10}, .act = {ANN_RELU, ANN_SOFTMAX}, .loss = ANN_LOSS_XENT,
+                    .opt = optim_params_default(), .seed = 4};
+    ann *net = ann_new(&c, 3);
+    assert_non_null(net);
+    net->layer[1].b[3] = 0.5f;
+    float x[3 * 784];
+    rng_fill_uniform(5, 0, 0, 0, x, 3 * 784);
+    float y[30];
+    memcpy(y, ann_forward(net, x, 3), sizeof y);
+    const char *prefix = tmpdir_at(dir, "clf");
+    assert_int_equal(ann_file_save(net, prefix, NULL), 0);
+    ann *back = ann_file_load(prefix, 3, ANN_LOSS_XENT);
+    assert_non_null(back);
+    assert_int_equal(back->cfg.n_layers, 2);
+    assert_int_equal(back->cfg.act[1], ANN_SOFTMAX);
+    assert_memory_equal(ann_forward(back, x, 3), y, sizeof y);
+    /* the judge scales each map to its peak: x and 3x read alike */
+    judge *jd = judge_open(prefix, 784);
+    assert_non_null(jd);
+    int32_t labels[3] = {ann_argmax(y, 10), -1, (ann_argmax(y + 20, 10) + 1) % 10};
+    for (int i = 0; i < 784; i++)
+        x[i] *= 3;
+    int cls[3];
+    assert_int_equal(judge_add(jd, x, labels, 3, cls), 0);
+    assert_int_equal(judge_count(jd), 2);
+    assert_int_equal(cls[0], labels[0]);
+    assert_float_equal(judge_accuracy(jd), 0.5, 1e-12);
+    assert_null(judge_open(prefix, 100)); /* wrong input size */
+    assert_null(ann_file_load(tmpdir_at(dir, "none"), 1, ANN_LOSS_XENT));
+    judge_destroy(&jd);
+    ann_destroy(&back);
+    ann_destroy(&net);
+    tmpdir_assert_no_temp(dir);
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     blas_init(NULL, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_sigmoid_mse), cmocka_unit_test(test_gradients_relu_linear),
         cmocka_unit_test(test_gradients_softmax_xent), cmocka_unit_test(test_sgd_update),
-        cmocka_unit_test(test_learns), cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_learns), cmocka_unit_test(test_bad_config), cmocka_unit_test(test_file_and_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
