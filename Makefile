@@ -12,6 +12,8 @@
 #   make compare    against the PyTorch BPTT peer, out/compare/compare.json (not in test)
 #   make data       fetch and verify MNIST, Fashion-MNIST, FSDD into $(DATA)
 #   make run        the main job end to end
+#   make reproduce  every experiment of the paper, docs/reproduction.md (hours;
+#                   QUICK=1: small subsets, minutes)
 
 CC      ?= cc
 BUILD   ?= build
@@ -65,12 +67,12 @@ BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
 .PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize test-install test-live-view bench compare \
-        data run clean shared man install uninstall FORCE
+        data run reproduce test-reproduce clean shared man install uninstall FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
 deps-check:
-	@pkg-config --exists $(PKGS) && command -v help2man chromium >/dev/null || scripts/install-deps
+	@pkg-config --exists $(PKGS) && command -v help2man chromium gnuplot >/dev/null || scripts/install-deps
 deps:
 	scripts/install-deps
 
@@ -186,6 +188,7 @@ uninstall:
 test: deps-check
 	scripts/check-layers
 	$(MAKE) test-plain
+	$(MAKE) test-reproduce
 	$(MAKE) test-install
 	$(MAKE) test-live-view
 	$(MAKE) test-sanitize
@@ -193,6 +196,11 @@ test: deps-check
 # the live page in headless Chromium, fed at about the pace of speech
 test-live-view: all
 	@scripts/test-live-view bin
+
+# every experiment of scripts/reproduce on tiny subsets (seconds), retrained
+# each time, so that the reproduction cannot rot; skipped without make data
+test-reproduce: all
+	scripts/reproduce --tiny --force --data $(DATA) --out out/reproduce-tiny --models out/reproduce-tiny/models
 
 # make install into a temporary DESTDIR, then the installed tree as a user
 # sees it: pkg-config, the README's programs, a pipeline run by name
@@ -228,6 +236,10 @@ data:
 
 run: all
 	DATA=$(DATA) scripts/run-main
+
+# the full run writes docs/reproduction.md; QUICK=1 the same on small subsets
+reproduce: all
+	scripts/reproduce $(if $(filter 1,$(QUICK)),--quick) --data $(DATA)
 
 clean:
 	rm -rf build build-san bin

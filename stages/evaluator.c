@@ -5,13 +5,20 @@
  * (`input`, for Spike-MSE); every frame must name the same samples. At the end
  * it writes metrics.json (mse, spike_mse, pearson_r, pixel_mse, firing rates,
  * n_samples: include/metrics.h) and a PNG grid of the first images above their
- * reconstructions (output spike counts, each scaled by its largest count). */
+ * reconstructions (output spike counts, each scaled by its largest count).
+ * With --classifier (an ann-train --task=classify model) it also reports the
+ * share of reconstructions read as the right digit (digit_accuracy; data/judge.h),
+ * the labels taken from the frames when they carry them, else from the data
+ * set's labels file by sample id (--labels-data, --labels-dataset, --labels-split). */
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "data/metrics.h"
 #include "core/progress.h"
+#include "data/dataset.h"
+#include "data/idx.h"
+#include "data/judge.h"
 #include "transport/stage.h"
 
 #include <math.h>
@@ -24,6 +31,13 @@ static const option_spec opts[] = {
     {"grid-images", OPT_INT, "50", "images in the grid"},
     {"cols", OPT_INT, "10", "images per grid row"},
     {"height", OPT_INT, "28", "image height (width = pixels / height)"},
+    {"classifier", OPT_STRING, "", "a digit classifier (ann-train --task=classify) that reads each "
+     "reconstruction: digit_accuracy in the metrics (\"\": none)"},
+    {"labels-data", OPT_STRING, "data", "with --classifier: the data directory of the labels"},
+    {"labels-dataset", OPT_STRING, "mnist", "with --classifier: mnist or fashion-mnist",
+     .choices = "mnist|fashion-mnist"},
+    {"labels-split", OPT_STRING, "test", "with --classifier: train or test (sample ids index it)",
+     .choices = "train|test"},
     {NULL, 0, NULL, NULL},
 };
 static const port_spec ports[] = {
@@ -51,7 +65,7 @@ static void add_counts(const spike_frame *f, float *counts)
             counts[(size_t)i * f->width + j] += frame_spike(f, i, j);
 }
 
-static int write_metrics(const char *path, const metrics_result *r, int steps)
+static int write_metrics(const char *path, const metrics_result *r, int steps, const judge *jd)
 {
     json_out j;
     json_out_init(&j);
@@ -63,7 +77,10 @@ static int write_metrics(const char *path, const metrics_result *r, int steps)
     json_out_num(&j, "output_rate", r->out_rate);
     json_out_int(&j, "steps", steps);
     json_out_int(&j, "n_samples", (int64_t)r->n_samples);
-    return json_out_write(&j, path);
+    judge_json(jd, &j);
+    int rc = json_out_write(&j, path);
+    json_out_free(&j);
+    return rc;
 }
 
 typedef struct {
@@ -75,7 +92,37 @@ typedef struct {
     float *out_counts, *in_counts, *grid_in, *grid_out;
     metrics_acc acc;
     progress *pg;
+    judge *jd;          /* --classifier, or NULL */
+    idx_array *labels;  /* the labels file, when the frames carry none */
+    int32_t *batch_labels;
 } evaluator;
+
+/* The classifier and the labels it is checked against. */
+static int judge_setup(evaluator *e, const options *o)
+{
+    char path[4096];
+    if (!*options_str(o, "classifier"))
+        return 0;
+    if (!(e->jd = judge_open(options_str(o, "classifier"), e->n_pix)) ||
+        !(e->batch_labels = malloc(e->cap * sizeof *e->batch_labels)) ||
+        dataset_idx_path(path, sizeof path, options_str(o, "labels-data"), options_str(o, "labels-dataset"),
+                         options_str(o, "labels-split"), "labels") != 0 ||
+        !(e->labels = idx_read(path)))
+        return -1;
+    return 0;
+}
+
+/* The batch's reconstructions read by the classifier, against their labels. */
+static int judge_batch(evaluator *e)
+{
+    const spike_frame *f = e->img;
+    for (uint32_t i = 0; i < f->batch; i++) {
+        const uint32_t id = f->ids[i] >= DATASET_TEST_ID_BASE ? f->ids[i] - DATASET_TEST_ID_BASE : f->ids[i];
+        const int32_t carried = f->named ? f->labels[i] : -1;
+        e->batch_labels[i] = carried >= 0 ? carried : id < e->labels->count ? e->labels->data[id] : -1;
+    }
+    return judge_add(e->jd, e->out_counts, e->batch_labels, f->batch, NULL);
+}
 
 /* Images, outputs (and inputs) must agree on their size. */
 static int eval_open(stage *st, void *arg)
@@ -110,7 +157,7 @@ static int eval_open(stage *st, void *arg)
         !(e->grid_out = calloc(e->grid_max + 1, n_pix * sizeof(float))) || !(e->pg = progress_new(0, 0)))
         return -1;
     metrics_acc_init(&e->acc);
-    return 0;
+    return judge_setup(e, o);
 }
 
 /* The next grid cells: the batch's images and their reconstructions. */
@@ -164,7 +211,8 @@ static int eval_run(stage *st, void *arg)
     while ((rc = link_recv(e->l_img, e->img)) == 1) {
         if (count_batch(e) < 0 ||
             metrics_acc_add(&e->acc, e->img->values, e->with_input ? e->in_counts : NULL, e->out_counts,
-                            e->img->batch, e->n_pix, (int)e->steps) < 0)
+                            e->img->batch, e->n_pix, (int)e->steps) < 0 ||
+            (e->jd && judge_batch(e) < 0))
             return -1;
         grid_add(e);
         progress_update(e->pg, e->img->batch_index + 1, e->acc.n_samples, NAN);
@@ -184,7 +232,7 @@ static int eval_close(stage *st, void *arg)
     const options *o = e->o;
     const size_t height = (size_t)options_int(o, "height");
     metrics_result r = metrics_acc_result(&e->acc);
-    if (write_metrics(options_str(o, "metrics"), &r, (int)e->steps) < 0)
+    if (write_metrics(options_str(o, "metrics"), &r, (int)e->steps, e->jd) < 0)
         return -1;
     if (*options_str(o, "grid") && e->in_grid > 0 &&
         image_grid_write_pairs(options_str(o, "grid"), e->grid_in, e->grid_out, e->in_grid, height,
@@ -206,6 +254,9 @@ static void eval_cleanup(void *arg)
     frame_destroy(&e->out);
     frame_destroy(&e->in);
     progress_destroy(&e->pg);
+    judge_destroy(&e->jd);
+    idx_destroy(&e->labels);
+    free(e->batch_labels);
 }
 
 static const stage_callbacks callbacks = {.open = eval_open, .run = eval_run, .close = eval_close,

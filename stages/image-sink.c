@@ -15,7 +15,9 @@
  *    all training images of the digit), Pearson r and pixel MSE against that
  *    image, per-digit MSE, and how often the image is nearest (z-scored MSE)
  *    to the Dataset A image of the spoken digit among the ten;
- *  - --csv: one line per input (id, name, label, mse, r, ...).
+ *  - --csv: one line per input (id, name, label, mse, r, ...);
+ *  - --classifier: the share of labelled images a digit classifier reads as
+ *    their digit (digit_accuracy in --metrics; data/judge.h).
  * Samples must arrive whole (T frames each, as every stage sends them). */
 #include "core/atomic_file.h"
 #include "core/clock.h"
@@ -25,6 +27,7 @@
 #include "core/err.h"
 #include "data/image_grid.h"
 #include "data/live_view.h"
+#include "data/judge.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "data/metrics.h"
@@ -51,6 +54,8 @@ static const option_spec opts[] = {
      .choices = "A|B|a|b"},
     {"data", OPT_STRING, "data", "data directory holding MNIST (the reference images)"},
     {"height", OPT_INT, "28", "image height (width = pixels / height)", .min = "1"},
+    {"classifier", OPT_STRING, "", "a digit classifier (ann-train --task=classify): the share of labelled "
+     "images it reads as their digit, digit_accuracy in --metrics (\"\": none)"},
     {"scale", OPT_INT, "4", "upscaling of the PNGs", .min = "1", .max = "64"},
     {"live", OPT_STRING, "", "serve a live web page of the images as they are made at [ADDR:]PORT "
                              "(127.0.0.1 unless ADDR says otherwise; 0: any free port; \"\": none)"},
@@ -325,7 +330,7 @@ typedef struct {
 } tallies;
 
 static int write_metrics(const char *path, const metrics_result *mr, const tallies *t, char ref,
-                         int steps)
+                         int steps, const judge *jd)
 {
     json_out j;
     json_out_init(&j);
@@ -346,7 +351,10 @@ static int write_metrics(const char *path, const metrics_result *mr, const talli
         snprintf(k, sizeof k, "n_digit_%d", d);
         json_out_int(&j, k, (int64_t)t->n[d]);
     }
-    return json_out_write(&j, path);
+    judge_json(jd, &j);
+    int rc = json_out_write(&j, path);
+    json_out_free(&j);
+    return rc;
 }
 
 typedef struct {
@@ -367,6 +375,7 @@ typedef struct {
     tallies t;
     uint64_t seen;
     live_view *live;
+    judge *jd; /* --classifier, or NULL */
 } sink;
 
 static int sink_open(stage *st, void *arg)
@@ -402,6 +411,8 @@ static int sink_open(stage *st, void *arg)
         !(k->counts = calloc((size_t)fs->batch * k->n_pix, sizeof *k->counts)) ||
         !(k->img = malloc(k->n_pix * sizeof *k->img)) || !(k->zo = malloc(k->n_pix * sizeof *k->zo)) ||
         !(k->pg = progress_new(0, 0)))
+        return -1;
+    if (*options_str(o, "classifier") && !(k->jd = judge_open(options_str(o, "classifier"), k->n_pix)))
         return -1;
     metrics_acc_init(&k->acc);
     if (*options_str(o, "live")) {
@@ -489,6 +500,9 @@ static int take_sample(sink *k, uint32_t i)
         k->t.n[d]++;
         k->t.labelled++;
         k->t.nearest_ok += nearest == d;
+        const int32_t label = d;
+        if (k->jd && judge_add(k->jd, c, &label, 1, NULL) < 0)
+            return -1;
     } else {
         k->t.unlabelled++;
     }
@@ -555,7 +569,7 @@ static int sink_close(stage *st, void *arg)
         return -1;
     metrics_result mr = metrics_acc_result(&k->acc);
     if (*k->metrics_path && k->t.labelled &&
-        write_metrics(k->metrics_path, &mr, &k->t, k->ref, (int)link_shape(k->in)->steps) < 0)
+        write_metrics(k->metrics_path, &mr, &k->t, k->ref, (int)link_shape(k->in)->steps, k->jd) < 0)
         return -1;
     log_scores(k, &mr);
     double linger = options_float(k->o, "live-linger");
@@ -571,6 +585,7 @@ static void sink_cleanup(void *arg)
 {
     sink *k = arg;
     atomic_file_destroy(&k->csv);
+    judge_destroy(&k->jd);
     refs_free(&k->rf);
     grid_free(&k->gr);
     free(k->counts);

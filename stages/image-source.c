@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST_ID_BASE (1u << 30)
-
 static const option_spec opts[] = {
     {"data", OPT_STRING, "data", "data directory (scripts/fetch-data)"},
     {"dataset", OPT_STRING, "mnist", "mnist or fashion-mnist"},
@@ -71,7 +69,7 @@ static int source_run(stage *st, void *arg)
     source *s = arg;
     const dataset *ds = s->ds;
     spike_frame *f = s->f;
-    uint32_t base = strcmp(options_str(s->o, "split"), "test") == 0 ? TEST_ID_BASE : 0;
+    uint32_t base = strcmp(options_str(s->o, "split"), "test") == 0 ? DATASET_TEST_ID_BASE : 0;
     uint32_t batch_index = 0;
     uint64_t sent = 0;
     for (int64_t e = 0; e < options_int(s->o, "epochs") && !stage_stopping(st); e++) {

@@ -12,6 +12,10 @@
 #include <stdint.h>
 
 #define DATASET_CLASSES 10
+/* image-source numbers the test split's samples from here (train from 0), so
+ * that their Poisson spikes differ from those of the training images of the
+ * same index; a sink recovers the index as id - DATASET_TEST_ID_BASE. */
+#define DATASET_TEST_ID_BASE (1u << 30)
 
 typedef struct {
     size_t n;        /* images loaded */
