@@ -736,7 +736,7 @@ static int remove_newer(const char *path, const struct stat *st, int flag, struc
     const run *r = cleaning;
     char keep[4200];
     snprintf(keep, sizeof keep, "%s/logs", r->cfg->out_dir);
-    if (!strncmp(path, keep, strlen(keep)) || strstr(path, "/run.json") || strstr(path, "/.lock"))
+    if (!strncmp(path, keep, strlen(keep)) || strstr(path, "/run.json") || strstr(path, "/run-") || strstr(path, "/.lock"))
         return 0;
     const struct timespec *t = &st->st_mtim;
     bool newer = t->tv_sec > r->began.tv_sec || (t->tv_sec == r->began.tv_sec && t->tv_nsec >= r->began.tv_nsec);
@@ -769,7 +769,11 @@ static void remove_partial(const run *r)
 static int lock_out_dir(run *r)
 {
     char path[4200], pid[32] = "";
-    snprintf(path, sizeof path, "%s/.lock", r->cfg->out_dir);
+    /* the runners of a placed pipeline's hosts may share one out dir: a lock each */
+    if (placement_used(r->p))
+        snprintf(path, sizeof path, "%s/.lock-%s", r->cfg->out_dir, r->host);
+    else
+        snprintf(path, sizeof path, "%s/.lock", r->cfg->out_dir);
     if ((r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
         return err_set("%s: cannot create: %s", path, strerror(errno));
     if (flock(r->lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -921,6 +925,7 @@ int runner_run(const pipeline *p, const runner_config *cfg)
     setenv("SPIKESYNTH_PROGRESS", con.tty ? "tty" : "log", 1); /* the stages' progress lines */
     char logs[4096];
     snprintf(logs, sizeof logs, "%s/logs", cfg->out_dir);
+    r.host = cfg->host ? cfg->host : PLACEMENT_LOCAL; /* the lock is per host where placed */
     if (dir_make(logs) < 0 || lock_out_dir(&r) < 0)
         goto out;
     const char *tmp = getenv("TMPDIR");
