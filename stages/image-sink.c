@@ -15,7 +15,8 @@
  *    all training images of the digit), Pearson r and pixel MSE against that
  *    image, per-digit MSE, and how often the image is nearest (z-scored MSE)
  *    to the Dataset A image of the spoken digit among the ten;
- *  - --csv: one line per input (id, name, label, mse, r, ...);
+ *  - --csv: one line per input (id, name, label, mse, r, ...); an unlabelled
+ *    input gets the digit it drew (nearest_digit), said on stderr too;
  *  - --classifier: the share of labelled images a digit classifier reads as
  *    their digit (digit_accuracy in --metrics; data/judge.h).
  * Samples must arrive whole (T frames each, as every stage sends them). */
@@ -445,7 +446,9 @@ static void csv_line(FILE *cf, uint32_t id, const char *name, int d, double mse,
 {
     fprintf(cf, "%u,", id);
     csv_write_field(cf, name);
-    if (isnan(mse))
+    if (isnan(mse) && nearest >= 0) /* unlabelled: the digit it drew, no scores */
+        fprintf(cf, ",%d,,,,%d\n", d, nearest);
+    else if (isnan(mse))
         fprintf(cf, ",%d,,,,\n", d);
     else
         fprintf(cf, ",%d,%.6f,%.6f,%.6f,%d\n", d, mse, r, pix, nearest);
@@ -505,6 +508,13 @@ static int take_sample(sink *k, uint32_t i)
             return -1;
     } else {
         k->t.unlabelled++;
+        /* "which digit did I say?": the reference its image is nearest to */
+        if (k->scoring || k->live) {
+            if (refs_need(&k->rf, options_str(o, "data"), k->ref, n_pix, link_name(k->in)) < 0)
+                return -1;
+            nearest = refs_nearest(&k->rf, c, k->zo);
+            log_info("%s: drew a %d (the nearest of the ten Dataset A digits)", name, nearest);
+        }
     }
     if (k->csv)
         csv_line(atomic_file_stream(k->csv), id, name, d, mse, r, pix, nearest);

@@ -398,6 +398,12 @@ static void test_train_then_synthesise(void **state)
     synthesise(at("solo/hello.wav"), "solo");
     assert_true(exists(at("solo/images/hello.png")));
     assert_false(exists(at("solo/metrics.json")));
+    /* ... but the digit it drew, in samples.csv and the sink's log */
+    const char *solo = proc_slurp(at("solo/samples.csv"));
+    const char *line = strstr(solo, ",hello,-1,,,,");
+    assert_non_null(line);
+    assert_true(line[13] >= '0' && line[13] <= '9');
+    assert_non_null(strstr(proc_slurp(at("solo/logs/sink.log")), "hello: drew a "));
 
     /* a live stream on stdin: two tones between silences, one PNG each, named
      * after its place in the stream (the name travels with the utterance's frame) */
