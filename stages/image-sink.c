@@ -509,7 +509,7 @@ static int take_sample(sink *k, uint32_t i)
     } else {
         k->t.unlabelled++;
         /* "which digit did I say?": the reference its image is nearest to */
-        if (k->scoring || k->live) {
+        if (k->scoring) {
             if (refs_need(&k->rf, options_str(o, "data"), k->ref, n_pix, link_name(k->in)) < 0)
                 return -1;
             nearest = refs_nearest(&k->rf, c, k->zo);
