@@ -169,7 +169,7 @@ static int decoder_open(stage *st, void *arg)
     d->bptt = d->spec.learn.rule == LEARN_BPTT;
     if (!(d->layer = model_layer_open(&d->spec, &d->lineage)) || (!d->training && decoder_check_feeder(d) < 0))
         return -1;
-    d->init = model_weights_hash(d->layer->w, (size_t)d->layer->n_in * d->layer->n_out);
+    d->init = model_layer_hash(d->layer);
     /* traces: parts, as snn_train_step with SNN_PARTS (same parts, same bits) */
     if (d->training && !d->bptt)
         lif_layer_set_parts(d->layer, SNN_PARTS);
@@ -326,19 +326,13 @@ static int decoder_run(stage *st, void *arg)
 static int decoder_save(decoder *d, stage *st)
 {
     const char *save = options_str(d->o, "save");
-    char note[FRAME_TEXT_MAX], to[4096], msg[8400];
-    model_lineage_note(note, sizeof note, d->init,
-                       model_weights_hash(d->layer->w, (size_t)d->layer->n_in * d->layer->n_out));
+    char note[FRAME_TEXT_MAX];
+    model_lineage_note(note, sizeof note, d->init, model_layer_hash(d->layer));
     link_set_end_note(d->grad, note);
     if (!*save)
         return 0;
     model_lineage_take(&d->info.lineage, d->init, link_peer_end_note(d->in));
-    const bool complete = !stage_interrupted(st);
-    if (model_layer_keep(d->layer, "ae-decoder", &d->info, save, complete, to, sizeof to) < 0)
-        return -1;
-    model_keep_message(msg, sizeof msg, "W2", save, to, complete, d->info.samples);
-    log_msg(complete ? LOG_INFO : LOG_WARN, "%s", msg);
-    return 0;
+    return model_layer_keep_said(d->layer, "ae-decoder", &d->info, save, !stage_interrupted(st), "W2");
 }
 
 static int decoder_close(stage *st, void *arg)

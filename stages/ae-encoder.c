@@ -91,7 +91,7 @@ static int encoder_open(stage *st, void *arg)
     e->bptt = e->spec.learn.rule == LEARN_BPTT;
     if (!(e->layer = model_layer_open(&e->spec, NULL)))
         return -1;
-    e->init = model_weights_hash(e->layer->w, (size_t)e->layer->n_in * e->layer->n_out);
+    e->init = model_layer_hash(e->layer);
     /* who reads our hidden spikes learns whose they are (a decoder checks it
      * was trained with us); a training's weights are known only at its END */
     char note[FRAME_TEXT_MAX];
@@ -227,9 +227,8 @@ static int encoder_close(stage *st, void *arg)
 {
     encoder *e = arg;
     const char *save = options_str(e->o, "save");
-    char note[FRAME_TEXT_MAX], to[4096], msg[8400];
-    model_lineage_note(note, sizeof note, e->init,
-                       model_weights_hash(e->layer->w, (size_t)e->layer->n_in * e->layer->n_out));
+    char note[FRAME_TEXT_MAX];
+    model_lineage_note(note, sizeof note, e->init, model_layer_hash(e->layer));
     int rc;
     if (stage_end(st, e->out, note) < 0)
         return -1;
@@ -238,12 +237,7 @@ static int encoder_close(stage *st, void *arg)
     if (!e->training || !*save)
         return 0;
     model_lineage_take(&e->info.lineage, e->init, link_peer_end_note(e->grad));
-    const bool complete = !stage_interrupted(st);
-    if (model_layer_keep(e->layer, "ae-encoder", &e->info, save, complete, to, sizeof to) < 0)
-        return -1;
-    model_keep_message(msg, sizeof msg, "W1", save, to, complete, e->info.samples);
-    log_msg(complete ? LOG_INFO : LOG_WARN, "%s", msg);
-    return 0;
+    return model_layer_keep_said(e->layer, "ae-encoder", &e->info, save, !stage_interrupted(st), "W1");
 }
 
 static void encoder_cleanup(void *arg)

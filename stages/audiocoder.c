@@ -192,14 +192,12 @@ static int write_metrics(const char *path, const snn *net, const train_figures *
     return json_out_write(&j, path);
 }
 
-static uint64_t layer_hash(const lif_layer *l) { return model_weights_hash(l->w, (size_t)l->n_in * l->n_out); }
-
 /* Both layers, each with the other's lineage; an interrupted training keeps
  * checkpoints beside them and leaves the models as they were. */
 static int save_net(const snn *net, const char *prefix, model *info, const uint64_t init[2], bool complete)
 {
     char p[4096], to[4096];
-    const uint64_t final[2] = {layer_hash(net->hidden), layer_hash(net->output)};
+    const uint64_t final[2] = {model_layer_hash(net->hidden), model_layer_hash(net->output)};
     info->lineage.init = init[0];
     info->lineage.pair_init = init[1];
     info->lineage.pair_final = final[1];
@@ -301,8 +299,8 @@ static int coder_open(stage *st, void *arg)
     if (!(c->net = open_net(o, &c->cfg, (int)xs->width, (int)xs->batch, &c->lineage)) ||
         (c->maps && check_maps(c) < 0))
         return -1;
-    c->init[0] = layer_hash(c->net->hidden);
-    c->init[1] = layer_hash(c->net->output);
+    c->init[0] = model_layer_hash(c->net->hidden);
+    c->init[1] = model_layer_hash(c->net->output);
     if (c->training) {
         c->lineage = (model_lineage){.source = c->maps->source_hash};
         snprintf(c->lineage.frontend, sizeof c->lineage.frontend, "%s", options_str(o, "frontend"));

@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/err.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -320,6 +321,11 @@ uint64_t model_weights_hash(const float *w, size_t n)
     return h;
 }
 
+uint64_t model_layer_hash(const lif_layer *layer)
+{
+    return model_weights_hash(layer->w, (size_t)layer->n_in * layer->n_out);
+}
+
 uint64_t model_hash(const model *self)
 {
     return model_weights_hash(self->w, (size_t)self->n_out * self->n_in);
@@ -424,12 +430,16 @@ void model_lineage_take(model_lineage *self, uint64_t init, const char *peer_not
     self->pair_final = note_hex(peer_note, "final=");
 }
 
-void model_keep_message(char *buf, size_t cap, const char *what, const char *path, const char *saved_to,
-                        bool complete, int64_t samples)
+int model_layer_keep_said(const lif_layer *layer, const char *kind, const model *info, const char *path,
+                          bool complete, const char *what)
 {
+    char to[4096];
+    if (model_layer_keep(layer, kind, info, path, complete, to, sizeof to) < 0)
+        return -1;
     if (complete)
-        snprintf(buf, cap, "saved %s to %s (%lld samples)", what, path, (long long)samples);
+        log_info("saved %s to %s (%lld samples)", what, path, (long long)info->samples);
     else
-        snprintf(buf, cap, "interrupted after %lld samples: %s left as it was; %s so far saved as the "
-                 "checkpoint %s", (long long)samples, path, what, saved_to);
+        log_warn("interrupted after %lld samples: %s left as it was; %s so far saved as the "
+                 "checkpoint %s", (long long)info->samples, path, what, to);
+    return 0;
 }

@@ -62,6 +62,8 @@ typedef struct {
 
 /* FNV-1a (64 bits) of n float weights' bytes: a layer's identity. */
 uint64_t model_weights_hash(const float *w, size_t n);
+/* The same of a layer's weights. */
+uint64_t model_layer_hash(const lif_layer *layer);
 /* The identity of the model's own (final) weights. */
 uint64_t model_hash(const model *self);
 
@@ -120,10 +122,10 @@ void model_checkpoint_path(const char *path, char *buf, size_t cap);
  * was; saved_to gets where the weights went. */
 int model_layer_keep(const lif_layer *layer, const char *kind, const model *info, const char *path,
                      bool complete, char *saved_to, size_t cap);
-/* What a stage says after model_layer_keep ("saved W1 to ...", or where the
- * checkpoint went); what names the layer. */
-void model_keep_message(char *buf, size_t cap, const char *what, const char *path, const char *saved_to,
-                        bool complete, int64_t samples);
+/* model_layer_keep, then what a stage says of it on stderr ("saved W1 to ...",
+ * or a warning of where the checkpoint went); what names the layer. */
+int model_layer_keep_said(const lif_layer *layer, const char *kind, const model *info, const char *path,
+                          bool complete, const char *what);
 /* Two layers trained across processes tell each other their weights' hashes
  * in a note "init=HEX final=HEX" (the END of their links): ours into buf,
  * theirs (peer_note) into self with our init. */
