@@ -1,7 +1,10 @@
 /* test_golden: a few batches of in-process training give the same bits as
  * before a refactoring (tests/golden.h): the paper's settings with Adam's
  * moments restarted per batch and carried, SGD, the authors' variants, the
- * pipeline's parts, and learning by bptt (whole samples and windows). The hashes cover both weight matrices and the loss. */
+ * pipeline's parts, and learning by bptt (whole samples and windows). The
+ * hashes cover both weight matrices and the loss. The traces' gradient by
+ * each of its kernels: the rows (the names of before the events kernel, whose
+ * bits it kept) and the events ("-events"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 #include "numerics/rng.h"
 #include "numerics/snn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Three batches of 24 samples over 8 steps, 784-64-784, on blobs of noise. */
@@ -56,7 +60,17 @@ static snn_config small(void)
 {
     snn_config cfg = snn_config_default();
     cfg.n_hidden = 64;
+    cfg.learn.kernel = TRACE_KERNEL_ROWS;
     return cfg;
+}
+
+/* The same configuration's hash by the events kernel, under name-events. */
+static void golden_events(const char *name, snn_config cfg)
+{
+    char events[64];
+    snprintf(events, sizeof events, "%s-events", name);
+    cfg.learn.kernel = TRACE_KERNEL_EVENTS;
+    golden_assert(events, train_hash(&cfg));
 }
 
 static void test_golden_adam_per_batch(void **state)
@@ -64,6 +78,7 @@ static void test_golden_adam_per_batch(void **state)
     (void)state;
     snn_config cfg = small();
     golden_assert("train-adam-per-batch", train_hash(&cfg));
+    golden_events("train-adam-per-batch", cfg);
 }
 
 static void test_golden_adam_carried(void **state)
@@ -72,6 +87,7 @@ static void test_golden_adam_carried(void **state)
     snn_config cfg = small();
     cfg.opt.carry_moments = true;
     golden_assert("train-adam-carried", train_hash(&cfg));
+    golden_events("train-adam-carried", cfg);
 }
 
 static void test_golden_sgd(void **state)
@@ -81,6 +97,7 @@ static void test_golden_sgd(void **state)
     cfg.opt.kind = OPTIM_SGD;
     cfg.opt.lr = 0.05f;
     golden_assert("train-sgd", train_hash(&cfg));
+    golden_events("train-sgd", cfg);
 }
 
 static void test_golden_authors_variants(void **state)
@@ -98,6 +115,7 @@ static void test_golden_parts(void **state)
     snn_config cfg = small();
     cfg.parts = SNN_PARTS;
     golden_assert("train-parts", train_hash(&cfg));
+    golden_events("train-parts", cfg);
 }
 
 static void test_golden_bptt(void **state)

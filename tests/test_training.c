@@ -24,6 +24,7 @@ typedef struct {
     bool autoencoder; /* target = input spikes; else random target spikes */
     float init_scale;
     int dead_from, dead_to; /* inputs [from, to) never spike: a dead 16-input chunk */
+    int analog_from;        /* > 0: from this step the inputs are the pixels, not spikes */
 } net_case;
 
 static const net_case cases[] = {
@@ -32,7 +33,11 @@ static const net_case cases[] = {
     {40, 24, 9, 5, 21, 1, false, 0.6f, 0, 0},
     {17, 33, 17, 3, 8, 3, true, 0.7f, 0, 0},
     {48, 20, 48, 4, 12, 2, true, 0.7f, 16, 32},
+    {64, 40, 64, 19, 10, 2, true, 0.7f, 0, 0}, /* blocks of 8 samples, one partial */
+    {24, 12, 20, 9, 9, 2, false, 0.8f, 0, 0, 5}, /* inputs that are not spikes */
 };
+
+static const trace_kernel kernels[] = {TRACE_KERNEL_AUTO, TRACE_KERNEL_ROWS, TRACE_KERNEL_EVENTS};
 
 static double max_abs(const float *a, size_t n)
 {
@@ -86,6 +91,8 @@ static double compare_with_oracle(const net_case *k, const snn_config *base, uin
         oracle_begin_batch(ref);
         for (int t = 0; t < k->steps; t++) {
             poisson_encode(&pp, pixels, ids, k->batch, k->n_in, t, x);
+            if (k->analog_from > 0 && t >= k->analog_from)
+                memcpy(x, pixels, sizeof(float) * k->batch * k->n_in);
             if (k->autoencoder) {
                 memcpy(target, x, sizeof(float) * k->batch * k->n_in);
             } else {
@@ -107,6 +114,13 @@ static double compare_with_oracle(const net_case *k, const snn_config *base, uin
     assert_true(oracle_output_spikes(ref) > 0);
     if (cfg.mask)
         assert_true(oracle_masked(ref) > 0);
+    /* a forced kernel ran where it could, and only there */
+    long by_rows, by_events;
+    lif_layer_trace_kernel_steps(net->hidden, &by_rows, &by_events);
+    if (cfg.learn.kernel == TRACE_KERNEL_ROWS || cfg.lif.trace == TRACE_SHARED)
+        assert_int_equal(by_events, 0);
+    if (cfg.learn.kernel == TRACE_KERNEL_EVENTS && cfg.lif.trace == TRACE_PER_NEURON)
+        assert_int_equal(by_events, (long)k->batches * k->steps);
     double e1 = rel_err(net->hidden->w, oracle_w1(ref), (size_t)k->n_h * k->n_in);
     double e2 = rel_err(net->output->w, oracle_w2(ref), (size_t)k->n_out * k->n_h);
     free(pixels);
@@ -117,15 +131,23 @@ static double compare_with_oracle(const net_case *k, const snn_config *base, uin
     return fmax(e1, e2);
 }
 
-static void check_all_cases(const snn_config *cfg)
+/* Every case and seed by each kernel of the traces' gradient forced; one
+ * seed by the automatic choice, which switches kernels between batches.
+ * SPIKESYNTH_QUICK (the sanitizer run): one seed each. */
+static void check_all_cases(const snn_config *base)
 {
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (uint64_t seed = 1; seed <= 3; seed++) {
-            double e = compare_with_oracle(&cases[i], cfg, seed * 7919 + i);
-            if (e > 1e-5)
-                fail_msg("case %zu seed %llu: relative weight error %.3g > 1e-5", i,
-                         (unsigned long long)seed, e);
-        }
+    for (size_t kn = 0; kn < sizeof kernels / sizeof kernels[0]; kn++) {
+        snn_config cfg = *base;
+        cfg.learn.kernel = kernels[kn];
+        const uint64_t seeds = kernels[kn] == TRACE_KERNEL_AUTO || getenv("SPIKESYNTH_QUICK") ? 1 : 3;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (uint64_t seed = 1; seed <= seeds; seed++) {
+                double e = compare_with_oracle(&cases[i], &cfg, seed * 7919 + i);
+                if (e > 1e-5)
+                    fail_msg("kernel %d case %zu seed %llu: relative weight error %.3g > 1e-5",
+                             (int)kernels[kn], i, (unsigned long long)seed, e);
+            }
+    }
 }
 
 static void test_oracle_adam_moments_per_batch(void **state)
@@ -203,11 +225,11 @@ static void test_training_changes_weights(void **state)
 /* The same training on 1, 2 and 3 threads gives the same bits: a pipeline of
  * single-threaded stages must match one process on every core. Big enough
  * for every parallel path (sgemm blocks, dense and sparse gradients). */
-static void test_same_bits_any_thread_count(void **state)
+static void same_bits_any_thread_count(trace_kernel kernel)
 {
-    (void)state;
     snn_config cfg = snn_config_default();
     cfg.n_hidden = 300;
+    cfg.learn.kernel = kernel;
     const int B = 40, T = 8;
     float *x = malloc(sizeof(float) * B * 784), *img = malloc(sizeof(float) * B * 784);
     float *w[3][2];
@@ -240,7 +262,8 @@ static void test_same_bits_any_thread_count(void **state)
     for (int th = 1; th < 3; th++)
         for (int l = 0; l < 2; l++) {
             if (memcmp(w[0][l], w[th][l], sizeof(float) * 784 * 300) != 0)
-                fail_msg("W%d after training on %d threads differs from 1 thread", l + 1, th + 1);
+                fail_msg("kernel %d: W%d after training on %d threads differs from 1 thread",
+                         (int)kernel, l + 1, th + 1);
         }
     for (int th = 0; th < 3; th++) {
         free(w[th][0]);
@@ -250,17 +273,24 @@ static void test_same_bits_any_thread_count(void **state)
     free(img);
 }
 
+static void test_same_bits_any_thread_count(void **state)
+{
+    (void)state;
+    same_bits_any_thread_count(TRACE_KERNEL_ROWS);
+    same_bits_any_thread_count(TRACE_KERNEL_EVENTS);
+}
+
 /* A step computed part by part, as the stages do it across processes
  * (ae-encoder: forward by parts, update with each part of the error as it
  * arrives; ae-decoder: forward, loss and error by parts), gives the bits of
  * snn_train_step with the same parts: hidden layer (dense errors) and output
  * layer (sparse, masked errors), over two batches. */
-static void test_parts_same_bits(void **state)
+static void parts_same_bits(trace_kernel kernel)
 {
-    (void)state;
     snn_config cfg = snn_config_default();
     cfg.n_hidden = 100;
     cfg.parts = SNN_PARTS;
+    cfg.learn.kernel = kernel;
     const int B = 40, T = 6;
     float *x = malloc(sizeof(float) * B * 784), *img = malloc(sizeof(float) * B * 784);
     uint32_t ids[40];
@@ -298,13 +328,20 @@ static void test_parts_same_bits(void **state)
         }
     }
     if (memcmp(whole->hidden->w, parts->hidden->w, sizeof(float) * 784 * 100) != 0)
-        fail_msg("W1 computed in parts differs from snn_train_step");
+        fail_msg("kernel %d: W1 computed in parts differs from snn_train_step", (int)kernel);
     if (memcmp(whole->output->w, parts->output->w, sizeof(float) * 784 * 100) != 0)
-        fail_msg("W2 computed in parts differs from snn_train_step");
+        fail_msg("kernel %d: W2 computed in parts differs from snn_train_step", (int)kernel);
     snn_destroy(&whole);
     snn_destroy(&parts);
     free(x);
     free(img);
+}
+
+static void test_parts_same_bits(void **state)
+{
+    (void)state;
+    for (size_t kn = 0; kn < sizeof kernels / sizeof kernels[0]; kn++)
+        parts_same_bits(kernels[kn]);
 }
 
 static void test_philox_known_answers(void **state)

@@ -87,7 +87,7 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
         goto oom;
     if (self->learn.rule != LEARN_NONE && !(st->optim = optim_state_new(opt, (size_t)n_out * n_in)))
         goto oom;
-    if (self->learn.rule == LEARN_TRACES && !(st->traces = trace_rule_new(n_in, n_out, max_batch, lif)))
+    if (self->learn.rule == LEARN_TRACES && !(st->traces = trace_rule_new(n_in, n_out, max_batch, lif, self->learn.kernel)))
         goto err;
     if (self->learn.rule == LEARN_BPTT && !(st->bptt = bptt_rule_new(n_in, n_out, max_batch, &self->learn)))
         goto err;
@@ -295,6 +295,13 @@ int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1)
                        "layer learns by %s)", self->n_in, self->n_out, learning_rule_name(self->learn.rule));
     return trace_rule_update_rows(self->state->traces, dv, b0, b1, self->w, &self->opt,
                                   self->state->optim);
+}
+
+void lif_layer_trace_kernel_steps(const lif_layer *self, long *rows, long *events)
+{
+    *rows = *events = 0;
+    if (self->state->traces)
+        trace_rule_kernel_steps(self->state->traces, rows, events);
 }
 
 int lif_layer_recorded_steps(const lif_layer *self)

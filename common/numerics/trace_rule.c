@@ -9,6 +9,9 @@
  * histories would otherwise lose digits. */
 #include "numerics/trace_rule.h"
 
+#include "numerics/trace_events.h"
+#include "numerics/vecf.h"
+
 #include "core/err.h"
 
 #include <omp.h>
@@ -19,15 +22,7 @@
 #define MBLOCK 128 /* neurons per gradient pass: their accumulators (2 chunks) fill 16 KiB of L1 */
 #define DENSE_SAMPLES 8 /* dense errors: samples per pass, their traces in L1 */
 
-/* The CPU's vector of floats (GCC/clang vector extension): a chunk is VPC of
- * them. Element-wise, so the arithmetic is exactly the scalar one, whatever
- * the width: results do not depend on the machine's vectors. */
-#if defined(__AVX512F__)
-#define VEC 16
-#else
-#define VEC 8
-#endif
-typedef float vecf __attribute__((vector_size(VEC * sizeof(float))));
+/* a chunk is VPC of the CPU's vectors */
 #define VPC (CHUNK / VEC)
 /* dense errors: neurons whose accumulators (DENSE_GROUP x 2 chunks) stay in
  * registers, 8 vectors of the 16 (AVX2) or 32 (AVX-512) the CPU has */
@@ -75,6 +70,20 @@ struct trace_rule {
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
     int part_b0, part_b1; /* the samples of the update in progress */
     float *grad_acc;     /* n_out x n_chunks*16: the gradient summed over the parts so far */
+    /* the events kernel (trace_events.h), chosen for a whole batch as it
+     * begins, from the cost estimates of the batch before (whole-batch counts:
+     * any split of the batch into parts takes the same kernel). A batch by
+     * events keeps no rows, only ev_start. */
+    trace_kernel kernel;
+    trace_events *events; /* NULL: per-neuron traces off (the shared variant) */
+    bool events_batch;   /* this batch goes by the events */
+    long steps_by[2];    /* updates by the rows kernel, by the events kernel */
+    double cost[2], cost_last[2]; /* estimates (rows, events) of this batch, the last */
+    long inputs_seen;    /* nonzero inputs of this batch so far */
+    int *ev_start;       /* batch x n_out: the step each neuron's trace began */
+    float *ev_decay;     /* decay_pow as floats */
+    float *ev_g, *ev_a;  /* per thread: n_in x max neurons gradients, coefficients */
+    size_t ev_a_cap;     /* floats of ev_a per thread */
     /* the update in progress: the layer's weights and optimiser */
     float *w;
     const optim_params *opt;
@@ -239,7 +248,8 @@ static void hist_update(trace_rule *self, const float *input, const float *spike
     }
 }
 
-trace_rule *trace_rule_new(int n_in, int n_out, int max_batch, const lif_params *lif)
+trace_rule *trace_rule_new(int n_in, int n_out, int max_batch, const lif_params *lif,
+                           trace_kernel kernel)
 {
     trace_rule *self = calloc(1, sizeof *self);
     if (!self)
@@ -248,6 +258,7 @@ trace_rule *trace_rule_new(int n_in, int n_out, int max_batch, const lif_params 
     self->n_out = n_out;
     self->max_batch = max_batch;
     self->lif = *lif;
+    self->kernel = kernel;
     self->n_chunks = (n_in + CHUNK - 1) / CHUNK;
     self->n_mblocks = (n_out + MBLOCK - 1) / MBLOCK;
     size_t bo = (size_t)max_batch * n_out;
@@ -271,6 +282,15 @@ trace_rule *trace_rule_new(int n_in, int n_out, int max_batch, const lif_params 
         goto oom;
     if (pool_reshape(self, 4, 0) != 0)
         goto err;
+    if (lif->trace == TRACE_PER_NEURON && kernel != TRACE_KERNEL_ROWS) {
+        if (!(self->events = trace_events_new(n_in, n_out, max_batch)))
+            goto err;
+        self->ev_start = malloc(bo * sizeof *self->ev_start);
+        self->ev_g = aligned_alloc(64, (size_t)omp_get_max_threads() * n_in *
+                                           trace_events_max_neurons() * sizeof(float));
+        if (!self->ev_start || !self->ev_g)
+            goto oom;
+    }
     return self;
 oom:
     err_set("traces of a layer %d -> %d, batch %d: out of memory", n_in, n_out, max_batch);
@@ -307,6 +327,11 @@ void trace_rule_destroy(trace_rule **self_p)
     free(self->acc);
     free(self->grad_acc);
     free(self->member_slot);
+    trace_events_destroy(&self->events);
+    free(self->ev_start);
+    free(self->ev_decay);
+    free(self->ev_g);
+    free(self->ev_a);
     free(self);
     *self_p = NULL;
 }
@@ -316,6 +341,18 @@ void trace_rule_begin_batch(trace_rule *self, int batch)
     self->batch = batch;
     self->step = 0;
     self->part_b0 = self->part_b1 = 0;
+    memcpy(self->cost_last, self->cost, sizeof self->cost);
+    self->cost[0] = self->cost[1] = 0;
+    self->inputs_seen = 0;
+    self->events_batch = self->events && (self->kernel == TRACE_KERNEL_EVENTS ||
+                                          (self->kernel == TRACE_KERNEL_AUTO &&
+                                           self->cost_last[1] < self->cost_last[0]));
+    if (self->events) {
+        trace_events_begin_batch(self->events, batch);
+        memset(self->ev_start, 0, (size_t)batch * self->n_out * sizeof *self->ev_start);
+    }
+    if (self->events_batch)
+        return;
     memset(self->hist, 0, (size_t)batch * self->n_chunks * CHUNK * sizeof(double));
     memset(self->chunk_live, 0, (size_t)self->n_chunks);
     memset(self->n_free, 0, (size_t)self->max_batch * sizeof *self->n_free);
@@ -328,10 +365,29 @@ void trace_rule_begin_batch(trace_rule *self, int batch)
     }
 }
 
+/* By events: the neurons that spiked at the last step start their trace now. */
+static void starts_reset_spiked(trace_rule *self, const float *spikes, int b0, int b1)
+{
+    for (size_t i = (size_t)b0 * self->n_out; i < (size_t)b1 * self->n_out; i++)
+        if (spikes[i] != 0.0f)
+            self->ev_start[i] = self->step;
+}
+
 int trace_rule_forward(trace_rule *self, const float *input, const float *prev_spikes,
                        const int *n_spikes, int b0, int b1)
 {
     self->n_spikes = n_spikes;
+    for (size_t i = (size_t)b0 * self->n_in; self->events && i < (size_t)b1 * self->n_in; i++)
+        self->inputs_seen += input[i] != 0.0f;
+    if (self->events_batch) {
+        if (self->step > 0)
+            starts_reset_spiked(self, prev_spikes, b0, b1);
+        if (trace_events_record(self->events, input, self->step, b0, b1) != 0)
+            return -1;
+        if (b1 == self->batch)
+            self->step++;
+        return 0;
+    }
     /* room for every sample's new trace row, judged on the last step's spikes
      * before any part overwrites them */
     if (b0 == 0 && self->lif.trace == TRACE_PER_NEURON && self->step > 0 && pool_room(self) != 0)
@@ -447,20 +503,28 @@ static inline void grad_acc_load(const trace_rule *self, int m, int c, float *ac
         memcpy(acc, self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, CHUNK * sizeof *acc);
 }
 
-/* The last part applies the optimiser to the batch mean; the others keep the sum. */
+/* The last part leaves the batch mean in grad_acc for optim_pass; the others the sum. */
 static inline void grad_finish(trace_rule *self, int m, int c, const float *acc, float inv_batch, int n_in)
 {
+    (void)n_in;
+    float *g = self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK;
     if (self->part_b1 < self->batch) {
-        memcpy(self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK, acc, CHUNK * sizeof *acc);
+        memcpy(g, acc, CHUNK * sizeof *acc);
         return;
     }
-    const int j0 = c * CHUNK;
-    const int width = n_in - j0 < CHUNK ? n_in - j0 : CHUNK;
-    float g[CHUNK];
     for (int k = 0; k < CHUNK; k++)
         g[k] = acc[k] * inv_batch;
-    size_t w0 = (size_t)m * n_in + j0;
-    optim_apply(self->opt, self->optim, w0, self->w + w0, g, width);
+}
+
+/* The optimiser over W row by row, in memory order (W, its moments and the
+ * gradient stream through the cache; chunk by chunk they were strided). */
+static void optim_pass(trace_rule *self)
+{
+    const int n_in = self->n_in;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < self->n_out; m++)
+        optim_apply(self->opt, self->optim, (size_t)m * n_in, self->w + (size_t)m * n_in,
+                    self->grad_acc + (size_t)m * self->n_chunks * CHUNK, n_in);
 }
 
 /* The trace of row r over chunk c, as floats: H_b - k * snapshot in double. */
@@ -605,8 +669,87 @@ static int decay_pow_fill(trace_rule *self)
     for (int d = 1; d < need * 2; d++)
         p[d] = p[d - 1] * keep;
     self->decay_pow_len = need * 2;
+    if (self->events) {
+        float *f = realloc(self->ev_decay, (size_t)need * 2 * sizeof *f);
+        if (!f)
+            return err_set("lif layer: out of memory");
+        for (int d = 0; d < need * 2; d++)
+            f[d] = (float)p[d];
+        self->ev_decay = f;
+    }
     return 0;
 }
+
+/* The events kernel's cost against the rows kernel's, in multiply-adds
+ * weighted by how fast each runs (the rows kernel gathers per neuron).
+ * Only whole-step counts of earlier steps, so every split of the batch
+ * decides alike. */
+#define ROWS_COST 4
+
+/* Adds the part's cost by either kernel to this batch's estimates. */
+static void cost_add(trace_rule *self, const float *dv, int b0, int b1)
+{
+    long nonzero = 0;
+    for (size_t i = (size_t)b0 * self->n_out; i < (size_t)b1 * self->n_out; i++)
+        nonzero += dv[i] != 0.0f;
+    self->cost[0] += (double)nonzero * self->n_in * ROWS_COST;
+    if (b0 == 0)
+        self->cost[1] += (double)self->inputs_seen * self->n_out;
+}
+
+/* The events kernel for samples part_b0..part_b1-1: threads split the
+ * neurons (whole vectors), each adds its neurons' gradient over every input
+ * in its own buffer, then updates those weights row by row. */
+static int grad_events(trace_rule *self, const float *dv)
+{
+    const int n_out = self->n_out, n_in = self->n_in, t = self->step - 1;
+    const int b0 = self->part_b0, b1 = self->part_b1;
+    const size_t a_need = trace_events_scratch(t);
+    if (a_need > self->ev_a_cap) {
+        free(self->ev_a);
+        self->ev_a_cap = a_need * 2;
+        if (!(self->ev_a = aligned_alloc(64, (size_t)omp_get_max_threads() * self->ev_a_cap * sizeof(float)))) {
+            self->ev_a_cap = 0;
+            return err_set("lif layer: out of memory for the events kernel");
+        }
+    }
+    const float inv_batch = 1.0f / (float)self->batch;
+    const int width = trace_events_width(), most = trace_events_max_neurons();
+    const int n_vec = (n_out + width - 1) / width;
+#pragma omp parallel
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *g = self->ev_g + (size_t)tid * n_in * most, *a = self->ev_a + (size_t)tid * self->ev_a_cap;
+        float acc[CHUNK];
+        /* this thread's vectors of neurons, in passes of at most `most` neurons */
+        const int v0 = n_vec * tid / nt, nv = n_vec * (tid + 1) / nt - v0;
+        const int passes = (nv * width + most - 1) / most;
+        for (int p = 0; p < passes; p++) {
+            const int m0 = (v0 + nv * p / passes) * width, m1 = (v0 + nv * (p + 1) / passes) * width;
+            const int nm = (m1 < n_out ? m1 : n_out) - m0;
+            if (b0 == 0) {
+                memset(g, 0, (size_t)n_in * most * sizeof *g);
+            } else {
+                for (int m = m0; m < m0 + nm; m++)
+                    for (int j = 0; j < n_in; j++)
+                        g[(size_t)j * most + m - m0] = self->grad_acc[(size_t)m * self->n_chunks * CHUNK + j];
+            }
+            trace_events_add(self->events, dv, self->ev_start, self->ev_decay, t, b0, b1, m0, nm, g,
+                             most, a);
+            for (int m = m0; m < m0 + nm; m++)
+                for (int c = 0; c < self->n_chunks; c++) {
+                    for (int k = 0; k < CHUNK; k++) {
+                        const int j = c * CHUNK + k;
+                        acc[k] = j < n_in ? g[(size_t)j * most + m - m0] : 0.0f;
+                    }
+                    grad_finish(self, m, c, acc, inv_batch, n_in);
+                }
+        }
+    }
+    return 0;
+}
+
+static int grad_rows(trace_rule *self, const float *dv);
 
 int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, float *w,
                            const optim_params *opt, optim_state *optim)
@@ -615,20 +758,32 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
     if (b0 != expect || b1 <= b0 || b1 > self->batch || (b1 < self->batch && b1 % DENSE_SAMPLES))
         return err_set("lif layer: update of samples %d..%d, expected a part from %d to a "
                        "multiple of %d or %d", b0, b1 - 1, expect, DENSE_SAMPLES, self->batch);
-    if (b1 < self->batch && !self->grad_acc &&
+    if (!self->grad_acc &&
         !(self->grad_acc = aligned_alloc(64, (size_t)self->n_out * self->n_chunks * CHUNK * sizeof(float))))
-        return err_set("lif layer: out of memory for the gradient of a split update");
+        return err_set("lif layer: out of memory for the gradient of a layer %d -> %d", self->n_in, self->n_out);
     if (b0 == 0) {
         if (decay_pow_fill(self) != 0)
             return -1;
         optim_state_begin_step(optim, opt);
+        self->steps_by[self->events_batch]++;
     }
     self->w = w;
     self->opt = opt;
     self->optim = optim;
     self->part_b0 = b0;
     self->part_b1 = b1;
-    gradient_lists(self, dv, b0, b1);
+    cost_add(self, dv, b0, b1);
+    if (self->events_batch ? grad_events(self, dv) != 0 : grad_rows(self, dv) != 0)
+        return -1;
+    if (b1 == self->batch)
+        optim_pass(self);
+    return 0;
+}
+
+/* The rows kernels for samples part_b0..part_b1-1. */
+static int grad_rows(trace_rule *self, const float *dv)
+{
+    gradient_lists(self, dv, self->part_b0, self->part_b1);
     /* threads split the columns: each owns its accumulators and its weights */
 #pragma omp parallel
     {
@@ -652,4 +807,10 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
         }
     }
     return 0;
+}
+
+void trace_rule_kernel_steps(const trace_rule *self, long *rows, long *events)
+{
+    *rows = self->steps_by[0];
+    *events = self->steps_by[1];
 }

@@ -17,7 +17,11 @@ train_tuned train_options_tuned(learning_rule rule)
 
 int train_options_read(const options *o, lif_params *lif, optim_params *opt, learning_params *learn)
 {
-    *learn = (learning_params){.window = (int)options_int(o, "window")};
+    const char *kernel = options_str(o, "trace-kernel");
+    *learn = (learning_params){.window = (int)options_int(o, "window"),
+                               .kernel = !strcmp(kernel, "rows")     ? TRACE_KERNEL_ROWS
+                                         : !strcmp(kernel, "events") ? TRACE_KERNEL_EVENTS
+                                                                     : TRACE_KERNEL_AUTO};
     if (learning_rule_parse(options_str(o, "learning"), &learn->rule) != 0)
         return -1;
     const train_tuned tuned = train_options_tuned(learn->rule);

@@ -19,6 +19,7 @@
 
 #include "numerics/lif_neuron.h"
 #include "numerics/optim.h"
+#include "numerics/trace_rule.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@ typedef enum {
 typedef struct {
     learning_rule rule;
     int window; /* BPTT: steps per update (truncated BPTT); 0 = every step of the batch */
+    trace_kernel kernel; /* traces only */
 } learning_params;
 
 /* BPTT: the steps of one window for samples of `steps` steps (the last window
@@ -112,6 +114,9 @@ int lif_layer_part_end(int batch, int parts, int k);
  * the weights come out bit-identical to one lif_layer_update; a pipeline
  * updates with each part of the error as it arrives. */
 int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1);
+
+/* LEARN_TRACES: updates so far by each kernel of trace_rule (0 otherwise). */
+void lif_layer_trace_kernel_steps(const lif_layer *self, long *rows, long *events);
 
 /* LEARN_BPTT: steps recorded since the last backward (the window so far). */
 int lif_layer_recorded_steps(const lif_layer *self);

@@ -14,10 +14,19 @@
 #include "numerics/lif_neuron.h"
 #include "numerics/optim.h"
 
+/* How the traces' gradient is computed; all give the gradient to float
+ * rounding, each kernel its own bits (tests force each one). */
+typedef enum {
+    TRACE_KERNEL_AUTO = 0,   /* per step, the cheaper by the last step's counts */
+    TRACE_KERNEL_ROWS = 1,   /* trace rows (trace_rule.c), any input */
+    TRACE_KERNEL_EVENTS = 2, /* the input events (trace_events.c), where inputs are 0/1 */
+} trace_kernel;
+
 typedef struct trace_rule trace_rule;
 
 /* NULL with err_msg() set on no memory. */
-trace_rule *trace_rule_new(int n_in, int n_out, int max_batch, const lif_params *lif);
+trace_rule *trace_rule_new(int n_in, int n_out, int max_batch, const lif_params *lif,
+                           trace_kernel kernel);
 void trace_rule_destroy(trace_rule **self_p);
 
 /* A batch of `batch` samples starts: every trace is 0. */
@@ -34,5 +43,8 @@ int trace_rule_forward(trace_rule *self, const float *input, const float *prev_s
  * with the last part, the optimiser update of w (n_out x n_in). */
 int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, float *w,
                            const optim_params *opt, optim_state *optim);
+
+/* Updates so far by each kernel (a test's and a benchmark's view). */
+void trace_rule_kernel_steps(const trace_rule *self, long *rows, long *events);
 
 #endif

@@ -27,6 +27,9 @@
      .choices = "traces|bptt"},                                                                    \
     {"window", OPT_INT, "0", "bptt: steps per update (truncated BPTT); 0: all the steps of a sample", \
      .min = "0"},                                                                                  \
+    {"trace-kernel", OPT_STRING, "auto", "traces: how the gradient is computed: auto (the cheaper per " \
+     "step), rows (trace rows, any input) or events (from the input spikes, where inputs are 0/1)", \
+     .choices = "auto|rows|events"},                                                               \
     {"lr", OPT_FLOAT, lr, lr_help, .min = "0"},                                                    \
     {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W", .min = "0"},            \
     {"beta1", OPT_FLOAT, "-1", "Adam, below 1; -1: the rule's tuned value (traces 0.9, bptt 0.7)", \
