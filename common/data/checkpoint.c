@@ -3,6 +3,8 @@
 #include "data/checkpoint.h"
 
 #include "core/err.h"
+#include "core/log.h"
+#include "core/preflight.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -75,7 +77,7 @@ static void list_points(const int64_t *b, int n, char *buf, size_t cap)
 
 int checkpoint_common(const char *const *paths, int n, int64_t *batches)
 {
-    int64_t pts[16][CHECKPOINT_KEEP];
+    int64_t pts[16][PREFLIGHT_RESUME_MAX];
     int np[16];
     if (n <= 0 || n > 16)
         return err_set("checkpoint_common: %d layers", n);
@@ -86,24 +88,13 @@ int checkpoint_common(const char *const *paths, int n, int64_t *batches)
             return err_set("no checkpoint to resume from: %s (or its .prev) is missing or unreadable",
                            p);
         }
-    int64_t best = -1;
-    for (int k = 0; k < np[0]; k++) {
-        bool everywhere = true;
-        for (int i = 1; i < n && everywhere; i++) {
-            bool here = false;
-            for (int j = 0; j < np[i]; j++)
-                here |= pts[i][j] == pts[0][k];
-            everywhere = here;
-        }
-        if (everywhere && pts[0][k] > best)
-            best = pts[0][k];
-    }
+    const int64_t best = preflight_newest_common((const int64_t(*)[PREFLIGHT_RESUME_MAX])pts, np, n);
     if (best < 0) {
         char a[64], b[64];
         list_points(pts[0], np[0], a, sizeof a);
-        list_points(pts[1], np[1], b, sizeof b);
+        list_points(pts[n > 1], np[n > 1], b, sizeof b);
         return err_set("the checkpoints are not of one batch: %s holds batches %s, %s batches %s "
-                       "(no consistent set to resume from)", paths[0], a, paths[1], b);
+                       "(no consistent set to resume from)", paths[0], a, paths[n > 1], b);
     }
     *batches = best;
     return 0;
@@ -192,6 +183,54 @@ int checkpoint_resume_option(const char *value, int64_t *batches)
         return err_set("--resume=%s: give true, false or a batch count N > 0", value);
     *batches = n;
     return 2;
+}
+
+static int newest_point(const char *save, int64_t *batches)
+{
+    int64_t pts[PREFLIGHT_RESUME_MAX];
+    int n = checkpoint_points(save, pts);
+    for (int i = 0; i < n; i++)
+        if (i == 0 || pts[i] > *batches)
+            *batches = pts[i];
+    return n;
+}
+
+int checkpoint_resume(lif_layer *layer, const char *kind, const char *save, const char *resume, model *info)
+{
+    int64_t batches = 0;
+    const int mode = checkpoint_resume_option(resume, &batches);
+    if (mode <= 0)
+        return mode;
+    if (!*save)
+        return err_set("--resume needs --save: the checkpoints lie beside the model it names");
+    if (mode == 1 && newest_point(save, &batches) == 0)
+        return checkpoint_common(&save, 1, &batches); /* its error: none to resume from */
+    if (checkpoint_restore(layer, kind, save, batches, info) < 0)
+        return -1;
+    log_info("resuming after batch %lld (%lld samples) from the checkpoint of %s", (long long)info->batches,
+             (long long)info->samples, save);
+    return 1;
+}
+
+int checkpoint_preflight(const char *save, const char *resume)
+{
+    int64_t batches = 0, pts[PREFLIGHT_RESUME_MAX];
+    const int mode = checkpoint_resume_option(resume, &batches);
+    if (mode != 1)
+        return mode < 0 ? -1 : 0;
+    int n = *save ? checkpoint_points(save, pts) : 0;
+    if (n == 0)
+        return *save ? checkpoint_common(&save, 1, &batches)
+                     : err_set("--resume needs --save: the checkpoints lie beside the model it names");
+    preflight_say_resume(pts, n);
+    return 0;
+}
+
+int checkpoint_every(const lif_layer *layer, const char *kind, const model *info, const char *save, int64_t every)
+{
+    if (every <= 0 || !*save || info->batches % every)
+        return 0;
+    return checkpoint_save(layer, kind, info, save);
 }
 
 void checkpoint_position(int64_t batches, size_t n, size_t batch, int64_t *epoch, size_t *start)

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHECKPOINT_KEEP 2 /* checkpoints per layer: the newest and the one before */
+#define CHECKPOINT_KEEP 2 /* checkpoints per layer: the newest and the one before (<= PREFLIGHT_RESUME_MAX) */
 
 /* path's checkpoint k (0 the newest, 1 the one before):
  * "x.ssm" -> "x.checkpoint.ssm", "x.checkpoint.prev.ssm". */
@@ -56,6 +56,19 @@ void checkpoint_remove(const char *path);
  * batch count N > 0 (2, *batches = N: the runner's choice). -1 with err_msg()
  * on anything else. */
 int checkpoint_resume_option(const char *value, int64_t *batches);
+
+/* ---- what a training stage does with them (ae-encoder, ae-decoder) ---- */
+
+/* --resume=VALUE of a stage that saves its layer at save: 0 when not
+ * resuming; 1 with the layer and info restored from the checkpoint of N
+ * batches (the runner's choice) or, for true, the newest one save has. -1
+ * with err_msg() when there is none of that count or it is another training's. */
+int checkpoint_resume(lif_layer *layer, const char *kind, const char *save, const char *resume, model *info);
+/* Under --preflight: with --resume=true the batch counts of save's
+ * checkpoints, said to the runner (preflight_say_resume); -1 when it has none. */
+int checkpoint_preflight(const char *save, const char *resume);
+/* After a batch: a checkpoint at save when every > 0 divides info->batches. */
+int checkpoint_every(const lif_layer *layer, const char *kind, const model *info, const char *save, int64_t every);
 
 /* Where batch number `batches` (counted from 0 over all epochs) of a pass over
  * n samples in batches of `batch` lies: its epoch and first sample. */
