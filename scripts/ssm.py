@@ -10,8 +10,8 @@ FIELDS = ("kind:32s n_in:i n_out:i leak:f threshold:f clamp:i trace:i optimizer:
 def load(path):
     data = open(path, "rb").read()
     magic, version, header_bytes = struct.unpack_from("<8sII", data)
-    if magic != b"SSYNMODL" or version not in (1, 2):  # 2 adds the lineage after the same fields
-        raise ValueError(f"{path}: not a spikesynth model of format version 1 or 2")
+    if magic != b"SSYNMODL" or version not in (1, 2, 3):  # 2 adds the lineage, 3 (a checkpoint) a training state after W
+        raise ValueError(f"{path}: not a spikesynth model of format version 1 to 3")
     if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
         raise ValueError(f"{path}: checksum mismatch (file corrupt)")
     names, fmt = zip(*(f.split(":") for f in FIELDS.split()))

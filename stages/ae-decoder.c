@@ -9,13 +9,16 @@
  * encoder's hidden parts arrive (SNN_PARTS); then the update of W2, which runs
  * while the encoder updates W1: the output half of snn_train_step. With
  * --metrics it writes the training figures (loss, masked fraction, rates,
- * time, samples/s) as JSON. */
+ * time, samples/s) as JSON. A training keeps a checkpoint every
+ * --checkpoint-every batches and goes on from one with --resume
+ * (data/checkpoint.h), its loss figures with it. */
 #include "numerics/blas.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "data/loss_log.h"
+#include "data/checkpoint.h"
 #include "data/model.h"
 #include "core/progress.h"
 #include "numerics/snn.h"
@@ -45,7 +48,13 @@ static const port_spec ports[] = {
     {"spikes", PORT_OUT, PORT_OPTIONAL, "output spikes, batch x outputs, T frames per batch"},
     {NULL, 0, 0, NULL},
 };
-static const stage_def def = {"ae-decoder", "The spiking autoencoder's output layer (W2).", opts, ports};
+static int decoder_preflight(const options *o)
+{
+    return checkpoint_preflight(options_str(o, "save"), options_str(o, "resume"));
+}
+
+static const stage_def def = {"ae-decoder", "The spiking autoencoder's output layer (W2).", opts, ports,
+                              decoder_preflight};
 
 static int write_metrics(const char *path, const loss_stats *ls, const model *info, double seconds,
                          const lif_layer *layer)
@@ -167,9 +176,15 @@ static int decoder_open(stage *st, void *arg)
     if (!d->training)
         d->spec.learn.rule = LEARN_NONE;
     d->bptt = d->spec.learn.rule == LEARN_BPTT;
-    if (!(d->layer = model_layer_open(&d->spec, &d->lineage)) || (!d->training && decoder_check_feeder(d) < 0))
+    d->info = (model){.steps = (int32_t)hs->steps, .mask = d->mask, .seed = stage_seed(st)};
+    int resumed = 0;
+    if (!(d->layer = model_layer_open(&d->spec, &d->lineage)) || (!d->training && decoder_check_feeder(d) < 0) ||
+        (d->training && (resumed = checkpoint_resume(d->layer, "ae-decoder", options_str(o, "save"),
+                                                     options_str(o, "resume"), &d->info)) < 0))
         return -1;
-    d->init = model_layer_hash(d->layer);
+    /* a resumed training's lineage is that of its first weights, its loss the whole run's */
+    d->init = resumed ? d->info.lineage.init : model_layer_hash(d->layer);
+    d->ls = d->ls_batch0 = d->info.state.loss;
     /* traces: parts, as snn_train_step with SNN_PARTS (same parts, same bits) */
     if (d->training && !d->bptt)
         lif_layer_set_parts(d->layer, SNN_PARTS);
@@ -192,7 +207,6 @@ static int decoder_open(stage *st, void *arg)
         return -1;
     if (d->training && *options_str(o, "loss-csv") && !(d->loss_csv = loss_log_new(options_str(o, "loss-csv"))))
         return -1;
-    d->info = (model){.steps = (int32_t)hs->steps, .mask = d->mask, .seed = stage_seed(st)};
     return 0;
 }
 
@@ -316,6 +330,11 @@ static int decoder_run(stage *st, void *arg)
             }
             progress_update(d->pg, (uint64_t)d->info.batches, (uint64_t)d->info.samples,
                             d->training ? loss_stats_mean(&d->ls) : NAN);
+            d->info.lineage.init = d->init;
+            d->info.state.loss = d->ls;
+            if (d->training && checkpoint_every(d->layer, "ae-decoder", &d->info, options_str(d->o, "save"),
+                                                options_int(d->o, "checkpoint-every")) < 0)
+                return -1;
         }
     }
     d->seconds = d->t0 > 0 ? clock_now() - d->t0 : 0;
@@ -332,6 +351,7 @@ static int decoder_save(decoder *d, stage *st)
     if (!*save)
         return 0;
     model_lineage_take(&d->info.lineage, d->init, link_peer_end_note(d->in));
+    d->info.state.loss = d->ls;
     return model_layer_keep_said(d->layer, "ae-decoder", &d->info, save, !stage_interrupted(st), "W2");
 }
 

@@ -9,10 +9,13 @@
  * in lock-step; the batch, step and rows of every error frame must be the ones
  * expected next. This is snn_train_step of the library, split across two
  * processes. While the decoder works, the encoder reads and unpacks its next
- * input, so that work is off the step's critical path. */
+ * input, so that work is off the step's critical path. A training keeps a
+ * checkpoint every --checkpoint-every batches and goes on from one with
+ * --resume (data/checkpoint.h). */
 #include "numerics/blas.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "data/checkpoint.h"
 #include "data/model.h"
 #include "numerics/snn.h"
 #include "transport/stage.h"
@@ -35,7 +38,13 @@ static const port_spec ports[] = {
     {"hidden", PORT_OUT, 0, "hidden spikes, batch x hidden, T frames per batch"},
     {NULL, 0, 0, NULL},
 };
-static const stage_def def = {"ae-encoder", "The spiking autoencoder's hidden layer (W1).", opts, ports};
+static int encoder_preflight(const options *o)
+{
+    return checkpoint_preflight(options_str(o, "save"), options_str(o, "resume"));
+}
+
+static const stage_def def = {"ae-encoder", "The spiking autoencoder's hidden layer (W1).", opts, ports,
+                              encoder_preflight};
 
 /* The error frame must answer the step just sent (input x): its next part. */
 static int check_answer(const spike_frame *sent, const spike_frame *got, uint32_t row0,
@@ -89,9 +98,14 @@ static int encoder_open(stage *st, void *arg)
     if (!e->training)
         e->spec.learn.rule = LEARN_NONE;
     e->bptt = e->spec.learn.rule == LEARN_BPTT;
-    if (!(e->layer = model_layer_open(&e->spec, NULL)))
+    e->info = (model){.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
+    int resumed = 0;
+    if (!(e->layer = model_layer_open(&e->spec, NULL)) ||
+        (e->training && (resumed = checkpoint_resume(e->layer, "ae-encoder", options_str(o, "save"),
+                                                     options_str(o, "resume"), &e->info)) < 0))
         return -1;
-    e->init = model_layer_hash(e->layer);
+    /* a resumed training's lineage is that of its first weights */
+    e->init = resumed ? e->info.lineage.init : model_layer_hash(e->layer);
     /* who reads our hidden spikes learns whose they are (a decoder checks it
      * was trained with us); a training's weights are known only at its END */
     char note[FRAME_TEXT_MAX];
@@ -121,7 +135,6 @@ static int encoder_open(stage *st, void *arg)
         (e->bptt && !(e->g_steps = malloc((size_t)learning_window(&e->spec.learn, (int)xs->steps) * xs->batch * n_out *
                                           sizeof *e->g_steps))))
         return -1;
-    e->info = (model){.steps = (int32_t)xs->steps, .seed = stage_seed(st)};
     return 0;
 }
 
@@ -213,6 +226,10 @@ static int encoder_run(stage *st, void *arg)
         if (x->step + 1 == x->steps) {
             e->info.batches++;
             e->info.samples += x->batch;
+            e->info.lineage.init = e->init;
+            if (e->training && checkpoint_every(e->layer, "ae-encoder", &e->info, options_str(e->o, "save"),
+                                                options_int(e->o, "checkpoint-every")) < 0)
+                return -1;
         }
         spike_frame *done = e->x;
         e->x = e->next;

@@ -6,7 +6,9 @@
  * Writes MODEL-encoder.ssm and MODEL-decoder.ssm (the files the training
  * pipeline writes, so eval-ae-mnist.pipe scores them), the loss of every batch
  * as CSV (--loss-csv, with its curve beside it: x.csv -> x.png) and the
- * training figures as JSON (--metrics). Each rule has its own tuned lr and
+ * training figures as JSON (--metrics). --checkpoint-every=N keeps a
+ * checkpoint of both layers every N batches, --resume goes on from the newest
+ * (data/checkpoint.h), to the same bits. Each rule has its own tuned lr and
  * Adam reading (train_options_tuned); options given on the command line
  * override them. */
 #include "core/clock.h"
@@ -15,6 +17,7 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "core/progress.h"
+#include "data/checkpoint.h"
 #include "data/dataset.h"
 #include "data/loss_log.h"
 #include "data/model.h"
@@ -90,17 +93,55 @@ static int train_batch(snn *net, const dataset *ds, const uint32_t *order, int n
     return snn_end_batch(net);
 }
 
-static int save_models(const snn *net, const options *o, int epochs, int64_t batches, int64_t samples)
+/* What the files record of the run: its settings and progress. */
+static model run_info(const options *o, int epochs, int64_t batches, int64_t samples)
 {
-    char path[4096];
-    model info = {.steps = (int32_t)options_int(o, "steps"), .r_max = (float)options_float(o, "r-max"),
-                  .mask = options_bool(o, "mask"), .seed = (uint64_t)options_int(o, "seed"),
-                  .epochs = epochs, .batches = batches, .samples = samples};
-    snprintf(path, sizeof path, "%s-encoder.ssm", options_str(o, "model"));
-    if (model_layer_save(net->hidden, "ae-encoder", &info, path) != 0)
+    return (model){.steps = (int32_t)options_int(o, "steps"), .r_max = (float)options_float(o, "r-max"),
+                   .mask = options_bool(o, "mask"), .seed = (uint64_t)options_int(o, "seed"),
+                   .epochs = epochs, .batches = batches, .samples = samples};
+}
+
+static void layer_path(char *buf, size_t cap, const options *o, const char *layer)
+{
+    snprintf(buf, cap, "%s-%s.ssm", options_str(o, "model"), layer);
+}
+
+/* The two layers as models at the end, or as checkpoints beside them (their
+ * files are the training pipeline's, so either can resume the other's). */
+static int save_models(const snn *net, const options *o, const model *info, bool checkpoint)
+{
+    char enc[4096], dec[4096];
+    layer_path(enc, sizeof enc, o, "encoder");
+    layer_path(dec, sizeof dec, o, "decoder");
+    if (checkpoint)
+        return checkpoint_save(net->hidden, "ae-encoder", info, enc) < 0 ? -1
+                                                                         : checkpoint_save(net->output, "ae-decoder", info, dec);
+    if (model_layer_save(net->hidden, "ae-encoder", info, enc) != 0 ||
+        model_layer_save(net->output, "ae-decoder", info, dec) != 0)
         return -1;
-    snprintf(path, sizeof path, "%s-decoder.ssm", options_str(o, "model"));
-    return model_layer_save(net->output, "ae-decoder", &info, path);
+    checkpoint_remove(enc);
+    checkpoint_remove(dec);
+    return 0;
+}
+
+/* --resume: both layers from the newest checkpoint both hold (or the one of
+ * N batches); info gets its progress and the last batch's loss. */
+static int resume_models(snn *net, const options *o, model *info)
+{
+    int64_t batches = 0;
+    const int mode = checkpoint_resume_option(options_str(o, "resume"), &batches);
+    char enc[4096], dec[4096];
+    layer_path(enc, sizeof enc, o, "encoder");
+    layer_path(dec, sizeof dec, o, "decoder");
+    const char *paths[] = {enc, dec};
+    if (mode <= 0 || (mode == 1 && checkpoint_common(paths, 2, &batches) < 0))
+        return mode;
+    if (checkpoint_restore(net->hidden, "ae-encoder", enc, batches, info) < 0 ||
+        checkpoint_restore(net->output, "ae-decoder", dec, batches, info) < 0)
+        return -1;
+    log_info("resuming after batch %lld (%lld samples) from the checkpoints of %s", (long long)info->batches,
+             (long long)info->samples, options_str(o, "model"));
+    return 0;
 }
 
 static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
@@ -169,15 +210,21 @@ int main(int argc, char **argv)
     log_info("training %d-%d-784 by %s (lr %g) on %zu images, %d epoch(s)", 784, cfg.n_hidden,
              learning_rule_name(cfg.learn.rule), cfg.opt.lr, ds->n, epochs);
     poisson_params pp = {.seed = cfg.seed, .r_max = (float)options_float(o, "r-max")};
-    int64_t samples = 0, batches = 0;
-    loss_stats last = {0};
+    model info = run_info(o, epochs, 0, 0);
+    if (resume_models(net, o, &info) < 0)
+        goto done;
+    const int64_t every = options_int(o, "checkpoint-every");
+    int64_t samples = info.samples, batches = info.batches, e0;
+    size_t s0;
+    loss_stats last = info.state.loss;
+    checkpoint_position(batches, ds->n, (size_t)batch, &e0, &s0);
     const double t0 = clock_now();
-    for (int e = 0; e < epochs; e++) {
+    for (int e = (int)e0; e < epochs; e++) {
         for (size_t i = 0; i < ds->n; i++)
             order[i] = (uint32_t)i;
         if (options_bool(o, "shuffle"))
             rng_shuffle(cfg.seed, (uint32_t)e, order, ds->n);
-        for (size_t b0 = 0; b0 < ds->n; b0 += (size_t)batch) {
+        for (size_t b0 = e == e0 ? s0 : 0; b0 < ds->n; b0 += (size_t)batch) {
             const int n = ds->n - b0 < (size_t)batch ? (int)(ds->n - b0) : batch;
             loss_stats st = {0};
             if (train_batch(net, ds, order + b0, n, steps, &pp, img, x, ids, &st) != 0)
@@ -188,6 +235,10 @@ int main(int argc, char **argv)
             if (csv)
                 loss_log_add(csv, e, batches, samples, &st);
             progress_update(pg, (uint64_t)batches, (uint64_t)samples, loss_stats_mean(&st));
+            info = run_info(o, e + (b0 + (size_t)n >= ds->n), batches, samples);
+            info.state.loss = last;
+            if (every > 0 && batches % every == 0 && save_models(net, o, &info, true) != 0)
+                goto done;
         }
     }
     const double seconds = clock_now() - t0;
@@ -196,7 +247,8 @@ int main(int argc, char **argv)
     char title[128];
     snprintf(title, sizeof title, "ae-train: %s, 784-%d-784, %d epoch(s)", learning_rule_name(cfg.learn.rule),
              cfg.n_hidden, epochs);
-    if (save_models(net, o, epochs, batches, samples) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
+    info = run_info(o, epochs, batches, samples);
+    if (save_models(net, o, &info, false) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
         write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
         goto done;
     rc = 0;

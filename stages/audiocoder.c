@@ -290,6 +290,10 @@ static int coder_open(stage *st, void *arg)
                                      "to synthesise");
     if (*c->save && !c->training)
         return stage_usage_error(st, "--save needs --targets (only a training run changes the weights)");
+    /* its Ctrl-C checkpoints are format 3 too, but its data position is not restored yet */
+    if (options_int(o, "checkpoint-every") || strcmp(options_str(o, "resume"), "false"))
+        return stage_usage_error(st, "--checkpoint-every and --resume are not supported by the audiocoder "
+                                     "yet (ae-encoder, ae-decoder and ae-train have them)");
     if (c->training && (!(c->maps = spike_maps_load(c->targets)) || spike_maps_sort(c->maps) < 0))
         return -1;
     if (!(c->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) ||

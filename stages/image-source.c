@@ -4,7 +4,9 @@
  * Sample ids name the image: its index in the split, plus the split's base
  * (train 0, test 2^30, so the two never share Poisson draws) and n x epoch, so a
  * second epoch draws fresh spikes for the same image. The optional port `copy`
- * carries the same frames (to an evaluator, say). */
+ * carries the same frames (to an evaluator, say). --resume=N starts after
+ * the run's batch N (a training resumed from its checkpoints). */
+#include "data/checkpoint.h"
 #include "data/dataset.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -24,6 +26,8 @@ static const option_spec opts[] = {
     {"epochs", OPT_INT, "1", "passes over the images", .min = "1"},
     {"batch", OPT_INT, "100", "images per frame", .min = "1"},
     {"shuffle", OPT_BOOL, "false", "visit the images in a random order drawn from (seed, epoch)"},
+    {"resume", OPT_STRING, "false", "start after batch N of the run (resuming a training: the runner's "
+     "resume=true gives N, the newest checkpoint of all its training stages)"},
     {NULL, 0, NULL, NULL},
 };
 static const port_spec ports[] = {
@@ -42,6 +46,7 @@ typedef struct {
     spike_frame *f;
     progress *pg;
     uint32_t *order; /* an epoch's order of the images */
+    int64_t skip;    /* --resume: batches of the run already trained on */
 } source;
 
 static int source_open(stage *st, void *arg)
@@ -51,6 +56,12 @@ static int source_open(stage *st, void *arg)
     s->batch = (size_t)options_int(o, "batch");
     if (!(s->ds = dataset_load_images(options_str(o, "data"), options_str(o, "dataset"),
                                       options_str(o, "split"), (size_t)options_int(o, "limit"))))
+        return -1;
+    int mode = checkpoint_resume_option(options_str(o, "resume"), &s->skip);
+    if (mode == 1)
+        return stage_usage_error(st, "--resume=true: the batch to start after is the training stages' "
+                                     "(a pipeline's resume=true finds it): give --resume=N");
+    if (mode < 0)
         return -1;
     log_info("%zu %s images of %s, %lld epoch(s), batches of %zu", s->ds->n, options_str(o, "split"),
              options_str(o, "dataset"), (long long)options_int(o, "epochs"), s->batch);
@@ -70,14 +81,19 @@ static int source_run(stage *st, void *arg)
     const dataset *ds = s->ds;
     spike_frame *f = s->f;
     uint32_t base = strcmp(options_str(s->o, "split"), "test") == 0 ? DATASET_TEST_ID_BASE : 0;
-    uint32_t batch_index = 0;
+    uint32_t batch_index = 0; /* the stream's: a resumed one starts again at 0 */
     uint64_t sent = 0;
-    for (int64_t e = 0; e < options_int(s->o, "epochs") && !stage_stopping(st); e++) {
+    int64_t e0;
+    size_t s0;
+    checkpoint_position(s->skip, ds->n, s->batch, &e0, &s0);
+    if (s->skip)
+        log_info("resuming after batch %lld: epoch %lld, image %zu", (long long)s->skip, (long long)e0 + 1, s0);
+    for (int64_t e = e0; e < options_int(s->o, "epochs") && !stage_stopping(st); e++) {
         for (size_t i = 0; i < ds->n; i++)
             s->order[i] = (uint32_t)i;
         if (options_bool(s->o, "shuffle"))
             rng_shuffle(stage_seed(st), (uint32_t)e, s->order, ds->n);
-        for (size_t start = 0; start < ds->n && !stage_stopping(st); start += s->batch) {
+        for (size_t start = e == e0 ? s0 : 0; start < ds->n && !stage_stopping(st); start += s->batch) {
             size_t rows = ds->n - start < s->batch ? ds->n - start : s->batch;
             frame_start_values(f, (uint32_t)rows, batch_index++);
             for (size_t r = 0; r < rows; r++) {

@@ -190,12 +190,17 @@ static int run_pipeline(const command_line *cl, runner_config *cfg, const char *
             log_error("%s", p->errors[i]);
     } else if (!strcmp(cl->cmd, "check")) {
         printf("%s: ok (%zu stages, %zu links)\n", p->path, p->n_stages, p->n_links);
+        if (p->resume_batches)
+            printf("%s: resumes after batch %lld\n", p->path, (long long)p->resume_batches);
         rc = 0;
     } else if (!strcmp(cl->cmd, "slurm")) {
         rc = write_slurm(cl, p, dir, path);
     } else {
         cfg->bin_dir = dir;
         cfg->out_dir = pipeline_var_get(p, "out");
+        if (p->resume_batches)
+            log_info("resuming after batch %lld, from the training stages' checkpoints",
+                     (long long)p->resume_batches);
         if ((rc = runner_run(p, cfg)) < 0) {
             log_error("%s", err_msg());
             rc = 1;

@@ -6,9 +6,12 @@
 #include "core/dir.h"
 #include "core/err.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -138,4 +141,48 @@ int preflight_check(const options *o)
 int preflight_prepare(const options *o)
 {
     return walk(o, OPT_PATH_WRITE | OPT_PATH_DIR, make_parent);
+}
+
+#define RESUME_TAG "spikesynth-resume"
+
+void preflight_say_resume(const int64_t *batches, int n)
+{
+    fprintf(stderr, RESUME_TAG);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, " %lld", (long long)batches[i]);
+    fprintf(stderr, "\n");
+}
+
+int preflight_read_resume(const char *line, int64_t *batches)
+{
+    size_t tag = strlen(RESUME_TAG);
+    if (strncmp(line, RESUME_TAG, tag) || (line[tag] && !isspace((unsigned char)line[tag])))
+        return -1;
+    int n = 0;
+    for (const char *p = line + tag; n < PREFLIGHT_RESUME_MAX;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p)
+            break;
+        batches[n++] = v;
+        p = end;
+    }
+    return n;
+}
+
+int64_t preflight_newest_common(const int64_t (*lists)[PREFLIGHT_RESUME_MAX], const int *np, int n)
+{
+    int64_t best = -1;
+    for (int k = 0; n > 0 && k < np[0]; k++) {
+        bool everywhere = true;
+        for (int i = 1; i < n && everywhere; i++) {
+            bool here = false;
+            for (int j = 0; j < np[i]; j++)
+                here |= lists[i][j] == lists[0][k];
+            everywhere = here;
+        }
+        if (everywhere && lists[0][k] > best)
+            best = lists[0][k];
+    }
+    return best;
 }

@@ -4,6 +4,7 @@
 #include "data/model.h"
 
 #include "core/atomic_file.h"
+#include "data/checkpoint.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -65,23 +66,43 @@ static void get(buf *b, void *p, size_t n)
     X(&m->lineage.init, 8) X(&m->lineage.pair_init, 8) X(&m->lineage.pair_final, 8)             \
     X(&m->lineage.source, 8) X(m->lineage.frontend, MODEL_FRONTEND_MAX)
 
+/* added in format 3: the training state of a checkpoint (moments: 1 when
+ * Adam's m and v follow the weights) */
+#define FIELDS_V3(X, m)                                                                          \
+    X(&moments, 4) X(&m->state.opt_step, 8) X(&m->state.opt_updates, 8) X(&m->state.loss.loss, 8) \
+    X(&m->state.loss.entries, 8) X(&m->state.loss.masked_out, 8) X(&m->state.loss.out_spikes, 8)  \
+    X(&m->state.loss.target_spikes, 8) X(&m->state.loss.sample_steps, 8)
+
+static uint32_t file_version(const model *m)
+{
+    return m->state.present ? 3 : 2;
+}
+
 static void header_write(buf *b, const model *m)
 {
     int32_t lif_clamp = m->lif.clamp, lif_trace = m->lif.trace, opt_kind = m->opt.kind,
-            opt_carry = m->opt.carry_moments;
+            opt_carry = m->opt.carry_moments, moments = m->state.m != NULL;
 #define PUT(p, n) put(b, p, n);
     FIELDS(PUT, m)
     FIELDS_V2(PUT, m)
+    if (m->state.present) {
+        FIELDS_V3(PUT, m)
+    }
 #undef PUT
 }
 
-static void header_read(buf *b, model *m, uint32_t version)
+/* Whether Adam's moments follow the weights (format 3); header_read's answer. */
+static int32_t header_read(buf *b, model *m, uint32_t version)
 {
-    int32_t lif_clamp, lif_trace, opt_kind, opt_carry;
+    int32_t lif_clamp, lif_trace, opt_kind, opt_carry, moments = 0;
 #define GET(p, n) get(b, p, n);
     FIELDS(GET, m)
     if (version >= 2) {
         FIELDS_V2(GET, m)
+    }
+    if (version >= 3) {
+        FIELDS_V3(GET, m)
+        m->state.present = true;
     }
 #undef GET
     m->kind[MODEL_KIND_MAX - 1] = '\0';
@@ -92,6 +113,7 @@ static void header_read(buf *b, model *m, uint32_t version)
     m->lif.trace = lif_trace == TRACE_SHARED ? TRACE_SHARED : TRACE_PER_NEURON;
     m->opt.kind = opt_kind == OPTIM_SGD ? OPTIM_SGD : OPTIM_ADAM;
     m->opt.carry_moments = opt_carry != 0;
+    return moments;
 }
 
 model *model_from_layer(const lif_layer *layer, const char *kind)
@@ -126,19 +148,26 @@ int model_save(const model *self, const char *path)
         return -1;
     }
     FILE *out = atomic_file_stream(f);
-    uint32_t version = MODEL_FORMAT_VERSION, header_bytes = (uint32_t)h.len;
+    uint32_t version = file_version(self), header_bytes = (uint32_t)h.len;
     size_t n = (size_t)self->n_out * self->n_in;
+    const bool moments = self->state.present && self->state.m;
     uLong crc = crc32(0L, Z_NULL, 0);
     crc = crc32(crc, (const Bytef *)MODEL_MAGIC, sizeof MODEL_MAGIC);
     crc = crc32(crc, (const Bytef *)&version, 4);
     crc = crc32(crc, (const Bytef *)&header_bytes, 4);
     crc = crc32(crc, h.data, (uInt)h.len);
     crc = crc32_z(crc, (const Bytef *)self->w, n * sizeof(float));
+    if (moments) {
+        crc = crc32_z(crc, (const Bytef *)self->state.m, n * sizeof(float));
+        crc = crc32_z(crc, (const Bytef *)self->state.v, n * sizeof(float));
+    }
     uint32_t crc32v = (uint32_t)crc;
     int ok = fwrite(MODEL_MAGIC, sizeof MODEL_MAGIC, 1, out) == 1 &&
              fwrite(&version, 4, 1, out) == 1 && fwrite(&header_bytes, 4, 1, out) == 1 &&
-             fwrite(h.data, 1, h.len, out) == h.len &&
-             fwrite(self->w, sizeof(float), n, out) == n && fwrite(&crc32v, 4, 1, out) == 1;
+             fwrite(h.data, 1, h.len, out) == h.len && fwrite(self->w, sizeof(float), n, out) == n &&
+             (!moments || (fwrite(self->state.m, sizeof(float), n, out) == n &&
+                           fwrite(self->state.v, sizeof(float), n, out) == n)) &&
+             fwrite(&crc32v, 4, 1, out) == 1;
     free(h.data);
     if (!ok) {
         atomic_file_destroy(&f);
@@ -181,7 +210,7 @@ model *model_load(const char *path)
     m = calloc(1, sizeof *m);
     if (!m)
         goto oom;
-    header_read(&h, m, version);
+    const int32_t moments = header_read(&h, m, version);
     if (h.bad) {
         err_set("%s: header of %u bytes is too short for format %u", path, header_bytes, version);
         goto err;
@@ -194,10 +223,15 @@ model *model_load(const char *path)
     m->w = malloc(n * sizeof *m->w);
     if (!m->w)
         goto oom;
+    if (moments && (!(m->state.m = malloc(n * sizeof(float))) || !(m->state.v = malloc(n * sizeof(float)))))
+        goto oom;
     uint32_t stored;
-    if (fread(m->w, sizeof(float), n, in) != n || fread(&stored, 4, 1, in) != 1) {
-        err_set("%s: truncated: expected %zu weights (%d x %d) and a checksum", path, n, m->n_out,
-                m->n_in);
+    if (fread(m->w, sizeof(float), n, in) != n ||
+        (moments && (fread(m->state.m, sizeof(float), n, in) != n ||
+                     fread(m->state.v, sizeof(float), n, in) != n)) ||
+        fread(&stored, 4, 1, in) != 1) {
+        err_set("%s: truncated: expected %zu weights (%d x %d)%s and a checksum", path, n, m->n_out,
+                m->n_in, moments ? ", Adam's two moments of as many" : "");
         goto err;
     }
     if (fgetc(in) != EOF) {
@@ -210,6 +244,10 @@ model *model_load(const char *path)
     crc = crc32(crc, (const Bytef *)&header_bytes, 4);
     crc = crc32(crc, h.data, (uInt)h.len);
     crc = crc32_z(crc, (const Bytef *)m->w, n * sizeof(float));
+    if (moments) {
+        crc = crc32_z(crc, (const Bytef *)m->state.m, n * sizeof(float));
+        crc = crc32_z(crc, (const Bytef *)m->state.v, n * sizeof(float));
+    }
     if ((uint32_t)crc != stored) {
         err_set("%s: checksum mismatch (file corrupt)", path);
         goto err;
@@ -257,6 +295,8 @@ void model_destroy(model **self_p)
     if (!m)
         return;
     free(m->w);
+    free(m->state.m);
+    free(m->state.v);
     free(m);
     *self_p = NULL;
 }
@@ -285,11 +325,11 @@ lif_layer *model_layer_open(const model_layer_spec *spec, model_lineage *lineage
     return l;
 }
 
-int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path)
+model *model_from_training(const lif_layer *layer, const char *kind, const model *info)
 {
     model *m = model_from_layer(layer, kind);
     if (!m)
-        return -1;
+        return NULL;
     m->steps = info->steps;
     m->r_max = info->r_max;
     m->mask = info->mask;
@@ -298,6 +338,14 @@ int model_layer_save(const lif_layer *layer, const char *kind, const model *info
     m->batches = info->batches;
     m->samples = info->samples;
     m->lineage = info->lineage;
+    return m;
+}
+
+int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path)
+{
+    model *m = model_from_training(layer, kind, info);
+    if (!m)
+        return -1;
     int rc = model_save(m, path);
     model_destroy(&m);
     return rc;
@@ -368,14 +416,14 @@ int model_check_feeds(const model_lineage *dec, const char *dec_path, uint64_t f
 int model_layer_keep(const lif_layer *layer, const char *kind, const model *info, const char *path,
                      bool complete, char *saved_to, size_t cap)
 {
-    char ckpt[4096];
-    model_checkpoint_path(path, ckpt, sizeof ckpt);
-    const char *to = complete ? path : ckpt;
-    snprintf(saved_to, cap, "%s", to);
-    if (model_layer_save(layer, kind, info, to) < 0)
+    if (!complete) { /* resumable (data/checkpoint.h): its batch count is the stream's, as the others' */
+        checkpoint_path(path, 0, saved_to, cap);
+        return checkpoint_save(layer, kind, info, path);
+    }
+    snprintf(saved_to, cap, "%s", path);
+    if (model_layer_save(layer, kind, info, path) < 0)
         return -1;
-    if (complete)
-        remove(ckpt); /* the finished model supersedes an older run's checkpoint */
+    checkpoint_remove(path); /* the finished model supersedes the checkpoints */
     return 0;
 }
 

@@ -325,3 +325,7 @@ int lif_layer_backward_update(lif_layer *self)
     return bptt_rule_update(self->state->bptt, self->w, &self->opt, self->state->optim);
 }
 
+optim_state *lif_layer_optim(const lif_layer *self)
+{
+    return self->state->optim;
+}

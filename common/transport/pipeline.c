@@ -679,7 +679,7 @@ static bool run_describe(const char *path, describe *d)
  * and checks the paths it would read and write (core/preflight.h), without
  * starting. Its error line, less the "PROGRAM: error: " prefix, becomes the
  * stage's problem. */
-static void run_preflight(pipeline *p, const pipeline_stage *s, const char *path)
+static void run_preflight(pipeline *p, pipeline_stage *s, const char *path)
 {
     char **argv = calloc(s->n_args + 3, sizeof *argv);
     if (!argv)
@@ -695,9 +695,12 @@ static void run_preflight(pipeline *p, const pipeline_stage *s, const char *path
         return;
     char line[1024], last[1024] = "";
     FILE *f = fdopen(fd, "r");
+    int nr;
     while (f && fgets(line, sizeof line, f))
         if (strstr(line, "error: "))
             snprintf(last, sizeof last, "%s", line);
+        else if ((nr = preflight_read_resume(line, s->resume)) >= 0)
+            s->n_resume = nr;
     if (finish_captured(pid, f, fd))
         return;
     last[strcspn(last, "\n")] = '\0';
@@ -707,6 +710,52 @@ static void run_preflight(pipeline *p, const pipeline_stage *s, const char *path
     if (!strncmp(msg, s->program, n) && !strncmp(msg + n, ": ", 2))
         msg += n + 2;
     problem(p, s->line, "stage %s: %s", s->name, *msg ? msg : "--preflight failed");
+}
+
+/* "enc holds 30, 27; dec holds 24, 21" */
+static void resume_lists(const pipeline *p, char *buf, size_t cap)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n_stages && at < cap; i++) {
+        const pipeline_stage *s = &p->stages[i];
+        for (int k = 0; k < s->n_resume && at < cap; k++)
+            at += (size_t)snprintf(buf + at, cap - at, "%s%s%s %lld", k ? "," : at ? "; " : "",
+                                   k ? "" : s->name, k ? "" : " holds", (long long)s->resume[k]);
+    }
+}
+
+/* The newest batch count the checkpoints of every resuming stage hold (all
+ * stages must go on from one batch boundary), given to every --resume=true. */
+static void settle_resume(pipeline *p)
+{
+    int64_t lists[64][PREFLIGHT_RESUME_MAX];
+    int np[64], n = 0, line = 0;
+    for (size_t i = 0; i < p->n_stages && n < 64; i++)
+        if (p->stages[i].n_resume > 0) {
+            memcpy(lists[n], p->stages[i].resume, sizeof lists[n]);
+            np[n++] = p->stages[i].n_resume;
+            line = line ? line : p->stages[i].line;
+        }
+    if (n == 0)
+        return;
+    const int64_t k = preflight_newest_common((const int64_t(*)[PREFLIGHT_RESUME_MAX])lists, np, n);
+    if (k <= 0) {
+        char held[512];
+        resume_lists(p, held, sizeof held);
+        problem(p, line, "resume=true: the training stages' checkpoints are not of one batch (%s): no "
+                "consistent set to resume from", held);
+        return;
+    }
+    p->resume_batches = k;
+    for (size_t i = 0; i < p->n_stages; i++)
+        for (size_t a = 0; a < p->stages[i].n_args; a++) {
+            char **arg = &p->stages[i].args[a], *now = NULL;
+            if (strcmp(*arg, "--resume=true") || asprintf(&now, "--resume=%lld", (long long)k) < 0)
+                continue;
+            free(*arg);
+            *arg = now;
+        }
 }
 
 static const desc_port *find_port(const describe *d, const char *name)
@@ -812,9 +861,12 @@ int pipeline_check(pipeline *self, const char *bin_dir)
         }
         size_t before = p->n_errors;
         check_args(p, s, &d[i]);
+        s->n_resume = -1;
         if (p->n_errors == before)
             run_preflight(p, s, path);
     }
+    if (p->n_errors == 0)
+        settle_resume(p);
     /* ports: exist, right direction, at most one link each */
     for (size_t i = 0; i < p->n_links; i++) {
         pipeline_link *l = &p->links[i];

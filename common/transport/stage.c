@@ -158,6 +158,10 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
         goto err;
     }
     if (options_bool(o, "preflight")) {
+        if (def->preflight && def->preflight(o) < 0) {
+            err_wrap("%s", def->type);
+            goto err;
+        }
         stage_destroy(&self);
         return 1;
     }

@@ -14,9 +14,22 @@
 
 #include "core/options.h"
 
+#include <stdint.h>
+
 /* Room every written path needs on its file system: more than a model or a
  * run's PNGs take, less than any disk in use has. */
 #define PREFLIGHT_MIN_FREE (16ull << 20)
+
+/* Resuming a pipeline (resume=true, docs/pipelines.md): under --preflight a
+ * training stage given --resume=true says on stderr which batch counts its
+ * checkpoints hold, one line "spikesynth-resume 30 27"; the runner takes the
+ * newest count every such stage holds and gives it to all as --resume=N. */
+#define PREFLIGHT_RESUME_MAX 4
+void preflight_say_resume(const int64_t *batches, int n);
+/* The counts of such a line (at most PREFLIGHT_RESUME_MAX), or -1 when it is not one. */
+int preflight_read_resume(const char *line, int64_t *batches);
+/* The newest count in all of n lists (list i: np[i] counts), or -1 when none is. */
+int64_t preflight_newest_common(const int64_t (*lists)[PREFLIGHT_RESUME_MAX], const int *np, int n);
 
 /* 0 when every path option passes; -1 with err_msg() naming the first that fails. */
 int preflight_check(const options *o);

@@ -20,17 +20,23 @@
  * audiocoder the final hash of the autoencoder encoder whose hidden maps were
  * its targets, and the front-end settings. A layer's identity is the hash of
  * its final weights, recomputed from the file. Format 1 files are read with an
- * unknown lineage (all zero). */
+ * unknown lineage (all zero).
+ *
+ * Format 3 is format 2 with a training state after the weights (a checkpoint,
+ * data/checkpoint.h): the optimiser's step and update counts, Adam's moments
+ * and the writer's loss sums. Only checkpoints are written as format 3; a
+ * model without state is written as format 2, byte for byte as before. */
 #ifndef SPIKESYNTH_MODEL_H
 #define SPIKESYNTH_MODEL_H
 
 #include "numerics/lif_layer.h"
+#include "numerics/loss.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define MODEL_FORMAT_VERSION 2
+#define MODEL_FORMAT_VERSION 3 /* the newest read; 2 is written without a state */
 #define MODEL_KIND_MAX 32
 #define MODEL_FRONTEND_MAX 128
 
@@ -41,6 +47,15 @@ typedef struct {
     uint64_t source;              /* audiocoder: the final hash of the targets' ae-encoder */
     char frontend[MODEL_FRONTEND_MAX]; /* audiocoder: the front-end settings of its inputs */
 } model_lineage;
+
+/* A checkpoint's training state (format 3): with the weights, everything a
+ * training needs to go on bit for bit from the batch boundary it was taken at. */
+typedef struct {
+    bool present;                  /* the file holds one (format 3) */
+    int64_t opt_step, opt_updates; /* optim_state's step (bias correction) and updates (lr schedule) */
+    float *m, *v;                  /* Adam's moments, n_out x n_in each; NULL for SGD */
+    loss_stats loss;               /* the writer's running loss figures (its metrics) */
+} model_state;
 
 typedef struct {
     char kind[MODEL_KIND_MAX]; /* "ae-encoder", "ae-decoder", "audiocoder-hidden", ... */
@@ -56,6 +71,7 @@ typedef struct {
     int32_t epochs;       /* completed epochs */
     int64_t batches, samples;
     model_lineage lineage;
+    model_state state;    /* format 3 (a checkpoint): the training state */
     uint32_t version;     /* the file's format version (model_load) */
     float *w;             /* n_out x n_in */
 } model;
@@ -111,15 +127,19 @@ typedef struct {
 } model_layer_spec;
 /* lineage (may be NULL): the loaded file's, or all zero for fresh weights. */
 lif_layer *model_layer_open(const model_layer_spec *spec, model_lineage *lineage);
+/* A model of the layer with info's encoding settings, progress and lineage
+ * (m's fields other than kind, shapes, settings and weights); NULL on no memory. */
+model *model_from_training(const lif_layer *layer, const char *kind, const model *info);
 /* Saves a layer with its encoding settings and progress (m's fields other than
  * kind, shapes, settings and weights, which come from the layer). */
 int model_layer_save(const lif_layer *layer, const char *kind, const model *info, const char *path);
 /* Where an interrupted training keeps its weights instead of path:
  * "x.ssm" -> "x.checkpoint.ssm" (else path + ".checkpoint"). */
 void model_checkpoint_path(const char *path, char *buf, size_t cap);
-/* A training's end: a complete one saves at path (and drops a stale
- * checkpoint), an interrupted one saves the checkpoint and leaves path as it
- * was; saved_to gets where the weights went. */
+/* A training's end: a complete one saves at path (and drops its
+ * checkpoints), an interrupted one saves a checkpoint (data/checkpoint.h: it
+ * can be resumed; info->state.loss goes with it) and leaves path as it was;
+ * saved_to gets where the weights went. */
 int model_layer_keep(const lif_layer *layer, const char *kind, const model *info, const char *path,
                      bool complete, char *saved_to, size_t cap);
 /* model_layer_keep, then what a stage says of it on stderr ("saved W1 to ...",

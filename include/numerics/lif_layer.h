@@ -132,4 +132,9 @@ int lif_layer_backward(lif_layer *self, const float *g, bool spike_grad, float *
  * sends grad_in on first, so the layer below works while this one updates. */
 int lif_layer_backward_update(lif_layer *self);
 
+/* The optimiser's state (Adam's moments, step and update counts): what a
+ * checkpoint keeps beside W (data/checkpoint.h). NULL for LEARN_NONE. At a
+ * batch boundary it is the layer's only learning state that outlives the batch. */
+optim_state *lif_layer_optim(const lif_layer *self);
+
 #endif

@@ -4,7 +4,8 @@
  * Put TRAIN_OPTION_SPECS inside a stage's option table, then read them with
  * train_options_read. Defaults are the paper's settings (docs/algorithm.md);
  * --learning picks the rule, and --lr 0, --beta1 -1 and --carry-moments auto
- * take that rule's tuned values (train_options_tuned). */
+ * take that rule's tuned values (train_options_tuned). --checkpoint-every and
+ * --resume are read by the trainer itself (data/checkpoint.h). */
 #ifndef SPIKESYNTH_TRAIN_OPTIONS_H
 #define SPIKESYNTH_TRAIN_OPTIONS_H
 
@@ -40,7 +41,11 @@
      "per batch, the paper's reading) or auto (the rule's: traces false, bptt true)",              \
      .choices = "auto|true|false"},                                                                \
     {"init-scale", OPT_FLOAT, "0", "initial weights U(-s, s); 0: 1/sqrt(inputs)"},                \
-    {"threads", OPT_INT, "0", "compute threads (0: all cores)"}
+    {"threads", OPT_INT, "0", "compute threads (0: all cores)"},                                \
+    {"checkpoint-every", OPT_INT, "0", "training: keep a checkpoint every N batches, to resume from " \
+     "(0: only when interrupted)", .min = "0"},                                                    \
+    {"resume", OPT_STRING, "false", "training: go on from a checkpoint: true (the newest one every " \
+     "layer holds), false, or N (the one of N batches)"}
 
 /* Fills lif and opt from the options; -1 with err_msg() naming a bad value.
  * The table's ranges are checked by the parser; what a closed range cannot say

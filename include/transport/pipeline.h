@@ -18,6 +18,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "core/preflight.h"
 
 typedef struct {
     char *name, *value;
@@ -33,6 +36,8 @@ typedef struct {
     size_t n_args;
     int line;
     bool source, sink; /* set by pipeline_check: no in-links / no forward out-links */
+    int n_resume;      /* pipeline_check: -1, or the batch counts its checkpoints hold (--resume=true) */
+    int64_t resume[PREFLIGHT_RESUME_MAX];
 } pipeline_stage;
 
 typedef struct {
@@ -51,6 +56,7 @@ typedef struct {
     size_t n_stages;
     pipeline_link *links;
     size_t n_links;
+    int64_t resume_batches; /* pipeline_check: the batch count the run resumes after (0: none) */
     char **errors; /* every problem pipeline_check found, "file:line: message" */
     size_t n_errors;
 } pipeline;
@@ -63,7 +69,11 @@ pipeline *pipeline_parse(const char *path, const char *text, char *const *overri
                          size_t n_overrides);
 void pipeline_destroy(pipeline **self_p);
 
-/* Checks the graph against `bin_dir/PROGRAM --describe` of each program. Returns
+/* Checks the graph against `bin_dir/PROGRAM --describe` of each program, and
+ * each stage's values and paths by its --preflight. Training stages given
+ * --resume=true say which checkpoints they hold: the newest batch count all
+ * of them hold becomes resume_batches, and every --resume=true argument
+ * (the sources' too) --resume=N; none in common is a problem. Returns
  * 0, or -1 with every problem in errors[] and the first (plus a count) in err_msg(). */
 int pipeline_check(pipeline *self, const char *bin_dir);
 

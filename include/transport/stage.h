@@ -51,6 +51,9 @@ typedef struct {
     const char *summary;         /* one sentence for --help */
     const option_spec *options;  /* stage options, NULL-terminated (may be NULL) */
     const port_spec *ports;      /* ports, NULL-terminated */
+    /* Under --preflight, after the paths: the stage's own checks (a training's
+     * checkpoints to resume from). May be NULL. */
+    int (*preflight)(const options *o);
 } stage_def;
 
 /* Parses argv (stage options plus the common ones), checks the paths they name
