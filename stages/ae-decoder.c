@@ -163,6 +163,7 @@ static int decoder_open(stage *st, void *arg)
     if (blas_init(stage_argv(st), (int)options_int(o, "threads")) != 0 ||
         train_options_read(o, &d->spec.lif, &d->spec.opt, &d->spec.learn) != 0)
         return -1;
+    d->spec.learn.masked_errors = d->mask;
     d->training = stage_has_port(st, "target");
     if (decoder_links_in(d, st) < 0)
         return -1;

@@ -57,6 +57,13 @@ lif_params lif_params_default(void)
                         .model = NEURON_LIF, .slope = 1.0f};
 }
 
+/* AUTO: the rows kernel's work follows the nonzero errors, and masked errors
+ * are about 90% zeros; dense errors start by events (docs/results.md). */
+static trace_kernel lif_layer_trace_kernel(const learning_params *learn)
+{
+    return learn->kernel == TRACE_KERNEL_AUTO && learn->masked_errors ? TRACE_KERNEL_ROWS : learn->kernel;
+}
+
 lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *lif,
                          const optim_params *opt, const learning_params *learn)
 {
@@ -87,7 +94,7 @@ lif_layer *lif_layer_new(int n_in, int n_out, int max_batch, const lif_params *l
         goto oom;
     if (self->learn.rule != LEARN_NONE && !(st->optim = optim_state_new(opt, (size_t)n_out * n_in)))
         goto oom;
-    if (self->learn.rule == LEARN_TRACES && !(st->traces = trace_rule_new(n_in, n_out, max_batch, lif, self->learn.kernel)))
+    if (self->learn.rule == LEARN_TRACES && !(st->traces = trace_rule_new(n_in, n_out, max_batch, lif, lif_layer_trace_kernel(&self->learn))))
         goto err;
     if (self->learn.rule == LEARN_BPTT && !(st->bptt = bptt_rule_new(n_in, n_out, max_batch, &self->learn)))
         goto err;

@@ -19,7 +19,9 @@ snn *snn_new(const snn_config *cfg, int max_batch)
         goto oom;
     self->cfg = *cfg;
     self->hidden = lif_layer_new(cfg->n_in, cfg->n_hidden, max_batch, &cfg->lif, &cfg->opt, &cfg->learn);
-    self->output = lif_layer_new(cfg->n_hidden, cfg->n_out, max_batch, &cfg->lif, &cfg->opt, &cfg->learn);
+    learning_params out_learn = cfg->learn;
+    out_learn.masked_errors = cfg->mask;
+    self->output = lif_layer_new(cfg->n_hidden, cfg->n_out, max_batch, &cfg->lif, &cfg->opt, &out_learn);
     if (!self->hidden || !self->output)
         goto err;
     self->dv_out = calloc((size_t)max_batch * cfg->n_out, sizeof(float));

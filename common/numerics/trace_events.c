@@ -299,3 +299,19 @@ void trace_events_add(const trace_events *self, const float *dv, const int *star
         }
     }
 }
+
+void trace_events_inputs(const trace_events *self, int b, int t, float *x)
+{
+    const int n_in = self->n_in, k = b / TRACE_EVENTS_BLOCK, i = b % TRACE_EVENTS_BLOCK;
+    memset(x, 0, (size_t)(t + 1) * n_in * sizeof *x);
+    for (int j = 0; j < n_in; j++) {
+        const size_t l = (size_t)k * n_in + j;
+        const uint32_t *e = self->event + l * self->steps_cap, *end = e + self->n_events[l];
+        for (; e < end && EVENT_STEP(*e) <= t; e++) {
+            if (!(*e >> i & 1))
+                continue;
+            const int s = EVENT_STEP(*e);
+            x[(size_t)s * n_in + j] = *e & VALUES ? self->value[s][(size_t)b * n_in + j] : 1.0f;
+        }
+    }
+}

@@ -70,16 +70,18 @@ struct trace_rule {
     float *acc;          /* per thread: one block of neurons x 16 accumulators */
     int part_b0, part_b1; /* the samples of the update in progress */
     float *grad_acc;     /* n_out x n_chunks*16: the gradient summed over the parts so far */
-    /* the events kernel (trace_events.h), chosen for a whole batch as it
-     * begins, from the cost estimates of the batch before (whole-batch counts:
-     * any split of the batch into parts takes the same kernel). A batch by
-     * events keeps no rows, only ev_start. */
+    /* the events kernel (trace_events.h): every batch begins by it; AUTO
+     * goes over to the rows for good at the first step where the inputs
+     * since the batch began (the events kernel's work per error) outweigh
+     * ROWS_COST per input of a step, rebuilding the rows from the events.
+     * Whole-step counts only and no state across batches: every split into
+     * parts, thread count and resumed training takes the same kernels. By
+     * events the rule keeps no rows, only ev_start. */
     trace_kernel kernel;
     trace_events *events; /* NULL: per-neuron traces off (the shared variant) */
-    bool events_batch;   /* this batch goes by the events */
-    long steps_by[2];    /* updates by the rows kernel, by the events kernel */
-    double cost[2], cost_last[2]; /* estimates (rows, events) of this batch, the last */
+    bool events_batch;   /* this batch goes by the events so far */
     long inputs_seen;    /* nonzero inputs of this batch so far */
+    long steps_by[2];    /* updates by the rows kernel, by the events kernel */
     int *ev_start;       /* batch x n_out: the step each neuron's trace began */
     float *ev_decay;     /* decay_pow as floats */
     float *ev_g, *ev_a;  /* per thread: n_in x max neurons gradients, coefficients */
@@ -341,12 +343,8 @@ void trace_rule_begin_batch(trace_rule *self, int batch)
     self->batch = batch;
     self->step = 0;
     self->part_b0 = self->part_b1 = 0;
-    memcpy(self->cost_last, self->cost, sizeof self->cost);
-    self->cost[0] = self->cost[1] = 0;
+    self->events_batch = self->events != NULL;
     self->inputs_seen = 0;
-    self->events_batch = self->events && (self->kernel == TRACE_KERNEL_EVENTS ||
-                                          (self->kernel == TRACE_KERNEL_AUTO &&
-                                           self->cost_last[1] < self->cost_last[0]));
     if (self->events) {
         trace_events_begin_batch(self->events, batch);
         memset(self->ev_start, 0, (size_t)batch * self->n_out * sizeof *self->ev_start);
@@ -377,9 +375,9 @@ int trace_rule_forward(trace_rule *self, const float *input, const float *prev_s
                        const int *n_spikes, int b0, int b1)
 {
     self->n_spikes = n_spikes;
-    for (size_t i = (size_t)b0 * self->n_in; self->events && i < (size_t)b1 * self->n_in; i++)
-        self->inputs_seen += input[i] != 0.0f;
     if (self->events_batch) {
+        for (size_t i = (size_t)b0 * self->n_in; i < (size_t)b1 * self->n_in; i++)
+            self->inputs_seen += input[i] != 0.0f;
         if (self->step > 0)
             starts_reset_spiked(self, prev_spikes, b0, b1);
         if (trace_events_record(self->events, input, self->step, b0, b1) != 0)
@@ -680,21 +678,76 @@ static int decay_pow_fill(trace_rule *self)
     return 0;
 }
 
-/* The events kernel's cost against the rows kernel's, in multiply-adds
- * weighted by how fast each runs (the rows kernel gathers per neuron).
- * Only whole-step counts of earlier steps, so every split of the batch
- * decides alike. */
-#define ROWS_COST 4
+/* The rows kernel's work per error and input, in events-kernel additions:
+ * AUTO's exchange rate (measured, docs/results.md) */
+#define ROWS_COST 2
 
-/* Adds the part's cost by either kernel to this batch's estimates. */
-static void cost_add(trace_rule *self, const float *dv, int b0, int b1)
+/* AUTO's change to the rows at step t = step - 1: the rows and histories the
+ * rows kernel would have kept since the batch began, rebuilt from the
+ * recorded events by the recurrences of hist_update and row_take (the same
+ * values). Rows are numbered afresh; no kernel's bits depend on numbers. */
+static int rows_from_events(trace_rule *self)
 {
-    long nonzero = 0;
-    for (size_t i = (size_t)b0 * self->n_out; i < (size_t)b1 * self->n_out; i++)
-        nonzero += dv[i] != 0.0f;
-    self->cost[0] += (double)nonzero * self->n_in * ROWS_COST;
-    if (b0 == 0)
-        self->cost[1] += (double)self->inputs_seen * self->n_out;
+    const int t = self->step - 1, n_out = self->n_out, n_in = self->n_in;
+    float *x = malloc((size_t)(t + 1) * n_in * sizeof *x);
+    int *row_at = malloc((size_t)(t + 1) * sizeof *row_at);
+    if (!x || !row_at) {
+        free(x);
+        free(row_at);
+        return err_set("lif layer: out of memory for the trace rows of %d steps", t + 1);
+    }
+    int rps = self->rps;
+    for (int b = 0; b < self->batch; b++) {
+        int n = 0;
+        memset(row_at, 0, (size_t)(t + 1) * sizeof *row_at);
+        for (int m = 0; m < n_out; m++)
+            n += row_at[self->ev_start[(size_t)b * n_out + m]]++ == 0;
+        while (rps < n)
+            rps *= 2;
+    }
+    if (rps != self->rps && pool_reshape(self, rps, 0) != 0)
+        goto oom;
+    memset(self->chunk_live, 0, (size_t)self->n_chunks);
+    const double decay = 1.0f - self->lif.leak; /* hist_update's */
+    for (int b = 0; b < self->batch; b++) {
+        const int *start = self->ev_start + (size_t)b * n_out;
+        trace_events_inputs(self->events, b, t, x);
+        for (int s = 0; s <= t; s++)
+            row_at[s] = -1;
+        for (int m = 0; m < n_out; m++)
+            row_at[start[m]] = -2; /* a row to take at that step */
+        double *h = hist_row(self, b);
+        memset(h, 0, (size_t)self->n_chunks * CHUNK * sizeof *h);
+        self->used[b] = self->n_free[b] = 0;
+        for (int s = 0; s <= t; s++) {
+            if (row_at[s] == -2) {
+                const int r = b * self->rps + self->used[b]++;
+                for (int c = 0; c < self->n_chunks; c++)
+                    memcpy(trace_chunk(self, r, c), h + c * CHUNK, CHUNK * sizeof *h);
+                self->row_start[r] = s;
+                self->refs[r] = 0;
+                row_at[s] = r;
+            }
+            const float *xs = x + (size_t)s * n_in;
+            for (int j = 0; j < n_in; j++) {
+                h[j] = decay * h[j] + xs[j];
+                self->chunk_live[j / CHUNK] |= xs[j] != 0.0f;
+            }
+        }
+        for (int m = 0; m < n_out; m++) {
+            const int r = row_at[start[m]];
+            self->row_of[(size_t)b * n_out + m] = r;
+            self->refs[r]++;
+        }
+    }
+    free(x);
+    free(row_at);
+    self->events_batch = false;
+    return 0;
+oom:
+    free(x);
+    free(row_at);
+    return -1;
 }
 
 /* The events kernel for samples part_b0..part_b1-1: threads split the
@@ -765,6 +818,9 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
         if (decay_pow_fill(self) != 0)
             return -1;
         optim_state_begin_step(optim, opt);
+        if (self->events_batch && self->kernel == TRACE_KERNEL_AUTO &&
+            self->inputs_seen > (long)ROWS_COST * self->batch * self->n_in && rows_from_events(self) != 0)
+            return -1;
         self->steps_by[self->events_batch]++;
     }
     self->w = w;
@@ -772,7 +828,6 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
     self->optim = optim;
     self->part_b0 = b0;
     self->part_b1 = b1;
-    cost_add(self, dv, b0, b1);
     if (self->events_batch ? grad_events(self, dv) != 0 : grad_rows(self, dv) != 0)
         return -1;
     if (b1 == self->batch)

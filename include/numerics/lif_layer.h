@@ -34,6 +34,9 @@ typedef struct {
     learning_rule rule;
     int window; /* BPTT: steps per update (truncated BPTT); 0 = every step of the batch */
     trace_kernel kernel; /* traces only */
+    bool masked_errors;  /* traces: this layer's errors are masked, mostly zero (the
+                            output layer of the masked loss): TRACE_KERNEL_AUTO takes
+                            the rows kernel for it, the events kernel otherwise */
 } learning_params;
 
 /* BPTT: the steps of one window for samples of `steps` steps (the last window

@@ -47,6 +47,9 @@ void trace_events_add(const trace_events *self, const float *dv, const int *star
                       const float *decay, int t, int b0, int b1, int m0, int nm, float *g,
                       int g_stride, float *a);
 
+/* Sample b's inputs of steps 0..t as recorded, into x ((t + 1) x n_in). */
+void trace_events_inputs(const trace_events *self, int b, int t, float *x);
+
 int trace_events_width(void);       /* floats per vector on this build */
 int trace_events_max_neurons(void); /* neurons per trace_events_add */
 /* floats of the scratch `a` of one trace_events_add at step t */

@@ -17,7 +17,7 @@
 /* How the traces' gradient is computed; all give the gradient to float
  * rounding, each kernel its own bits (tests force each one). */
 typedef enum {
-    TRACE_KERNEL_AUTO = 0,   /* per step, the cheaper by the last step's counts */
+    TRACE_KERNEL_AUTO = 0,   /* events while the steps' inputs are few, then rows */
     TRACE_KERNEL_ROWS = 1,   /* trace rows (trace_rule.c), any input */
     TRACE_KERNEL_EVENTS = 2, /* the input events (trace_events.c), where inputs are 0/1 */
 } trace_kernel;
