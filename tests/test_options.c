@@ -69,6 +69,16 @@ static void test_defaults_and_values(void **state)
     assert_false(options_bool(o, "verbose"));
     options_destroy(&o);
     assert_null(o);
+    /* empty numbers and bools (a pipeline variable left empty): the default, not given */
+    o = options_new("test-stage", "Tests.", specs, ports);
+    assert_int_equal(parse(o, "--batch= --rate= --verbose= --label="), 0);
+    assert_int_equal(options_int(o, "batch"), 100);
+    assert_true(options_float(o, "rate") == 0.5);
+    assert_false(options_given(o, "batch"));
+    assert_false(options_given(o, "rate"));
+    assert_true(options_given(o, "label")); /* an empty string is a value */
+    assert_string_equal(options_str(o, "label"), "");
+    options_destroy(&o);
 }
 
 static void test_errors(void **state)
