@@ -209,6 +209,9 @@ static void test_ranges_and_choices(void **state)
     assert_string_equal(err_msg(), "test-stage: option --format: 'xml' is not one of text|json|none");
     assert_int_equal(parse(o, "--format=tex"), -1); /* a prefix is not a choice */
     assert_int_equal(parse(o, "--format=json|none"), -1);
+    /* an empty choice is no choice: the value stays, as if not given */
+    assert_int_equal(parse(o, "--format="), 0);
+    assert_string_equal(options_str(o, "format"), "json");
     /* the common options are bounded the same way */
     assert_int_equal(parse(o, "--queue=0"), -1);
     assert_string_equal(err_msg(), "test-stage: option --queue: 0 is out of range (>= 1)");

@@ -332,7 +332,7 @@ int options_parse(options *self, int argc, char **argv, FILE *out)
             value = argv[++i];
         }
         /* a pipeline variable left empty: the stage's default, as if not given */
-        if (!*value && e->spec->type != OPT_STRING && e->spec->type != OPT_LIST)
+        if (!*value && e->spec->type != OPT_LIST && (e->spec->type != OPT_STRING || e->spec->choices))
             continue;
         if (set_value(e, value) < 0)
             return err_wrap("%s", self->type);

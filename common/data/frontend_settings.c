@@ -39,6 +39,8 @@ int frontend_settings_get(const char *text, const char *key, char *val, size_t c
             v = p, vlen = len;
         else if (eq && (size_t)(eq - p) == klen && !strncmp(p, key, klen))
             v = eq + 1, vlen = len - klen - 1;
+        if (v && vlen == 1 && *v == '0' && !strcmp(key, "rate")) /* before the rate was written out */
+            return 0;
         if (v && vlen > 0 && vlen < cap) {
             memcpy(val, v, vlen);
             val[vlen] = '\0';

@@ -7,7 +7,8 @@
  *     cochlea:rate=8000:decimation=80:frames=100:steps=60:r_max=1
  * A key that is absent or has an empty value is unknown; "norm" absent is "max"
  * (models before it was recorded). rate=0 (models trained before the rate was
- * written out) means "each input's own rate". The name is the key "front_end".
+ * written out: each input kept its own) counts as unknown. The name is the key
+ * "front_end".
  *
  * A stage given a model takes each of its settings from it unless the option
  * was given (options_given); a given option that contradicts the model is an
