@@ -329,6 +329,42 @@ static void test_spectrogram_epochs(void **state)
     assert_non_null(strstr(proc_slurp(at("sp1.err")), "kept in memory"));
 }
 
+/* --augment: every epoch a new perturbation of each file, the same for a seed
+ * whatever the thread count, another for another seed */
+static void test_spectrogram_augment(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    char cmd[2048];
+    const struct { int threads, seed; } runs[] = {{1, 5}, {2, 5}, {1, 6}};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "bin/frame-dump --in in=ipc://%s/au%d --format=json --data > %s/aug%d.txt 2>/dev/null & "
+                 "bin/spectrogram --input %s/rec --split train --epochs 2 --batch 8 --rate 8000 --decimation 80 "
+                 "--frames 20 --augment speed,gain,noise,shift --threads %d --seed %d --out values=ipc://%s/au%d "
+                 "2>%s/au%d.err; rc=$?; wait; exit $rc",
+                 dir, k, dir, k, dir, runs[k].threads, runs[k].seed, dir, k, dir, k);
+        if (system(cmd) != 0)
+            fail_msg("spectrogram --augment: %s", proc_slurp(at("au0.err")));
+    }
+    snprintf(cmd, sizeof cmd, "cmp -s %s/aug0.txt %s/aug1.txt", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/aug0.txt %s/aug2.txt", dir, dir);
+    assert_true(system(cmd) != 0);
+    assert_non_null(strstr(proc_slurp(at("au0.err")), "made anew"));
+    /* the two epochs' values differ (unshuffled: the same ids in the same rows) */
+    FILE *f = fopen(at("aug0.txt"), "r");
+    assert_non_null(f);
+    static char l0[1 << 18], l1[1 << 18];
+    assert_non_null(fgets(l0, sizeof l0, f));
+    assert_non_null(fgets(l1, sizeof l1, f));
+    fclose(f);
+    char *v0 = strstr(l0, "\"values\""), *v1 = strstr(l1, "\"values\"");
+    assert_non_null(v0);
+    assert_non_null(v1);
+    assert_true(strcmp(v0, v1) != 0);
+}
+
 static void test_train_then_synthesise(void **state)
 {
     (void)state;
@@ -554,6 +590,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_spectrogram_epochs, reap_leftover),
+        cmocka_unit_test_teardown(test_spectrogram_augment, reap_leftover),
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
         cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
