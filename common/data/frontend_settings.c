@@ -41,7 +41,9 @@ int frontend_settings_get(const char *text, const char *key, char *val, size_t c
             v = eq + 1, vlen = len - klen - 1;
         if (v && vlen == 1 && *v == '0' && !strcmp(key, "rate")) /* before the rate was written out */
             return 0;
-        if (v && vlen > 0 && vlen < cap) {
+        if (v && vlen == 0) /* given empty: unknown, not the implied value */
+            return 0;
+        if (v && vlen < cap) {
             memcpy(val, v, vlen);
             val[vlen] = '\0';
             return 1;
