@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
+#include "data/frontend_settings.h"
 #include "data/loss_log.h"
 #include "data/model.h"
 #include "core/progress.h"
@@ -77,10 +78,11 @@ static int check_lineage(const options *o, const model *mh, const char *ph, cons
         log_warn("%s or %s records no lineage (written before format 2): whether they belong "
                  "together is not checked", ph, po);
     const char *fe = options_str(o, "frontend");
-    if (*fe && *mh->lineage.frontend && strcmp(fe, mh->lineage.frontend))
-        return err_set("%s was trained on inputs made by the front end '%s', these come from '%s': "
-                       "run the front end with its settings, or retrain the audiocoder", ph,
-                       mh->lineage.frontend, fe);
+    char key[32];
+    if (*fe && *mh->lineage.frontend && frontend_settings_agree(fe, mh->lineage.frontend, key, sizeof key))
+        return err_set("%s was trained on inputs made by the front end '%s', these come from '%s' "
+                       "(%s differs): run the front end with its settings, or retrain the audiocoder", ph,
+                       mh->lineage.frontend, fe, key);
     return 0;
 }
 

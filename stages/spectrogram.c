@@ -19,9 +19,21 @@
  * can look each one up (the audiocoder's targets). With N > 1 the images of the
  * first epoch are kept in memory (2,400 FSDD train files x 39,000 floats is
  * 374 MB) and later epochs are sent from there; when they would take more than
- * --cache-mb every epoch recomputes them (about 7 s per epoch of FSDD). */
+ * --cache-mb every epoch recomputes them (about 7 s per epoch of FSDD).
+ *
+ * Front end from a model: --settings-from=PREFIX takes the front end, rate,
+ * decimation, frames and normalisation the audiocoder PREFIX was trained with
+ * (data/frontend_settings.h) for each of those options not given; a given one
+ * that contradicts it is an error naming both. A file at another rate is
+ * resampled to the model's, stereo is mixed down (audio.h).
+ *
+ * Augmentation (files; training): --augment=speed,gain,noise,shift perturbs
+ * each utterance anew every epoch, drawn from (seed, epoch, id) (audio/augment.h);
+ * the noise is babble of other speakers' recordings of the same list. Every
+ * epoch is then recomputed (no cache). */
 #include "audio/audio.h"
 #include "audio/audio_list.h"
+#include "audio/augment.h"
 #include "audio/cochlea.h"
 #include "audio/cochleagram.h"
 #include "core/clock.h"
@@ -33,7 +45,9 @@
 #include "audio/melbank.h"
 #include "audio/pcm_reader.h"
 #include "core/progress.h"
+#include "data/frontend_settings.h"
 #include "numerics/rng.h"
+#include "audio/perturb.h"
 #include "audio/segmenter.h"
 #include "transport/stage.h"
 
@@ -63,6 +77,14 @@ static const option_spec opts[] = {
      .min = "0"},
     {"decimation", OPT_INT, "10", "input samples per frame (cochlea decimation, mel hop)", .min = "1", .max = "100000"},
     {"frames", OPT_INT, "1000", "frames per utterance, zero-padded or cut (the paper: 1500)", .min = "1", .max = "10000000"},
+    {"settings-from", OPT_STRING, "", "take the front end, rate, decimation, frames and norm the audiocoder "
+     "PREFIX was trained with, for those not given (a given one must agree)", .path = OPT_PATH_READ,
+     .suffixes = "-hidden.ssm"},
+    {"norm", OPT_STRING, "max", "max: each utterance divided by its maximum (the paper); channel: each "
+     "channel by its own (floored at a tenth of the maximum)", .choices = "max|channel"},
+    {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,shift "
+     "(speed 0.9-1.1, gain +-6 dB, 0-100 ms of silence first, half of them in babble of other speakers at "
+     "5-30 dB SNR), drawn from (seed, epoch, id)"},
     {"ear-q", OPT_FLOAT, "8", "cochlea: Q of each stage"},
     {"step", OPT_FLOAT, "0.5", "cochlea: channel spacing in bandwidths"},
     {"mels", OPT_INT, "39", "mel: number of bands"},
@@ -103,24 +125,72 @@ static const stage_def def = {
 
 /* ---- the front end: one per worker thread ------------------------------------- */
 
+/* The settings an audiocoder records, from the options or its model. */
+typedef struct {
+    const char *front_end, *norm;
+    double rate;
+    int64_t decimation, frames;
+    char buf[2][32];
+} settings;
+
+static int settings_read(settings *s, const options *o)
+{
+    frontend_settings fs = {.path = "the options"}, *m = NULL;
+    const char *from = options_str(o, "settings-from");
+    if (*from && frontend_settings_load(m = &fs, from) < 0)
+        return -1;
+    if (m && !*fs.text)
+        log_warn("%s records no front-end settings: the options' are used", fs.path);
+    s->front_end = options_str(o, "front-end");
+    s->norm = options_str(o, "norm");
+    s->rate = options_float(o, "rate");
+    s->decimation = options_int(o, "decimation");
+    s->frames = options_int(o, "frames");
+    if (frontend_settings_str(m, o, "front-end", "front_end", &s->front_end, s->buf[0], sizeof s->buf[0]) < 0 ||
+        frontend_settings_str(m, o, "norm", "norm", &s->norm, s->buf[1], sizeof s->buf[1]) < 0 ||
+        frontend_settings_float(m, o, "rate", "rate", &s->rate) < 0 ||
+        frontend_settings_int(m, o, "decimation", "decimation", &s->decimation) < 0 ||
+        frontend_settings_int(m, o, "frames", "frames", &s->frames) < 0)
+        return -1;
+    if (strcmp(s->front_end, "cochlea") && strcmp(s->front_end, "mel"))
+        return err_set("%s: front end '%s' is neither cochlea nor mel", fs.path, s->front_end);
+    if (strcmp(s->norm, "max") && strcmp(s->norm, "channel"))
+        return err_set("%s: norm '%s' is neither max nor channel", fs.path, s->norm);
+    if (s->decimation < 1 || s->frames < 1 || s->rate < 0)
+        return err_set("%s: decimation %lld, frames %lld or rate %g out of range", fs.path,
+                       (long long)s->decimation, (long long)s->frames, s->rate);
+    if (m && *fs.text)
+        log_info("front end of %s: %s (rate %g, decimation %lld, frames %lld, norm %s)", fs.path, fs.text,
+                 s->rate, (long long)s->decimation, (long long)s->frames, s->norm);
+    char r0[32];
+    if (m && *fs.text && !frontend_settings_get(fs.text, "rate", r0, sizeof r0) && !options_given(o, "rate")) {
+        s->rate = 0;
+        log_warn("%s records no rate (rate=0: trained before the rate was written out): each input "
+                 "keeps its own rate; give rate=8000 (FSDD's) for inputs at other rates", fs.path);
+    }
+    return 0;
+}
+
 typedef struct {
     cochlea *c;
     melbank *m;
+    bool per_channel;
     float *t; /* channels x frames, for the PNG */
 } front;
 
-static int front_init(front *fe, const options *o, double fs)
+static int front_init(front *fe, const options *o, const settings *s, double fs)
 {
-    if (!strcmp(options_str(o, "front-end"), "mel")) {
+    fe->per_channel = !strcmp(s->norm, "channel");
+    if (!strcmp(s->front_end, "mel")) {
         melbank_params p = melbank_params_default();
         p.n_mels = (int)options_int(o, "mels");
-        p.hop = (int)options_int(o, "decimation");
+        p.hop = (int)s->decimation;
         return (fe->m = melbank_new(fs, &p)) ? 0 : -1;
     }
     cochlea_params p = cochlea_params_default();
     p.ear_q = options_float(o, "ear-q");
     p.step = options_float(o, "step");
-    p.decimation = (int)options_int(o, "decimation");
+    p.decimation = (int)s->decimation;
     return (fe->c = cochlea_new(fs, &p)) ? 0 : -1;
 }
 
@@ -151,7 +221,8 @@ static int front_image(front *fe, const float *x, size_t n, float *img, size_t o
         melbank_reset(fe->m);
         rc = melbank_process(fe->m, x, n, &fr, n_frames);
     }
-    if (rc < 0 || cochleagram_make(fr, *n_frames, front_channels(fe), img, out_frames) < 0)
+    if (rc < 0 || (fe->per_channel ? cochleagram_make_per_channel : cochleagram_make)(
+                      fr, *n_frames, front_channels(fe), img, out_frames) < 0)
         return -1;
     return 0;
 }
@@ -173,6 +244,9 @@ static int front_png(front *fe, const char *path, const float *img, size_t frame
 typedef struct {
     stage *st;
     const options *o;
+    settings set;
+    augment_params aug;
+    const audio_list *list; /* files: where augmentation's noise comes from */
     spike_link *out, *copy;
     spike_frame *f;
     front *fronts;
@@ -226,13 +300,13 @@ static int init_fronts(run *r, int n)
         return err_set("out of memory");
     r->n_fronts = n;
     for (int i = 0; i < n; i++)
-        if (front_init(&r->fronts[i], r->o, r->fs) < 0)
+        if (front_init(&r->fronts[i], r->o, &r->set, r->fs) < 0)
             return -1;
     r->channels = front_channels(&r->fronts[0]);
-    log_info("%s front end at %g Hz: %d channels x %zu frames (%.2f s), decimation %lld",
-             options_str(r->o, "front-end"), r->fs, r->channels, r->frames,
-             (double)r->frames * (double)options_int(r->o, "decimation") / r->fs,
-             (long long)options_int(r->o, "decimation"));
+    log_info("%s front end at %g Hz: %d channels x %zu frames (%.2f s), decimation %lld, norm %s",
+             r->set.front_end, r->fs, r->channels, r->frames,
+             (double)r->frames * (double)r->set.decimation / r->fs, (long long)r->set.decimation,
+             r->set.norm);
     return 0;
 }
 
@@ -264,12 +338,56 @@ static int probe_rate(const audio_list *list, bool skip_bad, double *fs)
     return err_set("none of the %zu files opens as audio", list->n);
 }
 
-/* Reads file `path` into row of the frame; the result in *s. Thread-safe. */
-static void do_file(run *r, front *fe, const char *path, const char *png_name, float *row, slot *s)
+/* Augmentation's noise for (epoch, id): babble of AUGMENT_NOISE_TALKERS other
+ * recordings of the list, another speaker's where the names tell (a few draws
+ * each), at r->fs. *noise stays NULL when none could be read. */
+static void augment_noise(run *r, uint32_t epoch, uint32_t id, const audio_opts *ao, float **noise,
+                          size_t *n_noise)
 {
+    audio *t[AUGMENT_NOISE_TALKERS] = {0};
+    size_t k = 0, longest = 0;
+    char mine[64], other[64];
+    audio_list_speaker(r->list->paths[id], mine, sizeof mine);
+    for (uint32_t j = 0; j < AUGMENT_NOISE_TALKERS; j++) {
+        uint32_t pick = id;
+        for (uint32_t try = 0; try < 8 && (pick == id || (*mine && !strcmp(mine, other))); try++) {
+            pick = augment_pick(stage_seed(r->st), epoch, id, j * 8 + try, (uint32_t)r->list->n);
+            audio_list_speaker(r->list->paths[pick], other, sizeof other);
+        }
+        if (pick != id && (t[k] = audio_read(r->list->paths[pick], ao)))
+            longest = t[k]->n > longest ? t[k]->n : longest, k++;
+    }
+    *noise = NULL;
+    if (k && (*noise = malloc(longest * sizeof **noise)) &&
+        perturb_babble(*noise, longest, (const audio *const *)t, k) < 0) {
+        free(*noise);
+        *noise = NULL;
+    }
+    *n_noise = *noise ? longest : 0;
+    for (size_t j = 0; j < k; j++)
+        audio_destroy(&t[j]);
+}
+
+/* The utterance perturbed for (epoch, id) (--augment). */
+static int augment_one(run *r, audio *a, uint32_t epoch, uint32_t id, const audio_opts *ao)
+{
+    float *noise = NULL;
+    size_t n_noise = 0;
+    if (r->aug.what & AUGMENT_NOISE)
+        augment_noise(r, epoch, id, ao, &noise, &n_noise);
+    int rc = augment_apply(&r->aug, a, stage_seed(r->st), epoch, id, noise, n_noise);
+    free(noise);
+    return rc;
+}
+
+/* Reads file id into row of the frame; the result in *s. Thread-safe. */
+static void do_file(run *r, front *fe, uint32_t epoch, uint32_t id, const char *png_name, float *row,
+                    slot *s)
+{
+    const char *path = r->list->paths[id];
     audio_opts ao = {.target_fs = r->fs, .max_seconds = options_float(r->o, "max-seconds"),
                      .allow_truncated = options_bool(r->o, "allow-truncated")};
-    int D = (int)options_int(r->o, "decimation");
+    int D = (int)r->set.decimation;
     struct stat st;
     *s = (slot){0};
     audio *a = NULL;
@@ -280,6 +398,10 @@ static void do_file(run *r, front *fe, const char *path, const char *png_name, f
     if (!(a = audio_read(path, &ao)))
         goto bad;
     s->seconds = (double)a->n / a->fs;
+    if (r->aug.what && augment_one(r, a, epoch, id, &ao) < 0) {
+        err_wrap("audio %s: augmenting", path);
+        goto bad;
+    }
     if (a->n < (size_t)D) {
         err_set("audio %s: %zu samples at %g Hz, shorter than one frame (%d samples)", path, a->n,
                 a->fs, D);
@@ -289,7 +411,7 @@ static void do_file(run *r, front *fe, const char *path, const char *png_name, f
         err_wrap("audio %s", path);
         goto bad;
     }
-    if (*r->png_dir) {
+    if (*r->png_dir && png_name) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s.png", r->png_dir, png_name);
         if (front_png(fe, p, row, r->frames) < 0)
@@ -332,7 +454,8 @@ static int run_files(run *r, audio_list *list)
     float *cache = NULL;  /* epochs > 1: n x width images of the first epoch */
     uint8_t *good = NULL; /* ... and which files made one */
     int rc = -1;
-    r->fs = options_float(o, "rate");
+    r->fs = r->set.rate;
+    r->list = list;
     if (r->fs <= 0 && probe_rate(list, skip_bad, &r->fs) < 0)
         return -1;
     if (init_fronts(r, threads) < 0)
@@ -358,7 +481,10 @@ static int run_files(run *r, audio_list *list)
     size_t next = 0;
     if (!(order = malloc(n * sizeof *order)))
         goto oom;
-    if (epochs > 1) {
+    if (epochs > 1 && r->aug.what) {
+        log_info("%lld epochs%s, augmented (%s): every epoch's images made anew", (long long)epochs,
+                 shuffle ? ", shuffled" : "", options_str(o, "augment"));
+    } else if (epochs > 1) {
         double mb = (double)n * (double)width * sizeof(float) / (1 << 20);
         if (mb <= (double)options_int(o, "cache-mb")) {
             if (!(cache = malloc(n * width * sizeof *cache)) || !(good = calloc(n, 1)))
@@ -401,7 +527,7 @@ static int run_files(run *r, audio_list *list)
                 for (size_t j = 0; j < k; j++) {
                     front *fe = &r->fronts[omp_get_thread_num()];
                     uint32_t id = order[next + j];
-                    do_file(r, fe, list->paths[id], e == 0 ? names[id] : NULL,
+                    do_file(r, fe, (uint32_t)e, id, e == 0 ? names[id] : NULL,
                             r->f->values + (filled + j) * width, &slots[j]);
                 }
                 size_t base = filled;
@@ -544,7 +670,7 @@ static int run_stream(run *r, const char *input)
     if (s < 0)
         goto out;
     const pcm_format *in = pcm_reader_format(pr);
-    r->fs = options_float(o, "rate") > 0 ? options_float(o, "rate") : in->fs;
+    r->fs = r->set.rate > 0 ? r->set.rate : in->fs;
     log_info("%s: %s, %g Hz, %d channel(s)%s", name, pcm_reader_is_wav(pr) ? "WAV" : "raw PCM",
              in->fs, in->channels, in->format == AUDIO_S16 ? ", 16-bit" : ", float");
     segmenter_params sp = segmenter_params_default();
@@ -664,7 +790,12 @@ static int spectrogram_open(stage *st, void *arg)
     run *r = &sp->r;
     r->st = st;
     r->o = o;
-    r->frames = (size_t)options_int(o, "frames");
+    if (settings_read(&r->set, o) < 0)
+        return -1;
+    r->frames = (size_t)r->set.frames;
+    r->aug = augment_params_default();
+    if (augment_parse(options_str(o, "augment"), &r->aug.what) < 0)
+        return stage_usage_error(st, "--augment: %s", err_msg());
     r->png_dir = options_str(o, "png");
     r->manifest_path = options_str(o, "manifest");
     if (options_count(o, "input") == 0)
@@ -676,6 +807,8 @@ static int spectrogram_open(stage *st, void *arg)
         return stage_usage_error(st, "--input %s is a stream: it cannot be combined with other inputs", first);
     if (options_int(o, "epochs") != 1 || options_bool(o, "shuffle"))
         return stage_usage_error(st, "--input %s is a stream: --epochs and --shuffle need files", first);
+    if (r->aug.what)
+        return stage_usage_error(st, "--input %s is a stream: --augment needs files", first);
     sp->stream = first;
     return 0;
 }

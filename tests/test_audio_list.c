@@ -76,6 +76,14 @@ static void test_fsdd_names(void **state)
     assert_true(audio_list_fsdd_name("4_a_b_9.wav", &d, &i)); /* speaker with an underscore */
     assert_int_equal(i, 9);
     assert_false(audio_list_fsdd_name("hello.wav", NULL, NULL));
+    char sp[16];
+    assert_int_equal(audio_list_speaker("data/7_jackson_32.wav", sp, sizeof sp), 7);
+    assert_string_equal(sp, "jackson");
+    assert_int_equal(audio_list_speaker("4_a_b_9.wav", sp, sizeof sp), 3);
+    assert_string_equal(sp, "a_b");
+    assert_int_equal(audio_list_speaker("hello.wav", sp, sizeof sp), 0);
+    assert_string_equal(sp, "");
+    assert_int_equal(audio_list_speaker("1_averyveryverylongname_2.wav", sp, sizeof sp), 0);
     assert_false(audio_list_fsdd_name("7__3.wav", NULL, NULL)); /* no speaker */
     assert_false(audio_list_fsdd_name("7_x_3a.wav", NULL, NULL));
     assert_false(audio_list_fsdd_name("x_jackson_3.wav", NULL, NULL));

@@ -21,6 +21,7 @@
 #include "golden.h"
 #include "tmpdir.h"
 
+#include "audio/audio.h"
 #include "core/err.h"
 #include "data/idx.h"
 #include "numerics/lif_layer.h"
@@ -208,7 +209,7 @@ static uint64_t hash_model_v1(uint64_t h, const char *path)
 
 static char v_fsdd[320], v_targets[320], v_model[320], v_data[320], v_decoder[320], v_input[320];
 
-#define FRONT "rate=0", "decimation=80", "frames=20", "steps=10", "r_max=1", "batch=3"
+#define FRONT "rate=8000", "decimation=80", "frames=20", "steps=10", "r_max=1", "batch=3"
 
 static void train(const char *targets, const char *tag, int expect_rc)
 {
@@ -328,6 +329,42 @@ static void test_spectrogram_epochs(void **state)
     assert_non_null(strstr(proc_slurp(at("sp1.err")), "kept in memory"));
 }
 
+/* --augment: every epoch a new perturbation of each file, the same for a seed
+ * whatever the thread count, another for another seed */
+static void test_spectrogram_augment(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    char cmd[2048];
+    const struct { int threads, seed; } runs[] = {{1, 5}, {2, 5}, {1, 6}};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "bin/frame-dump --in in=ipc://%s/au%d --format=json --data > %s/aug%d.txt 2>/dev/null & "
+                 "bin/spectrogram --input %s/rec --split train --epochs 2 --batch 8 --rate 8000 --decimation 80 "
+                 "--frames 20 --augment speed,gain,noise,shift --threads %d --seed %d --out values=ipc://%s/au%d "
+                 "2>%s/au%d.err; rc=$?; wait; exit $rc",
+                 dir, k, dir, k, dir, runs[k].threads, runs[k].seed, dir, k, dir, k);
+        if (system(cmd) != 0)
+            fail_msg("spectrogram --augment: %s", proc_slurp(at("au0.err")));
+    }
+    snprintf(cmd, sizeof cmd, "cmp -s %s/aug0.txt %s/aug1.txt", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/aug0.txt %s/aug2.txt", dir, dir);
+    assert_true(system(cmd) != 0);
+    assert_non_null(strstr(proc_slurp(at("au0.err")), "made anew"));
+    /* the two epochs' values differ (unshuffled: the same ids in the same rows) */
+    FILE *f = fopen(at("aug0.txt"), "r");
+    assert_non_null(f);
+    static char l0[1 << 18], l1[1 << 18];
+    assert_non_null(fgets(l0, sizeof l0, f));
+    assert_non_null(fgets(l1, sizeof l1, f));
+    fclose(f);
+    char *v0 = strstr(l0, "\"values\""), *v1 = strstr(l1, "\"values\"");
+    assert_non_null(v0);
+    assert_non_null(v1);
+    assert_true(strcmp(v0, v1) != 0);
+}
+
 static void test_train_then_synthesise(void **state)
 {
     (void)state;
@@ -419,7 +456,7 @@ static void test_train_then_synthesise(void **state)
     sf_close(sf);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "bin/spikesynth run pipelines/audio2image.pipe -q input=- out=%s/live "
-             "model=%s/ac data=%s/data decoder=%s/decoder.ssm rate=0 decimation=80 frames=20 "
+             "model=%s/ac data=%s/data decoder=%s/decoder.ssm rate=8000 decimation=80 frames=20 "
              "steps=10 r_max=1 batch=3 < %s/stream.wav 2>%s/live.err",
              dir, dir, dir, dir, dir, dir);
     if (system(cmd) != 0)
@@ -442,6 +479,91 @@ static void test_train_then_synthesise(void **state)
     assert_int_equal(found[0], 1);
     assert_int_equal(found[1], 1);
     assert_int_equal(other, 0);
+}
+
+/* The spike frames of one file through spectrogram and poisson-encoder, both
+ * with the settings of the model ac and nothing else: the rows, concatenated
+ * over the steps, into bits (cap); their count. */
+static size_t spikes_of(const char *input, const char *tag, char *bits, size_t cap)
+{
+    FILE *f = fopen(at("spikes.pipe"), "w");
+    assert_non_null(f);
+    fputs("var model = m\nvar input = i\nstage spec = spectrogram --input=${input} --settings-from=${model}\n"
+          "stage poisson = poisson-encoder --settings-from=${model}\nstage dump = frame-dump --format=json --data\n"
+          "spec.values -> poisson.values\npoisson.spikes -> dump.in\n", f);
+    fclose(f);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "bin/spikesynth run %s/spikes.pipe -q out=%s/%s model=%s/ac input=%s > %s/%s.json "
+             "2> %s/%s.err", dir, dir, tag, dir, input, dir, tag, dir, tag);
+    if (system(cmd) != 0)
+        fail_msg("%s: %s", cmd, proc_slurp(at(tag)));
+    snprintf(cmd, sizeof cmd, "%s/%s.json", dir, tag);
+    FILE *in = fopen(cmd, "r");
+    assert_non_null(in);
+    static char line[1 << 20];
+    size_t n = 0;
+    while (fgets(line, sizeof line, in))
+        for (char *p = strstr(line, "\"rows\":[\""); p && *p; p++)
+            if ((*p == '0' || *p == '1') && n < cap)
+                bits[n++] = *p;
+    fclose(in);
+    return n;
+}
+
+/* A 16 kHz stereo copy of an 8 kHz recording: with no option, the model's
+ * front end (resampled back to its 8 kHz, channels mixed down) gives nearly
+ * the spikes of the original, and audio2image runs on it; a rate given that
+ * contradicts the model is an error naming both. FSDD's recording when the
+ * data is there, else the fixture's tone. */
+static void test_any_rate_no_option(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    struct stat st;
+    if (stat(at("ac-hidden.ssm"), &st) != 0)
+        train(at("maps.ssmap"), "train-any", 0);
+    const char *fsdd = "data/fsdd/recordings/7_jackson_0.wav";
+    const char *src = stat(fsdd, &st) == 0 ? fsdd : at("rec/3_tester_0.wav");
+    mkdir(at("hi"), 0755);
+    audio *a = audio_read(src, NULL);
+    assert_non_null(a);
+    assert_true(a->fs == 8000);
+    assert_int_equal(audio_resample(a, 16000, AUDIO_QUALITY_MEDIUM), 0);
+    assert_int_equal(audio_write_wav(a, at("hi/7_jackson_0.wav"), 2, false), 0);
+    audio_destroy(&a);
+    static char b8[1 << 18], b16[1 << 18], other[1 << 18];
+    size_t n8 = spikes_of(src, "s8", b8, sizeof b8), n16 = spikes_of(at("hi/7_jackson_0.wav"), "s16", b16, sizeof b16);
+    size_t no = spikes_of(at("rec/1_tester_0.wav"), "so", other, sizeof other);
+    assert_int_equal(n8, 10 * 32 * 20); /* the model's T = 10 steps of 32 channels x 20 frames */
+    assert_int_equal(n16, n8);
+    assert_int_equal(no, n8);
+    size_t diff = 0, diff_other = 0, ones = 0;
+    for (size_t i = 0; i < n8; i++) {
+        diff += b8[i] != b16[i];
+        diff_other += b8[i] != other[i];
+        ones += b8[i] == '1';
+    }
+    print_message("16 kHz stereo vs 8 kHz (%s): %zu of %zu spikes differ, %zu fire; another recording: %zu\n",
+                  src, diff, n8, ones, diff_other);
+    /* the same draws decide every spike: only values that moved flip one */
+    if (diff * 50 > ones || diff * 10 > diff_other)
+        fail_msg("16 kHz stereo vs 8 kHz: %zu of %zu spikes differ (%zu fire; another recording: %zu)", diff,
+                 n8, ones, diff_other);
+    char v0[400], v1[400], v2[400], v3[400];
+    snprintf(v0, sizeof v0, "input=%s", at("hi/7_jackson_0.wav"));
+    snprintf(v1, sizeof v1, "model=%s", at("ac"));
+    snprintf(v2, sizeof v2, "data=%s", at("data"));
+    snprintf(v3, sizeof v3, "decoder=%s", at("decoder.ssm"));
+    const char *given[] = {v0, v1, v2, v3, NULL, NULL};
+    int rc = run_pipe("pipelines/audio2image.pipe", "hi-a2i", given, 60);
+    if (rc != 0)
+        fail_msg("audio2image on a 16 kHz stereo file: exit %d: %s", rc, proc_slurp(at("stderr.txt")));
+    assert_true(exists(at("hi-a2i/images/7_jackson_0.png")));
+    given[4] = "rate=16000";
+    assert_int_equal(run_pipe("pipelines/audio2image.pipe", "hi-bad", given, 60), 1);
+    const char *e = proc_slurp(at("stderr.txt"));
+    if (!strstr(e, "--rate 16000") || !strstr(e, "rate=8000") || !strstr(e, "ac-hidden.ssm"))
+        fail_msg("the error does not name both rates and the model: %s", e);
 }
 
 static void test_missing_target_id(void **state)
@@ -468,7 +590,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_spectrogram_epochs, reap_leftover),
+        cmocka_unit_test_teardown(test_spectrogram_augment, reap_leftover),
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
+        cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
         cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),
     };

@@ -61,11 +61,32 @@ static void test_pad_and_cut(void **state)
     free(big);
 }
 
+/* each channel by its own maximum; one under the floor (a tenth of the image's) by the floor */
+static void test_per_channel(void **state)
+{
+    (void)state;
+    /* 3 frames x 3 channels: channel maxima 8, 2, 0.4 of an image maximum of 8 */
+    const float x[9] = {8, 1, 0.4f, 4, 2, 0.2f, 0, 0.5f, 0};
+    float out[4 * 3];
+    memset(out, 0x7f, sizeof out);
+    assert_int_equal(cochleagram_make_per_channel(x, 3, 3, out, 4), 0);
+    const float want[12] = {1, 0.5f, 0.5f, 0.5f, 1, 0.25f, 0, 0.25f, 0, 0, 0, 0};
+    for (int i = 0; i < 12; i++)
+        assert_float_equal(out[i], want[i], 1e-6);
+    float z[4] = {0}, o2[4];
+    assert_int_equal(cochleagram_make_per_channel(z, 2, 2, o2, 2), 0);
+    for (int i = 0; i < 4; i++)
+        assert_true(o2[i] == 0.0f);
+    const float bad[2] = {0.5f, NAN};
+    assert_int_equal(cochleagram_make_per_channel(bad, 1, 2, o2, 2), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test(test_pad_and_cut),
+        cmocka_unit_test(test_per_channel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

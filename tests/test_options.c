@@ -69,6 +69,16 @@ static void test_defaults_and_values(void **state)
     assert_false(options_bool(o, "verbose"));
     options_destroy(&o);
     assert_null(o);
+    /* empty numbers and bools (a pipeline variable left empty): the default, not given */
+    o = options_new("test-stage", "Tests.", specs, ports);
+    assert_int_equal(parse(o, "--batch= --rate= --verbose= --label="), 0);
+    assert_int_equal(options_int(o, "batch"), 100);
+    assert_true(options_float(o, "rate") == 0.5);
+    assert_false(options_given(o, "batch"));
+    assert_false(options_given(o, "rate"));
+    assert_true(options_given(o, "label")); /* an empty string is a value */
+    assert_string_equal(options_str(o, "label"), "");
+    options_destroy(&o);
 }
 
 static void test_errors(void **state)
@@ -199,6 +209,9 @@ static void test_ranges_and_choices(void **state)
     assert_string_equal(err_msg(), "test-stage: option --format: 'xml' is not one of text|json|none");
     assert_int_equal(parse(o, "--format=tex"), -1); /* a prefix is not a choice */
     assert_int_equal(parse(o, "--format=json|none"), -1);
+    /* an empty choice is no choice: the value stays, as if not given */
+    assert_int_equal(parse(o, "--format="), 0);
+    assert_string_equal(options_str(o, "format"), "json");
     /* the common options are bounded the same way */
     assert_int_equal(parse(o, "--queue=0"), -1);
     assert_string_equal(err_msg(), "test-stage: option --queue: 0 is out of range (>= 1)");

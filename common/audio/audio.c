@@ -8,6 +8,7 @@
 #include <samplerate.h>
 #include <sndfile.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -348,6 +349,39 @@ int audio_resample(audio *self, double fs, enum audio_quality quality)
         return -1;
     self->fs = fs;
     return 0;
+}
+
+int audio_write_wav(const audio *self, const char *path, int channels, bool float32)
+{
+    if (channels < 1 || channels > 64)
+        return err_set("audio %s: %d channels is out of range 1..64", path, channels);
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return err_set("audio %s: path too long", path);
+    SF_INFO info = {.samplerate = (int)lround(self->fs), .channels = channels,
+                    .format = SF_FORMAT_WAV | (float32 ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16)};
+    SNDFILE *sf = sf_open(tmp, SFM_WRITE, &info);
+    if (!sf)
+        return err_set("audio %s: cannot write: %s", path, sf_strerror(NULL));
+    sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    float block[BLOCK_FRAMES * 2];
+    const size_t per = sizeof block / sizeof *block / (size_t)channels;
+    int rc = 0;
+    for (size_t i = 0; i < self->n && rc == 0; i += per) {
+        size_t k = self->n - i < per ? self->n - i : per;
+        for (size_t j = 0; j < k; j++)
+            for (int c = 0; c < channels; c++)
+                block[j * (size_t)channels + (size_t)c] = self->samples[i + j];
+        if (sf_writef_float(sf, block, (sf_count_t)k) != (sf_count_t)k)
+            rc = err_set("audio %s: write failed: %s", path, sf_strerror(sf));
+    }
+    if (sf_close(sf) != 0 && rc == 0)
+        rc = err_set("audio %s: closing failed", path);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = err_set("audio %s: cannot rename %s to it", path, tmp);
+    if (rc)
+        remove(tmp);
+    return rc;
 }
 
 void audio_destroy(audio **self_p)

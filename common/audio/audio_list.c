@@ -218,6 +218,23 @@ bool audio_list_fsdd_name(const char *path, int *digit, int *index)
     return true;
 }
 
+size_t audio_list_speaker(const char *path, char *buf, size_t cap)
+{
+    if (cap)
+        *buf = '\0';
+    if (!audio_list_fsdd_name(path, NULL, NULL))
+        return 0;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *first = strchr(base, '_'), *last = strrchr(base, '_');
+    size_t len = (size_t)(last - first - 1);
+    if (len >= cap)
+        return 0;
+    memcpy(buf, first + 1, len);
+    buf[len] = '\0';
+    return len;
+}
+
 int audio_list_label(const char *path)
 {
     int d;

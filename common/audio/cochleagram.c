@@ -60,3 +60,32 @@ int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out
     }
     return 0;
 }
+
+int cochleagram_make_per_channel(const float *x, size_t n_frames, int n_channels, float *out,
+                                 size_t out_frames)
+{
+    const size_t ch = (size_t)n_channels;
+    double m = image_max(x, n_frames * ch);
+    if (m < 0.0)
+        return -1;
+    cochleagram_fit(x, n_frames, n_channels, out, out_frames);
+    if (m <= 0.0)
+        return 0;
+    float inv[1024];
+    if (ch > sizeof inv / sizeof *inv)
+        return err_set("cochleagram: %d channels, more than %zu", n_channels, sizeof inv / sizeof *inv);
+    for (size_t c = 0; c < ch; c++) {
+        float cm = 0.0f;
+        for (size_t t = 0; t < n_frames; t++)
+            if (x[t * ch + c] > cm)
+                cm = x[t * ch + c];
+        double d = cm > COCHLEAGRAM_CHANNEL_FLOOR * m ? cm : COCHLEAGRAM_CHANNEL_FLOOR * m;
+        inv[c] = (float)(1.0 / d);
+    }
+    for (size_t t = 0; t < out_frames; t++)
+        for (size_t c = 0; c < ch; c++) {
+            float v = out[t * ch + c] * inv[c];
+            out[t * ch + c] = v > 1.0f ? 1.0f : v;
+        }
+    return 0;
+}

@@ -331,6 +331,9 @@ int options_parse(options *self, int argc, char **argv, FILE *out)
                 return err_set("%s: option --%s needs a value", self->type, e->spec->name);
             value = argv[++i];
         }
+        /* a pipeline variable left empty: the stage's default, as if not given */
+        if (!*value && e->spec->type != OPT_LIST && (e->spec->type != OPT_STRING || e->spec->choices))
+            continue;
         if (set_value(e, value) < 0)
             return err_wrap("%s", self->type);
         e->given = true;

@@ -54,6 +54,10 @@ audio *audio_from_samples(const float *x, size_t n, double fs, const char *name,
 /* Resamples in place to fs (no-op when already there). */
 int audio_resample(audio *self, double fs, enum audio_quality quality);
 void audio_destroy(audio **self_p);
+/* Writes the recording as a WAV of `channels` identical channels (1..64),
+ * 16-bit PCM (clipped to [-1, 1)) or, with float32, 32-bit float; under a
+ * temporary name, then renamed. 0, or -1 with err_msg() naming the file. */
+int audio_write_wav(const audio *self, const char *path, int channels, bool float32);
 
 /* ---- streaming: raw PCM chunks in, mono float chunks out ---------------- */
 

@@ -50,6 +50,9 @@ int audio_list_filter(audio_list *self, audio_list_split split, size_t limit);
  * index, for "{digit}_{speaker}_{index}.wav" (digit and index decimal, speaker
  * non-empty, .wav in any case); false otherwise. digit/index may be NULL. */
 bool audio_list_fsdd_name(const char *path, int *digit, int *index);
+/* The FSDD speaker of path into buf (cap bytes): its length, or 0 (buf "")
+ * when the name is not FSDD-style or the speaker does not fit. */
+size_t audio_list_speaker(const char *path, char *buf, size_t cap);
 /* The FSDD digit of path, or -1 when its name is not FSDD-style. */
 int audio_list_label(const char *path);
 

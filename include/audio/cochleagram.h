@@ -24,4 +24,15 @@ void cochleagram_fit(const float *x, size_t n_frames, int n_channels, float *out
 int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out,
                      size_t out_frames);
 
+/* Per-channel normalisation (spectrogram --norm channel): each channel divided
+ * by its own maximum over the utterance, so that a voice whose energy sits in
+ * other channels than the training speakers' (or a room that tilts the
+ * spectrum) still gives every channel's pattern its full range. A channel whose
+ * maximum is under COCHLEAGRAM_CHANNEL_FLOOR of the image's is divided by that
+ * floor instead: channels that only carry the cascade's leakage or noise stay
+ * dim rather than being blown up to full scale. */
+#define COCHLEAGRAM_CHANNEL_FLOOR 0.1
+int cochleagram_make_per_channel(const float *x, size_t n_frames, int n_channels, float *out,
+                                 size_t out_frames);
+
 #endif

@@ -8,7 +8,9 @@
  * answers --version (core/build_info.h).
  * A spec may bound a number (.min/.max, inclusive) or list a string's choices
  * (.choices = "text|json|none"); every value, the default too, is checked here
- * once, and --help shows the bounds. Errors name the option at fault. Values are
+ * once, and --help shows the bounds. An empty value of a number, a bool or a
+ * string with choices (--rate=, as a pipeline variable left empty gives it)
+ * keeps the default and counts as not given (options_given). Errors name the option at fault. Values are
  * parsed once; getters never fail (asking for an undeclared option is a
  * programming error and asserts). */
 #ifndef SPIKESYNTH_OPTIONS_H

@@ -31,6 +31,8 @@ enum rng_stream {
     RNG_STREAM_INIT = 2,
     RNG_STREAM_SHUFFLE = 3,
     RNG_STREAM_PAIRING = 4,
+    RNG_STREAM_NOISE = 5,   /* audio/perturb.h: white noise */
+    RNG_STREAM_AUGMENT = 6, /* audio/augment.h: each utterance's perturbation */
 };
 
 #endif
