@@ -8,12 +8,20 @@
  * as CSV (--loss-csv, with its curve beside it: x.csv -> x.png) and the
  * training figures as JSON (--metrics). Each rule has its own tuned lr and
  * Adam reading (train_options_tuned); options given on the command line
- * override them. */
+ * override them.
+ *
+ * As the training pipeline: the paths are checked before any work (exit 2),
+ * an existing model is replaced only with --force, both files record their
+ * lineage (each the other's initial and final weights), and Ctrl-C stops at
+ * the next batch and saves NAME.checkpoint.ssm beside each, leaving the
+ * models as they were (exit 130). */
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/interrupt.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "core/options.h"
+#include "core/preflight.h"
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "data/loss_log.h"
@@ -42,9 +50,12 @@ static const option_spec specs[] = {
     {"mask", OPT_BOOL, "true", "the XOR mask of the loss"},
     {"lr-schedule", OPT_STRING, "constant", "constant, or cosine: lr falls along a half cosine to 0 "
      "over the run", .choices = "constant|cosine"},
-    {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm"},
-    {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
-    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its plot as .png)"},
+    {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm (existing "
+     "ones only with --force; interrupted: MODEL-*.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP,
+     .suffixes = "-encoder.ssm|-decoder.ssm"},
+    {"metrics", OPT_STRING, "", "write the training figures here (JSON)", .path = OPT_PATH_WRITE},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its plot as .png)",
+     .path = OPT_PATH_WRITE},
     TRAIN_OPTION_SPECS,
     {NULL},
 };
@@ -90,17 +101,32 @@ static int train_batch(snn *net, const dataset *ds, const uint32_t *order, int n
     return snn_end_batch(net);
 }
 
-static int save_models(const snn *net, const options *o, int epochs, int64_t batches, int64_t samples)
+/* Both layers, each with the other's lineage (init: the weights before
+ * training, by layer); complete: at their paths, else as checkpoints. */
+static int save_models(const snn *net, const options *o, const uint64_t init[2], bool complete,
+                       int epochs, int64_t batches, int64_t samples)
 {
     char path[4096];
     model info = {.steps = (int32_t)options_int(o, "steps"), .r_max = (float)options_float(o, "r-max"),
                   .mask = options_bool(o, "mask"), .seed = (uint64_t)options_int(o, "seed"),
                   .epochs = epochs, .batches = batches, .samples = samples};
+    info.lineage = (model_lineage){.init = init[0], .pair_init = init[1], .pair_final = model_layer_hash(net->output)};
     snprintf(path, sizeof path, "%s-encoder.ssm", options_str(o, "model"));
-    if (model_layer_save(net->hidden, "ae-encoder", &info, path) != 0)
+    if (model_layer_keep_said(net->hidden, "ae-encoder", &info, path, complete, "W1") != 0)
         return -1;
+    info.lineage = (model_lineage){.init = init[1], .pair_init = init[0], .pair_final = model_layer_hash(net->hidden)};
     snprintf(path, sizeof path, "%s-decoder.ssm", options_str(o, "model"));
-    return model_layer_save(net->output, "ae-decoder", &info, path);
+    return model_layer_keep_said(net->output, "ae-decoder", &info, path, complete, "W2");
+}
+
+/* The paths before any work, as a stage's (exit 2). 1: --preflight, done. */
+static int preflight(const options *o)
+{
+    if (preflight_check(o) < 0)
+        return -1;
+    if (options_bool(o, "preflight"))
+        return 1;
+    return preflight_prepare(o);
 }
 
 static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
@@ -137,6 +163,8 @@ int main(int argc, char **argv)
     loss_log *csv = NULL;
     snn_config cfg;
     int parsed = o ? options_parse(o, argc, argv, stdout) : -1;
+    if (parsed == 0)
+        parsed = preflight(o);
     if (parsed != 0) {
         if (parsed < 0)
             log_error("%s", err_msg());
@@ -154,6 +182,7 @@ int main(int argc, char **argv)
                                 (int64_t)((ds->n + (size_t)batch - 1) / (size_t)batch);
     if (!(net = snn_new(&cfg, batch)))
         goto done;
+    const uint64_t init[2] = {model_layer_hash(net->hidden), model_layer_hash(net->output)};
     img = malloc(sizeof(float) * batch * 784);
     x = malloc(sizeof(float) * batch * 784);
     ids = malloc(sizeof(uint32_t) * batch);
@@ -166,18 +195,19 @@ int main(int argc, char **argv)
         if (!(csv = loss_log_new(options_str(o, "loss-csv"))))
             goto done;
     }
+    interrupt_catch(); /* Ctrl-C from here on: stop at the next batch, keep a checkpoint */
     log_info("training %d-%d-784 by %s (lr %g) on %zu images, %d epoch(s)", 784, cfg.n_hidden,
              learning_rule_name(cfg.learn.rule), cfg.opt.lr, ds->n, epochs);
     poisson_params pp = {.seed = cfg.seed, .r_max = (float)options_float(o, "r-max")};
     int64_t samples = 0, batches = 0;
     loss_stats last = {0};
     const double t0 = clock_now();
-    for (int e = 0; e < epochs; e++) {
+    for (int e = 0; e < epochs && !interrupt_caught(); e++) {
         for (size_t i = 0; i < ds->n; i++)
             order[i] = (uint32_t)i;
         if (options_bool(o, "shuffle"))
             rng_shuffle(cfg.seed, (uint32_t)e, order, ds->n);
-        for (size_t b0 = 0; b0 < ds->n; b0 += (size_t)batch) {
+        for (size_t b0 = 0; b0 < ds->n && !interrupt_caught(); b0 += (size_t)batch) {
             const int n = ds->n - b0 < (size_t)batch ? (int)(ds->n - b0) : batch;
             loss_stats st = {0};
             if (train_batch(net, ds, order + b0, n, steps, &pp, img, x, ids, &st) != 0)
@@ -196,10 +226,12 @@ int main(int argc, char **argv)
     char title[128];
     snprintf(title, sizeof title, "ae-train: %s, 784-%d-784, %d epoch(s)", learning_rule_name(cfg.learn.rule),
              cfg.n_hidden, epochs);
-    if (save_models(net, o, epochs, batches, samples) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
+    const bool complete = !interrupt_caught();
+    if (save_models(net, o, init, complete, (int)(samples / (int64_t)ds->n), batches, samples) != 0 ||
+        (csv && loss_log_finish(&csv, title) != 0) ||
         write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
         goto done;
-    rc = 0;
+    rc = complete ? 0 : 130;
 done:
     if (rc != 0)
         log_error("%s", err_msg());
