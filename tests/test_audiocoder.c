@@ -13,6 +13,7 @@
  *    on stdin it cuts a stream into an image per utterance, and goes on
  *    across a second WAV header (cat a.wav b.wav); check refuses a stream
  *    option out of range, naming it;
+ *  - with limit=N the audiocoder's progress counts N per epoch (its ETA);
  *  - a maps file missing a training id, and one of the wrong width, fail with
  *    an error naming the id / the widths. */
 #include <setjmp.h>
@@ -471,6 +472,24 @@ static void test_train_then_synthesise(void **state)
     assert_non_null(strstr(proc_slurp(at("check.err")), "option --min-silence-ms: 5 is out of range"));
 }
 
+/* limit=N: the audiocoder's progress counts N recordings per epoch, not one
+ * per target (the maps hold every training recording), so its ETA is right */
+static void test_limit_progress(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    char fsdd[320], targets[320], model_var[320];
+    snprintf(fsdd, sizeof fsdd, "fsdd=%s", at("rec"));
+    snprintf(targets, sizeof targets, "targets=%s", at("maps.ssmap"));
+    snprintf(model_var, sizeof model_var, "model=%s", at("ac-limit"));
+    const char *vars[] = {fsdd, targets, model_var, "hidden=16", "epochs=2", "limit=4", "force=true", FRONT, NULL};
+    if (run_pipe("pipelines/train-audiocoder.pipe", "limit", vars, 60) != 0)
+        fail_msg("train-audiocoder limit=4: %s", proc_slurp(at("stderr.txt")));
+    const char *log = proc_slurp(at("limit/logs/ac.log"));
+    if (!strstr(log, ", 8/8 samples (100.0%)"))
+        fail_msg("the audiocoder's progress is not of 2 x 4 samples: %s", log);
+}
+
 static void test_missing_target_id(void **state)
 {
     (void)state;
@@ -496,6 +515,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_spectrogram_epochs, reap_leftover),
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
+        cmocka_unit_test_teardown(test_limit_progress, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
         cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),
     };
