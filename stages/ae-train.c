@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static uint64_t model_bytes(const options *o);
+
 static const option_spec specs[] = {
     {"data", OPT_STRING, "data", "the data directory (scripts/fetch-data)"},
     {"dataset", OPT_STRING, "mnist", "mnist or fashion-mnist", .choices = "mnist|fashion-mnist"},
@@ -52,13 +54,16 @@ static const option_spec specs[] = {
      "over the run", .choices = "constant|cosine"},
     {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm (existing "
      "ones only with --force; interrupted: MODEL-*.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP,
-     .suffixes = "-encoder.ssm|-decoder.ssm"},
+     .suffixes = "-encoder.ssm|-decoder.ssm", .bytes = model_bytes},
     {"metrics", OPT_STRING, "", "write the training figures here (JSON)", .path = OPT_PATH_WRITE},
     {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its plot as .png)",
      .path = OPT_PATH_WRITE},
     TRAIN_OPTION_SPECS,
     {NULL},
 };
+
+/* Each layer's file: 784 x hidden weights (W1 and W2 alike). */
+static uint64_t model_bytes(const options *o) { return model_file_bytes(784, (int)options_int(o, "hidden")); }
 
 static int read_config(const options *o, snn_config *cfg)
 {
