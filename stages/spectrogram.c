@@ -50,7 +50,7 @@
 
 static const option_spec opts[] = {
     {"input", OPT_LIST, NULL,
-     "audio file, directory (its *.wav, by name), @LIST (a path per line), or - (stdin) or a "
+     "audio file, directory (its files of every format libsndfile reads, by name), @LIST (a path per line), or - (stdin) or a "
      "FIFO: a live stream cut at silences (repeatable, except a stream)"},
     {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test; auto: "
      "test when the list holds FSDD names of both splits, else all"},

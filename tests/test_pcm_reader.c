@@ -3,7 +3,8 @@
  * size honoured, streaming sizes read to the end), 8/24-bit and float samples
  * converted; concatenated WAVs (cat a.wav b.wav) read one after the other,
  * each in its own format, bytes after the last counted; malformed or empty
- * streams, and a data size too small, fail with the stream's name. */
+ * streams, a data size too small, and an Ogg or FLAC stream, fail with the
+ * stream's name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,6 +238,8 @@ static void test_errors(void **state)
     uint8_t h[64];
     expect_error(NULL, 0, "empty");
     expect_error("RIFF\0\0\0\0AVI LIST", 16, "not WAVE");
+    expect_error("OggS\0\2\0\0\0\0\0\0\0\0", 14, "an Ogg (Vorbis, Opus) stream");
+    expect_error("fLaC\0\0\0\42", 8, "a FLAC stream");
     size_t hn = wav_header(h, 1, 1, 8000, 16, 0);
     expect_error(h, hn - 10, "ends inside its header");
     hn = wav_header(h, 2, 1, 8000, 4, 0); /* ADPCM */

@@ -204,12 +204,31 @@ static int parse_chunks(pcm_reader *self)
     }
 }
 
+/* The container the first bytes of a stream name, of those libsndfile reads
+ * from files but this reader does not from a stream; NULL: none of them. */
+static const char *container(const uint8_t *p)
+{
+    static const struct {
+        char magic[5];
+        const char *name;
+    } known[] = {{"OggS", "an Ogg (Vorbis, Opus)"}, {"fLaC", "a FLAC"}, {"FORM", "an AIFF"},
+                 {".snd", "an AU"}, {"caff", "a CAF"}, {"riff", "a Wave64"}, {"RF64", "an RF64"}};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!memcmp(p, known[i].magic, 4))
+            return known[i].name;
+    return NULL;
+}
+
 int pcm_reader_start(pcm_reader *self, int timeout_ms)
 {
     while (!self->started) {
         size_t before = self->in_len;
         bool was_eof = self->eof;
         if (!self->wav && self->in_len >= 4) {
+            if (container(self->in)) /* not samples: read as raw PCM they would be noise */
+                return err_set("%s: %s stream: a stream is read as WAV or raw PCM only; give it as "
+                               "a file, or convert it on the way (sox - -t wav -)", self->name,
+                               container(self->in));
             if (memcmp(self->in, "RIFF", 4)) { /* raw PCM: these bytes are samples */
                 self->fmt = self->raw;
                 self->kind = self->raw.format == AUDIO_S16 ? K_S16 : K_F32;

@@ -10,7 +10,9 @@
  * chunks again: a further "RIFF" header is the next recording (cat a.wav
  * b.wav), read in its own format; bytes after the last data that are no
  * chunk header (fewer than 8 at the end) are counted, not read, and a chunk
- * id that is no text is an error (a data size too small). Anything else
+ * id that is no text is an error (a data size too small). A stream that
+ * starts as another container libsndfile reads from files (Ogg, FLAC, AIFF,
+ * AU, CAF, Wave64, RF64) is an error naming it, not noise. Anything else
  * is raw PCM in the format the caller gives (s16 or f32, little-endian, as on
  * the hosts we run on). Partial frames are held back until complete.
  *
