@@ -10,12 +10,20 @@
  * checkpoint of both layers every N batches, --resume goes on from the newest
  * (data/checkpoint.h), to the same bits. Each rule has its own tuned lr and
  * Adam reading (train_options_tuned); options given on the command line
- * override them. */
+ * override them.
+ *
+ * As the training pipeline: the paths are checked before any work (exit 2),
+ * an existing model is replaced only with --force, both files record their
+ * lineage (each the other's initial and final weights), and Ctrl-C stops at
+ * the next batch and saves NAME.checkpoint.ssm beside each, leaving the
+ * models as they were (exit 130). */
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/interrupt.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "core/options.h"
+#include "core/preflight.h"
 #include "core/progress.h"
 #include "data/checkpoint.h"
 #include "data/dataset.h"
@@ -32,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static uint64_t model_bytes(const options *o);
+
 static const option_spec specs[] = {
     {"data", OPT_STRING, "data", "the data directory (scripts/fetch-data)"},
     {"dataset", OPT_STRING, "mnist", "mnist or fashion-mnist", .choices = "mnist|fashion-mnist"},
@@ -45,12 +55,18 @@ static const option_spec specs[] = {
     {"mask", OPT_BOOL, "true", "the XOR mask of the loss"},
     {"lr-schedule", OPT_STRING, "constant", "constant, or cosine: lr falls along a half cosine to 0 "
      "over the run", .choices = "constant|cosine"},
-    {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm"},
-    {"metrics", OPT_STRING, "", "write the training figures here (JSON)"},
-    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its plot as .png)"},
+    {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm (existing "
+     "ones only with --force; interrupted: MODEL-*.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP,
+     .suffixes = "-encoder.ssm|-decoder.ssm", .bytes = model_bytes},
+    {"metrics", OPT_STRING, "", "write the training figures here (JSON)", .path = OPT_PATH_WRITE},
+    {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its plot as .png)",
+     .path = OPT_PATH_WRITE},
     TRAIN_OPTION_SPECS,
     {NULL},
 };
+
+/* Each layer's file: 784 x hidden weights (W1 and W2 alike). */
+static uint64_t model_bytes(const options *o) { return model_file_bytes(784, (int)options_int(o, "hidden")); }
 
 static int read_config(const options *o, snn_config *cfg)
 {
@@ -106,21 +122,29 @@ static void layer_path(char *buf, size_t cap, const options *o, const char *laye
     snprintf(buf, cap, "%s-%s.ssm", options_str(o, "model"), layer);
 }
 
-/* The two layers as models at the end, or as checkpoints beside them (their
- * files are the training pipeline's, so either can resume the other's). */
-static int save_models(const snn *net, const options *o, const model *info, bool checkpoint)
+/* The two layers, each with the other's lineage (init: the weights before
+ * training, by layer): at the end as models (complete) or, interrupted, as
+ * checkpoints beside them; periodic: as checkpoints only. Their files are
+ * the training pipeline's, so either can resume the other's. */
+static int save_models(const snn *net, const options *o, const model *run, const uint64_t init[2],
+                       bool complete, bool periodic)
 {
     char enc[4096], dec[4096];
     layer_path(enc, sizeof enc, o, "encoder");
     layer_path(dec, sizeof dec, o, "decoder");
-    if (checkpoint)
-        return checkpoint_save(net->hidden, "ae-encoder", info, enc) < 0 ? -1
-                                                                         : checkpoint_save(net->output, "ae-decoder", info, dec);
-    if (model_layer_save(net->hidden, "ae-encoder", info, enc) != 0 ||
-        model_layer_save(net->output, "ae-decoder", info, dec) != 0)
+    model ie = *run, id = *run;
+    ie.lineage = (model_lineage){.init = init[0], .pair_init = init[1], .pair_final = model_layer_hash(net->output)};
+    id.lineage = (model_lineage){.init = init[1], .pair_init = init[0], .pair_final = model_layer_hash(net->hidden)};
+    if (periodic)
+        return checkpoint_save(net->hidden, "ae-encoder", &ie, enc) < 0 ? -1
+                                                                        : checkpoint_save(net->output, "ae-decoder", &id, dec);
+    if (model_layer_keep_said(net->hidden, "ae-encoder", &ie, enc, complete, "W1") != 0 ||
+        model_layer_keep_said(net->output, "ae-decoder", &id, dec, complete, "W2") != 0)
         return -1;
-    checkpoint_remove(enc);
-    checkpoint_remove(dec);
+    if (complete) {
+        checkpoint_remove(enc);
+        checkpoint_remove(dec);
+    }
     return 0;
 }
 
@@ -142,6 +166,16 @@ static int resume_models(snn *net, const options *o, model *info)
     log_info("resuming after batch %lld (%lld samples) from the checkpoints of %s", (long long)info->batches,
              (long long)info->samples, options_str(o, "model"));
     return 0;
+}
+
+/* The paths before any work, as a stage's (exit 2). 1: --preflight, done. */
+static int preflight(const options *o)
+{
+    if (preflight_check(o) < 0)
+        return -1;
+    if (options_bool(o, "preflight"))
+        return 1;
+    return preflight_prepare(o);
 }
 
 static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
@@ -178,6 +212,8 @@ int main(int argc, char **argv)
     loss_log *csv = NULL;
     snn_config cfg;
     int parsed = o ? options_parse(o, argc, argv, stdout) : -1;
+    if (parsed == 0)
+        parsed = preflight(o);
     if (parsed != 0) {
         if (parsed < 0)
             log_error("%s", err_msg());
@@ -195,6 +231,7 @@ int main(int argc, char **argv)
                                 (int64_t)((ds->n + (size_t)batch - 1) / (size_t)batch);
     if (!(net = snn_new(&cfg, batch)))
         goto done;
+    const uint64_t init[2] = {model_layer_hash(net->hidden), model_layer_hash(net->output)};
     img = malloc(sizeof(float) * batch * 784);
     x = malloc(sizeof(float) * batch * 784);
     ids = malloc(sizeof(uint32_t) * batch);
@@ -207,6 +244,7 @@ int main(int argc, char **argv)
         if (!(csv = loss_log_new(options_str(o, "loss-csv"))))
             goto done;
     }
+    interrupt_catch(); /* Ctrl-C from here on: stop at the next batch, keep a checkpoint */
     log_info("training %d-%d-784 by %s (lr %g) on %zu images, %d epoch(s)", 784, cfg.n_hidden,
              learning_rule_name(cfg.learn.rule), cfg.opt.lr, ds->n, epochs);
     poisson_params pp = {.seed = cfg.seed, .r_max = (float)options_float(o, "r-max")};
@@ -219,12 +257,12 @@ int main(int argc, char **argv)
     loss_stats last = info.state.loss;
     checkpoint_position(batches, ds->n, (size_t)batch, &e0, &s0);
     const double t0 = clock_now();
-    for (int e = (int)e0; e < epochs; e++) {
+    for (int e = (int)e0; e < epochs && !interrupt_caught(); e++) {
         for (size_t i = 0; i < ds->n; i++)
             order[i] = (uint32_t)i;
         if (options_bool(o, "shuffle"))
             rng_shuffle(cfg.seed, (uint32_t)e, order, ds->n);
-        for (size_t b0 = e == e0 ? s0 : 0; b0 < ds->n; b0 += (size_t)batch) {
+        for (size_t b0 = e == e0 ? s0 : 0; b0 < ds->n && !interrupt_caught(); b0 += (size_t)batch) {
             const int n = ds->n - b0 < (size_t)batch ? (int)(ds->n - b0) : batch;
             loss_stats st = {0};
             if (train_batch(net, ds, order + b0, n, steps, &pp, img, x, ids, &st) != 0)
@@ -237,7 +275,7 @@ int main(int argc, char **argv)
             progress_update(pg, (uint64_t)batches, (uint64_t)samples, loss_stats_mean(&st));
             info = run_info(o, e + (b0 + (size_t)n >= ds->n), batches, samples);
             info.state.loss = last;
-            if (every > 0 && batches % every == 0 && save_models(net, o, &info, true) != 0)
+            if (every > 0 && batches % every == 0 && save_models(net, o, &info, init, true, true) != 0)
                 goto done;
         }
     }
@@ -247,11 +285,13 @@ int main(int argc, char **argv)
     char title[128];
     snprintf(title, sizeof title, "ae-train: %s, 784-%d-784, %d epoch(s)", learning_rule_name(cfg.learn.rule),
              cfg.n_hidden, epochs);
-    info = run_info(o, epochs, batches, samples);
-    if (save_models(net, o, &info, false) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
+    const bool complete = !interrupt_caught();
+    info = run_info(o, (int)(samples / (int64_t)ds->n), batches, samples);
+    info.state.loss = last;
+    if (save_models(net, o, &info, init, complete, false) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
         write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
         goto done;
-    rc = 0;
+    rc = complete ? 0 : 130;
 done:
     if (rc != 0)
         log_error("%s", err_msg());

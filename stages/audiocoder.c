@@ -50,7 +50,9 @@ static const option_spec opts[] = {
     {"loss-csv", OPT_STRING, "", "write the loss of every batch here (CSV, and its curve beside it as .png)",
      .path = OPT_PATH_WRITE},
     {"mask", OPT_BOOL, "true", "XOR-mask the loss (--no-mask: steer every output neuron)"},
-    {"epochs", OPT_INT, "0", "epochs the source sends, for the progress ETA only (0: unknown)"},
+    {"epochs", OPT_INT, "0", "epochs the source sends, for the progress ETA only (0: unknown)", .min = "0"},
+    {"limit", OPT_INT, "0", "recordings the source sends per epoch (its --limit; 0: one per target), "
+     "for the progress ETA only", .min = "0"},
     TRAIN_OPTION_SPECS_LR("5e-5", "learning rate (the paper's audiocoder: 5e-5)"),
     {NULL, 0, NULL, NULL},
 };
@@ -318,7 +320,10 @@ static int coder_open(stage *st, void *arg)
     if (c->lineage.source)
         stage_set_note(st, note);
     frame_shape ys = {FRAME_SPIKES, xs->batch, (uint32_t)c->net->cfg.n_out, xs->steps};
-    uint64_t total = c->maps ? (uint64_t)c->maps->n * (uint64_t)options_int(o, "epochs") : 0;
+    uint64_t per_epoch = c->maps ? c->maps->n : 0, limit = (uint64_t)options_int(o, "limit");
+    if (limit && limit < per_epoch) /* train_limit=N: the ETA of N per epoch, not of every target */
+        per_epoch = limit;
+    uint64_t total = per_epoch * (uint64_t)options_int(o, "epochs");
     if ((stage_has_port(st, "hidden") && !(c->out = stage_out(st, "hidden", &ys))) ||
         !(c->x = link_frame_new(c->in)) || !(c->y = frame_new(&ys)) ||
         !(c->input = malloc((size_t)xs->batch * xs->width * sizeof *c->input)) ||

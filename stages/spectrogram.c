@@ -64,13 +64,14 @@
 
 static const option_spec opts[] = {
     {"input", OPT_LIST, NULL,
-     "audio file, directory (its *.wav, by name), @LIST (a path per line), or - (stdin) or a "
+     "audio file, directory (its files of every format libsndfile reads, by name), @LIST (a path per line), or - (stdin) or a "
      "FIFO: a live stream cut at silences (repeatable, except a stream)"},
     {"split", OPT_STRING, "all", "train, test or all: FSDD names {digit}_{speaker}_{index}.wav, index 0-4 = test; auto: "
      "test when the list holds FSDD names of both splits, else all"},
     {"limit", OPT_INT, "0", "use the first N files after --split (0: all)", .min = "0"},
     {"skip-bad", OPT_BOOL, NULL, "report each bad file on stderr and go on (default: stop at the first)"},
-    {"max-seconds", OPT_FLOAT, "60", "longest accepted recording, in seconds"},
+    {"max-seconds", OPT_FLOAT, "60", "files: longest accepted recording, in seconds", .min = "0.001",
+     .max = "86400"},
     {"front-end", OPT_STRING, "cochlea", "cochlea (Lyon's passive ear) or mel (log-mel filterbank)",
      .choices = "cochlea|mel"},
     {"rate", OPT_FLOAT, "12500", "resample to HZ before the front end (0: the input's rate; 12.5 kHz gives the paper's 39 channels)",
@@ -100,13 +101,19 @@ static const option_spec opts[] = {
      .path = OPT_PATH_DIR},
     {"pcm", OPT_STRING, "s16", "stream: raw sample format, s16 or f32 (a WAV header overrides the three pcm options)",
      .choices = "s16|f32"},
-    {"pcm-rate", OPT_FLOAT, "16000", "stream: raw sample rate in Hz"},
-    {"channels", OPT_INT, "1", "stream: raw channels (averaged)"},
-    {"threshold-db", OPT_FLOAT, "10", "stream: speech is this far above the noise floor (10th percentile of the 10 ms levels of the last 5 s)"},
-    {"min-level-dbfs", OPT_FLOAT, "-60", "stream: and above this absolute level (dB RMS re full scale)"},
-    {"min-silence-ms", OPT_FLOAT, "300", "stream: silence that ends an utterance"},
-    {"min-utterance-ms", OPT_FLOAT, "100", "stream: utterances loud for less are dropped (clicks)"},
-    {"max-utterance-ms", OPT_FLOAT, "2000", "stream: longer utterances are cut"},
+    {"pcm-rate", OPT_FLOAT, "0", "stream: raw sample rate in Hz (0: not known, 16000 assumed with a warning)",
+     .min = "0", .max = "10000000"},
+    {"channels", OPT_INT, "1", "stream: raw channels (averaged)", .min = "1", .max = "64"},
+    {"threshold-db", OPT_FLOAT, "10", "stream: speech is this far above the noise floor (10th percentile of the 10 ms levels of the last 5 s; 0: no floor)",
+     .min = "0", .max = "100"},
+    {"min-level-dbfs", OPT_FLOAT, "-60", "stream: and above this absolute level (dB RMS re full scale)",
+     .min = "-100", .max = "0"},
+    {"min-silence-ms", OPT_FLOAT, "300", "stream: silence that ends an utterance (a 10 ms window at least)",
+     .min = "10", .max = "3600000"},
+    {"min-utterance-ms", OPT_FLOAT, "100", "stream: utterances loud for less are dropped (clicks)",
+     .min = "0", .max = "3600000"},
+    {"max-utterance-ms", OPT_FLOAT, "2000", "stream: longer utterances are cut (more than --min-utterance-ms)",
+     .min = "1", .max = "3600000"},
     {NULL, 0, NULL, NULL},
 };
 _Static_assert(FRAME_MAX_BATCH == 1048576, "--batch's .max is FRAME_MAX_BATCH");
@@ -609,9 +616,17 @@ out:
 
 /* ---- a live stream ------------------------------------------------------------- */
 
+/* The rate raw PCM is read at when --pcm-rate is not given (with a warning). */
+#define PCM_ASSUMED_RATE 16000.0
+
 typedef struct {
     run *r;
-    uint32_t n; /* utterances so far: the next id */
+    uint32_t n;      /* utterances so far: the next id */
+    double offset_s; /* stream time at which the current recording began */
+    pcm_reader *pr;
+    audio_stream *as;
+    segmenter *sg;
+    const char *name;
 } stream_ctx;
 
 static int on_utterance(void *arg, const float *x, size_t n, double start_s, double end_s)
@@ -620,6 +635,8 @@ static int on_utterance(void *arg, const float *x, size_t n, double start_s, dou
     run *r = c->r;
     uint32_t id = c->n++;
     char name[96], path[128];
+    start_s += c->offset_s;
+    end_s += c->offset_s;
     snprintf(name, sizeof name, "utt%06u_%lldms-%lldms", id, llround(start_s * 1000),
              llround(end_s * 1000));
     snprintf(path, sizeof path, "stdin/%s", name);
@@ -645,80 +662,133 @@ static int on_utterance(void *arg, const float *x, size_t n, double start_s, dou
     return 0;
 }
 
+/* The resampler for the reader's current format, and what the log says of it. */
+static int open_recording(stream_ctx *c)
+{
+    const pcm_format *in = pcm_reader_format(c->pr);
+    unsigned k = pcm_reader_recordings(c->pr);
+    char which[64] = "";
+    if (k > 1)
+        snprintf(which, sizeof which, " recording %u at %.3f s:", k, c->offset_s);
+    log_info("%s:%s %s, %g Hz, %d channel(s)%s", c->name, which,
+             pcm_reader_is_wav(c->pr) ? "WAV" : "raw PCM", in->fs, in->channels,
+             in->format == AUDIO_S16 ? ", 16-bit" : ", float");
+    audio_stream_destroy(&c->as);
+    c->as = audio_stream_new(in->fs, in->channels, in->format, c->r->fs, AUDIO_QUALITY_MEDIUM, c->name);
+    return c->as ? 0 : -1;
+}
+
+/* Pushes frames (NULL: none) through the resampler into the segmenter. */
+static int stream_push(stream_ctx *c, const void *data, size_t n, bool last)
+{
+    const float *x;
+    size_t n_out;
+    if (audio_stream_push(c->as, data, n, last, &x, &n_out) < 0 ||
+        segmenter_push(c->sg, x, n_out, on_utterance, c) < 0)
+        return -1;
+    return 0;
+}
+
+/* A recording ended (a further WAV header, or the end): the utterance in
+ * progress ends with it, and the next recording has its own warm-up. */
+static int end_recording(stream_ctx *c)
+{
+    if (stream_push(c, NULL, 0, true) < 0)
+        return -1;
+    double at = (double)segmenter_position(c->sg) / c->r->fs;
+    if (segmenter_flush(c->sg, on_utterance, c) < 0)
+        return -1;
+    c->offset_s += at;
+    return 0;
+}
+
+/* The reader, started: 1 with its format known, 0 when stopped first, -1 on error. */
+static int start_reader(stream_ctx *c, int fd)
+{
+    const options *o = c->r->o;
+    double rate = options_float(o, "pcm-rate");
+    pcm_format raw = {AUDIO_S16, rate > 0 ? rate : PCM_ASSUMED_RATE, (int)options_int(o, "channels")};
+    if (!strcmp(options_str(o, "pcm"), "f32")) /* else s16, the other choice */
+        raw.format = AUDIO_F32;
+    if (!(c->pr = pcm_reader_new(fd, &raw, c->name)))
+        return -1;
+    int s;
+    while ((s = pcm_reader_start(c->pr, 100)) == 0)
+        if (stage_keepalive(c->r->st) < 0)
+            return -1;
+    if (s < 0)
+        return -1;
+    if (!pcm_reader_is_wav(c->pr) && !(rate > 0))
+        log_warn("%s: raw PCM (no WAV header) read as %s at %g Hz, %d channel(s), a rate assumed: "
+                 "give pcm_rate= (--pcm-rate) with the stream's rate",
+                 c->name, options_str(o, "pcm"), raw.fs, raw.channels);
+    return 1;
+}
+
 static int run_stream(run *r, const char *input)
 {
     const options *o = r->o;
     int fd = 0, rc = -1;
-    const char *name = "standard input";
-    pcm_reader *pr = NULL;
-    audio_stream *as = NULL;
-    segmenter *sg = NULL;
-    pcm_format raw = {AUDIO_S16, options_float(o, "pcm-rate"), (int)options_int(o, "channels")};
-    if (!strcmp(options_str(o, "pcm"), "f32")) /* else s16, the other choice */
-        raw.format = AUDIO_F32;
+    stream_ctx c = {.r = r, .name = "standard input"};
     if (strcmp(input, "-")) { /* a FIFO or a device: blocks until a writer opens it */
-        name = input;
+        c.name = input;
         if ((fd = open(input, O_RDONLY | O_CLOEXEC)) < 0)
             return err_set("input %s: cannot open: %s", input, strerror(errno));
     }
-    if (!(pr = pcm_reader_new(fd, &raw, name)))
+    if (start_reader(&c, fd) <= 0)
         goto out;
-    int s;
-    while ((s = pcm_reader_start(pr, 100)) == 0)
-        if (stage_keepalive(r->st) < 0)
-            goto out;
-    if (s < 0)
-        goto out;
-    const pcm_format *in = pcm_reader_format(pr);
+    const pcm_format *in = pcm_reader_format(c.pr);
     r->fs = r->set.rate > 0 ? r->set.rate : in->fs;
-    log_info("%s: %s, %g Hz, %d channel(s)%s", name, pcm_reader_is_wav(pr) ? "WAV" : "raw PCM",
-             in->fs, in->channels, in->format == AUDIO_S16 ? ", 16-bit" : ", float");
     segmenter_params sp = segmenter_params_default();
     sp.threshold_db = options_float(o, "threshold-db");
     sp.min_level_dbfs = options_float(o, "min-level-dbfs");
     sp.min_silence_ms = options_float(o, "min-silence-ms");
     sp.min_utterance_ms = options_float(o, "min-utterance-ms");
     sp.max_utterance_ms = options_float(o, "max-utterance-ms");
-    if (init_fronts(r, 1) < 0 ||
-        !(as = audio_stream_new(in->fs, in->channels, in->format, r->fs, AUDIO_QUALITY_MEDIUM, name)) ||
-        !(sg = segmenter_new(r->fs, &sp)))
+    if (init_fronts(r, 1) < 0 || open_recording(&c) < 0 || !(c.sg = segmenter_new(r->fs, &sp)))
         goto out;
     if (*r->manifest_path && (!(r->man = manifest_new()) || manifest_write(r->man, r->manifest_path) < 0))
         goto out;
     if (open_links(r, 1) < 0 || !(r->pg = progress_new(0, 0)) || stage_ready(r->st) < 0)
         goto out;
-    stream_ctx ctx = {r, 0};
     double t0 = clock_now();
     for (;;) {
         const void *data;
-        size_t n, n_out;
-        const float *x;
-        int got = pcm_reader_read(pr, 100, &data, &n);
+        size_t n;
+        int got = pcm_reader_read(c.pr, 100, &data, &n);
         if (got < 0)
             goto out;
+        if (got == 2) { /* cat a.wav b.wav: the next recording */
+            if (end_recording(&c) < 0 || open_recording(&c) < 0)
+                goto out;
+            continue;
+        }
         bool last = got == 0 || stage_stopping(r->st);
-        if (audio_stream_push(as, got ? data : NULL, got ? n : 0, last, &x, &n_out) < 0 ||
-            segmenter_push(sg, x, n_out, on_utterance, &ctx) < 0)
+        if (stream_push(&c, got ? data : NULL, got ? n : 0, last) < 0)
             goto out;
         if (last)
             break;
         if (stage_keepalive(r->st) < 0)
             goto out;
     }
-    double stream_s = (double)segmenter_position(sg) / r->fs;
-    if (segmenter_flush(sg, on_utterance, &ctx) < 0)
+    double stream_s = c.offset_s + (double)segmenter_position(c.sg) / r->fs;
+    if (segmenter_flush(c.sg, on_utterance, &c) < 0)
         goto out;
     double dt = clock_now() - t0;
     progress_finish(r->pg);
-    log_info("%u utterance(s), %.1f s of speech in %.1f s of stream, %.2f s wall clock, %llu cut "
-             "to %zu frames", ctx.n, r->audio_s, stream_s, dt, (unsigned long long)r->cut, r->frames);
-    if (ctx.n == 0)
-        log_warn("%s: no utterance found (see --threshold-db, --min-level-dbfs)", name);
+    if (pcm_reader_trailing(c.pr))
+        log_warn("%s: %llu byte(s) after the last WAV data are no recording: ignored", c.name,
+                 (unsigned long long)pcm_reader_trailing(c.pr));
+    log_info("%u utterance(s) from %u recording(s), %.1f s of speech in %.1f s of stream, %.2f s "
+             "wall clock, %llu cut to %zu frames", c.n, pcm_reader_recordings(c.pr) ? pcm_reader_recordings(c.pr) : 1,
+             r->audio_s, stream_s, dt, (unsigned long long)r->cut, r->frames);
+    if (c.n == 0)
+        log_warn("%s: no utterance found (see --threshold-db, --min-level-dbfs)", c.name);
     rc = 0;
 out:
-    segmenter_destroy(&sg);
-    audio_stream_destroy(&as);
-    pcm_reader_destroy(&pr);
+    segmenter_destroy(&c.sg);
+    audio_stream_destroy(&c.as);
+    pcm_reader_destroy(&c.pr);
     if (fd > 0)
         close(fd);
     return rc;

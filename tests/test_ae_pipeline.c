@@ -4,6 +4,9 @@
  *    one process (snn_train_step on the same Poisson spikes), and they moved;
  *    and the same again with --transport=zmq (no shared-memory lanes);
  *  - eval-ae-mnist.pipe writes finite metrics for every test image and a PNG;
+ *  - bin/ae-train, like the pipeline, writes models with their lineage,
+ *    refuses to replace them without --force, and on Ctrl-C keeps them and
+ *    saves checkpoints (exit 130);
  *  - SIGKILL of any stage of either pipeline makes the runner fail within 5 s
  *    naming it, with no process left behind;
  *  - ae-encoder run by hand rejects an out-of-order frame and a frame of another
@@ -489,6 +492,70 @@ static void test_interrupt_keeps_model(void **state)
         fail_msg("the stage does not say the model was kept: %s", proc_slurp(err));
 }
 
+/* bin/ae-train with args (NULL-terminated) after its data and model options. */
+static pid_t ae_train_start(const char *name, const char *err, const char *const *args)
+{
+    char data[300], m[300], limit[32];
+    snprintf(data, sizeof data, "--data=%s/data", dir);
+    snprintf(m, sizeof m, "--model=%s/%s", dir, name);
+    snprintf(limit, sizeof limit, "--limit=%d", n_train);
+    const char *argv[16] = {"bin/ae-train", data, m, limit, "--batch=50", "--hidden=32", "--threads=1"};
+    int n = 7;
+    for (int i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return proc_spawn(argv, err);
+}
+
+/* The two layers of a training (or their checkpoints) were trained together. */
+static void assert_pair(const char *name, const char *suffix)
+{
+    char e[256], d[256];
+    snprintf(e, sizeof e, "%s/%s-encoder%s", dir, name, suffix);
+    snprintf(d, sizeof d, "%s/%s-decoder%s", dir, name, suffix);
+    model *me = model_load(e), *md = model_load(d);
+    if (!me || !md)
+        fail_msg("%s", err_msg());
+    assert_true(me->lineage.pair_final != 0 && md->lineage.pair_final != 0);
+    if (model_check_pair(me, e, md, d) != 0)
+        fail_msg("%s", err_msg());
+    model_destroy(&me);
+    model_destroy(&md);
+}
+
+/* The one-process trainer keeps models as the pipeline does. */
+static void test_ae_train_keeps_models(void **state)
+{
+    (void)state;
+    ensure_data();
+    char err[256];
+    path_in(err, sizeof err, "ae-train.stderr");
+    const char *none[] = {NULL};
+    if (proc_finish(ae_train_start("one", err, none), 60, NULL) != 0)
+        fail_msg("ae-train: %s", proc_slurp(err));
+    assert_pair("one", ".ssm");
+    const uint64_t before = file_hash("one-decoder.ssm");
+    /* again: refused before any work, naming the model and --force */
+    assert_int_equal(proc_finish(ae_train_start("one", err, none), 10, NULL), 2);
+    if (!strstr(proc_slurp(err), "one-encoder.ssm exists") || !strstr(proc_slurp(err), "--force"))
+        fail_msg("the refusal does not name the model and --force: %s", proc_slurp(err));
+    /* Ctrl-C during a long training: the models stay, checkpoints beside them */
+    const char *forced[] = {"--force", "--epochs=100000", NULL};
+    live = ae_train_start("one", err, forced);
+    for (double t0 = clock_now(); !strstr(proc_slurp(err), "training 784-32-784") && clock_now() - t0 < 20;)
+        usleep(20000);
+    usleep(300000);
+    kill(live, SIGINT);
+    int rc = proc_finish(live, 30, NULL);
+    live = 0;
+    if (rc != 130)
+        fail_msg("exit %d: %s", rc, proc_slurp(err));
+    assert_true(file_hash("one-decoder.ssm") == before);
+    assert_pair("one", ".checkpoint.ssm");
+    if (!strstr(proc_slurp(err), "one-decoder.ssm left as it was"))
+        fail_msg("ae-train does not say the model was kept: %s", proc_slurp(err));
+}
+
 /* ---- d. a killed stage ------------------------------------------------------- */
 
 typedef struct {
@@ -707,6 +774,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_existing_model_needs_force, reap_leftover),
         cmocka_unit_test_teardown(test_mismatched_decoder, reap_leftover),
         cmocka_unit_test_teardown(test_interrupt_keeps_model, reap_leftover),
+        cmocka_unit_test_teardown(test_ae_train_keeps_models, reap_leftover),
         cmocka_unit_test_teardown(test_killed_image_source, reap_leftover),
         cmocka_unit_test_teardown(test_killed_poisson_encoder, reap_leftover),
         cmocka_unit_test_teardown(test_killed_ae_encoder, reap_leftover),

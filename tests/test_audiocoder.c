@@ -10,6 +10,10 @@
  *    samples.csv and metrics.json with the scores; a lone non-FSDD WAV gets its
  *    PNG and no metrics; the same pipeline with no manifest anywhere gives the
  *    same names, scores and grid (names and labels travel with the frames);
+ *    on stdin it cuts a stream into an image per utterance, and goes on
+ *    across a second WAV header (cat a.wav b.wav); check refuses a stream
+ *    option out of range, naming it;
+ *  - with limit=N the audiocoder's progress counts N per epoch (its ETA);
  *  - a maps file missing a training id, and one of the wrong width, fail with
  *    an error naming the id / the widths. */
 #include <setjmp.h>
@@ -365,6 +369,43 @@ static void test_spectrogram_augment(void **state)
     assert_true(strcmp(v0, v1) != 0);
 }
 
+/* audio2image.pipe on stdin (stream.wav, or what feed, a shell prefix with two
+ * %s for the fixture dir, sends), into OUT: one PNG per utterance, named after
+ * its place in the stream (the name travels with the utterance's frame). */
+static void live_stream(const char *out, const char *feed, int want)
+{
+    char cmd[4096], pre[1024];
+    snprintf(pre, sizeof pre, feed, dir, dir);
+    snprintf(cmd, sizeof cmd, "%s bin/spikesynth run pipelines/audio2image.pipe -q input=- out=%s/%s "
+             "model=%s/ac data=%s/data decoder=%s/decoder.ssm rate=8000 decimation=80 frames=20 "
+             "steps=10 r_max=1 batch=3 %s%s 2>%s/live.err",
+             pre, dir, out, dir, dir, dir, *feed ? "" : "< ", *feed ? "" : at("stream.wav"), dir);
+    if (system(cmd) != 0)
+        fail_msg("audio2image input=-: %s", proc_slurp(at("live.err")));
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s/images", dir, out);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    int found[8] = {0}, other = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int k = -1;
+        if (!strncmp(e->d_name, "utt00000", 8) && e->d_name[9] == '_')
+            k = e->d_name[8] - '0';
+        if (k >= 0 && k < want)
+            found[k]++;
+        else
+            other++;
+    }
+    closedir(d);
+    for (int k = 0; k < want; k++)
+        if (found[k] != 1)
+            fail_msg("%s: utterance %d has %d images", out, k, found[k]);
+    assert_int_equal(other, 0);
+}
+
 static void test_train_then_synthesise(void **state)
 {
     (void)state;
@@ -454,31 +495,36 @@ static void test_train_then_synthesise(void **state)
     assert_non_null(sf);
     assert_int_equal(sf_writef_float(sf, x, 3 * GAP + 2 * TONE), 3 * GAP + 2 * TONE);
     sf_close(sf);
+    live_stream("live", "", 2);
+    /* cat a.wav b.wav: the stream goes on across the second header */
+    live_stream("live2", "cat %s/stream.wav %s/stream.wav |", 4);
+    /* the stream's options are the pipeline's, range-checked before it runs */
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "bin/spikesynth run pipelines/audio2image.pipe -q input=- out=%s/live "
-             "model=%s/ac data=%s/data decoder=%s/decoder.ssm rate=8000 decimation=80 frames=20 "
-             "steps=10 r_max=1 batch=3 < %s/stream.wav 2>%s/live.err",
-             dir, dir, dir, dir, dir, dir);
-    if (system(cmd) != 0)
-        fail_msg("audio2image input=-: %s", proc_slurp(at("live.err")));
-    DIR *d = opendir(at("live/images"));
-    assert_non_null(d);
-    int found[2] = {0}, other = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (!strncmp(e->d_name, "utt000000_", 10))
-            found[0]++;
-        else if (!strncmp(e->d_name, "utt000001_", 10))
-            found[1]++;
-        else
-            other++;
-    }
-    closedir(d);
-    assert_int_equal(found[0], 1);
-    assert_int_equal(found[1], 1);
-    assert_int_equal(other, 0);
+    snprintf(cmd, sizeof cmd, "bin/spikesynth check pipelines/audio2image.pipe input=- "
+             "model=%s/ac data=%s/data decoder=%s/decoder.ssm min_silence_ms=5 2>%s/check.err",
+             dir, dir, dir, dir);
+    int rc = system(cmd);
+    assert_true(WIFEXITED(rc));
+    assert_int_equal(WEXITSTATUS(rc), 2);
+    assert_non_null(strstr(proc_slurp(at("check.err")), "option --min-silence-ms: 5 is out of range"));
+}
+
+/* limit=N: the audiocoder's progress counts N recordings per epoch, not one
+ * per target (the maps hold every training recording), so its ETA is right */
+static void test_limit_progress(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    char fsdd[320], targets[320], model_var[320];
+    snprintf(fsdd, sizeof fsdd, "fsdd=%s", at("rec"));
+    snprintf(targets, sizeof targets, "targets=%s", at("maps.ssmap"));
+    snprintf(model_var, sizeof model_var, "model=%s", at("ac-limit"));
+    const char *vars[] = {fsdd, targets, model_var, "hidden=16", "epochs=2", "limit=4", "force=true", FRONT, NULL};
+    if (run_pipe("pipelines/train-audiocoder.pipe", "limit", vars, 60) != 0)
+        fail_msg("train-audiocoder limit=4: %s", proc_slurp(at("stderr.txt")));
+    const char *log = proc_slurp(at("limit/logs/ac.log"));
+    if (!strstr(log, ", 8/8 samples (100.0%)"))
+        fail_msg("the audiocoder's progress is not of 2 x 4 samples: %s", log);
 }
 
 /* The spike frames of one file through spectrogram and poisson-encoder, both
@@ -593,6 +639,7 @@ int main(void)
         cmocka_unit_test_teardown(test_spectrogram_augment, reap_leftover),
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
         cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
+        cmocka_unit_test_teardown(test_limit_progress, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
         cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),
     };

@@ -1,7 +1,10 @@
 /* test_pcm_reader: raw PCM and WAV streams through a pipe: partial frames are
  * held back, a RIFF header is detected and parsed (chunks skipped, stated data
  * size honoured, streaming sizes read to the end), 8/24-bit and float samples
- * converted; malformed or empty streams fail with the stream's name. */
+ * converted; concatenated WAVs (cat a.wav b.wav) read one after the other,
+ * each in its own format, bytes after the last counted; malformed or empty
+ * streams, a data size too small, and an Ogg or FLAC stream, fail with the
+ * stream's name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,6 +144,76 @@ static void test_wav_conversions(void **state)
     }
 }
 
+/* Reads to the end: frames per recording into n[] (at most 4); returns the recordings. */
+static int read_recordings(pcm_reader *r, size_t *n, pcm_format *fmt)
+{
+    int k = 0;
+    const void *d;
+    size_t got;
+    int rc;
+    n[0] = 0;
+    fmt[0] = *pcm_reader_format(r);
+    while ((rc = pcm_reader_read(r, 100, &d, &got)) >= 1) {
+        if (rc == 2) {
+            assert_true(k < 3);
+            n[++k] = 0;
+            fmt[k] = *pcm_reader_format(r);
+        }
+        n[k] += got;
+    }
+    assert_int_equal(rc, 0);
+    return k + 1;
+}
+
+static void test_wav_concatenated(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    uint8_t h[64];
+    /* 3 unsigned 8-bit samples (odd: a pad byte), a LIST chunk after the data ... */
+    put(p[1], h, wav_header(h, 1, 1, 8000, 8, 3));
+    put(p[1], "\x80\x90\xa0\0LIST\2\0\0\0ab", 14);
+    /* ... then a stereo s16 recording at 16 kHz, 2 frames, and 3 bytes of nothing */
+    put(p[1], h, wav_header(h, 1, 2, 16000, 16, 8));
+    int16_t s[4] = {1, 2, 3, 4};
+    put(p[1], s, sizeof s);
+    put(p[1], "xyz", 3);
+    close(p[1]);
+    pcm_reader *r = pcm_reader_new(p[0], &raw_s16, "cat");
+    assert_int_equal(pcm_reader_start(r, 100), 1);
+    size_t n[4];
+    pcm_format f[4];
+    assert_int_equal(read_recordings(r, n, f), 2);
+    assert_int_equal(n[0], 3);
+    assert_true(f[0].fs == 8000 && f[0].channels == 1 && f[0].format == AUDIO_F32);
+    assert_int_equal(n[1], 2);
+    assert_true(f[1].fs == 16000 && f[1].channels == 2 && f[1].format == AUDIO_S16);
+    assert_int_equal(pcm_reader_recordings(r), 2);
+    assert_int_equal(pcm_reader_trailing(r), 3);
+    pcm_reader_destroy(&r);
+    close(p[0]);
+
+    /* a data size too small: the samples after it are no chunk, an error */
+    assert_int_equal(pipe(p), 0);
+    put(p[1], h, wav_header(h, 1, 1, 8000, 16, 2));
+    int16_t more[8] = {1000, -1000, 1000, -1000, 1000, -1000, 1000, -1000};
+    put(p[1], more, sizeof more);
+    close(p[1]);
+    r = pcm_reader_new(p[0], &raw_s16, "short-size");
+    assert_int_equal(pcm_reader_start(r, 100), 1);
+    const void *d;
+    size_t got;
+    int rc;
+    while ((rc = pcm_reader_read(r, 100, &d, &got)) == 1)
+        ;
+    assert_int_equal(rc, -1);
+    if (!strstr(err_msg(), "short-size") || !strstr(err_msg(), "data size"))
+        fail_msg("%s", err_msg());
+    pcm_reader_destroy(&r);
+    close(p[0]);
+}
+
 static void expect_error(const void *bytes, size_t len, const char *what)
 {
     int p[2];
@@ -165,6 +238,8 @@ static void test_errors(void **state)
     uint8_t h[64];
     expect_error(NULL, 0, "empty");
     expect_error("RIFF\0\0\0\0AVI LIST", 16, "not WAVE");
+    expect_error("OggS\0\2\0\0\0\0\0\0\0\0", 14, "an Ogg (Vorbis, Opus) stream");
+    expect_error("fLaC\0\0\0\42", 8, "a FLAC stream");
     size_t hn = wav_header(h, 1, 1, 8000, 16, 0);
     expect_error(h, hn - 10, "ends inside its header");
     hn = wav_header(h, 2, 1, 8000, 4, 0); /* ADPCM */
@@ -179,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_raw_partial_frames),
         cmocka_unit_test(test_wav_s16_stated_size),
         cmocka_unit_test(test_wav_conversions),
+        cmocka_unit_test(test_wav_concatenated),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,9 @@
  * frames of the right count, shape, ids and range; the manifest and PNGs; the
  * FSDD split; bad files (NaN, empty, zero bytes, not audio) failing with their
  * name, or skipped with --skip-bad; a stream on stdin (raw PCM and WAV) cut
- * into exactly its two tone bursts. */
+ * into exactly its two tone bursts, raw PCM without --pcm-rate warned of;
+ * two WAVs one after the other on stdin (cat a.wav b.wav, in two formats)
+ * giving an utterance each, though no silence parts them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -415,7 +417,7 @@ static int feeder(const void *data, size_t len)
     return p[0];
 }
 
-static void check_two_utterances(result *r)
+static void check_two_utterances_at(result *r, const char *first, const char *second)
 {
     if (r->source != 0 || r->sink != 0)
         fail_msg("exit %d/%d: %s", r->source, r->sink, r->err);
@@ -428,9 +430,14 @@ static void check_two_utterances(result *r)
     assert_int_equal(ids_of(strchr(r->out, '\n') + 1, ids), 1);
     assert_int_equal(ids[0], 1);
     check_values(r->out, field(r->out, "width"), 1, NULL);
-    /* 50 ms of padding around each burst */
-    assert_non_null(strstr(r->err, "utterance 0: 0.250-0.750 s"));
-    assert_non_null(strstr(r->err, "utterance 1: 1.150-1.650 s"));
+    if (!strstr(r->err, first) || !strstr(r->err, second))
+        fail_msg("no '%s' or '%s' in %s", first, second, r->err);
+}
+
+/* 50 ms of padding around each burst of test_stream */
+static void check_two_utterances(result *r)
+{
+    check_two_utterances_at(r, "utterance 0: 0.250-0.750 s", "utterance 1: 1.150-1.650 s");
 }
 
 static void test_stream(void **state)
@@ -452,12 +459,22 @@ static void test_stream(void **state)
                           "--manifest", at("stream.csv"), NULL};
     result r = run(true, feeder(s16, pos * sizeof *s16), args);
     check_two_utterances(&r);
+    assert_null(strstr(r.err, "a rate assumed"));
     manifest *m = manifest_load(at("stream.csv"));
     assert_non_null(m);
     assert_int_equal(m->n, 2);
     assert_int_equal(manifest_find(m, 1)->label, -1);
     assert_non_null(strstr(manifest_find(m, 1)->path, "1150ms-1650ms"));
     manifest_destroy(&m);
+    result_free(&r);
+
+    /* no --pcm-rate: 16 kHz is assumed, and said */
+    const char *assumed[] = {"--input", "-", NULL};
+    r = run(true, feeder(s16, pos * sizeof *s16), assumed);
+    check_two_utterances(&r);
+    if (!strstr(r.err, "warning: standard input: raw PCM (no WAV header) read as s16 at 16000 Hz") ||
+        !strstr(r.err, "give pcm_rate="))
+        fail_msg("no warning of the assumed rate: %s", r.err);
     result_free(&r);
 
     /* the same as a stereo float WAV on stdin: the RIFF header is detected */
@@ -474,6 +491,35 @@ static void test_stream(void **state)
     result_free(&r);
 }
 
+/* cat a.wav b.wav: a burst each, with 0.2 s of silence between them, less
+ * than --min-silence-ms: the end of a recording ends its utterance */
+static void test_stream_concatenated(void **state)
+{
+    (void)state;
+    static float x[16000], st[2 * 8000];
+    size_t pos = 0, spos = 0;
+    tone(x, &pos, 0.1, 0, 16000, 1);
+    tone(x, &pos, 0.4, 440, 16000, 1);
+    tone(x, &pos, 0.1, 0, 16000, 1);
+    write_wav(at("cat-a.wav"), x, pos, 1, 16000, SF_FORMAT_PCM_16);
+    tone(st, &spos, 0.1, 0, 8000, 2);
+    tone(st, &spos, 0.4, 660, 8000, 2);
+    tone(st, &spos, 0.1, 0, 8000, 2);
+    write_wav(at("cat-b.wav"), st, spos, 2, 8000, SF_FORMAT_FLOAT);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cat %s %s > %s", at("cat-a.wav"), at("cat-b.wav"), at("cat.wav"));
+    assert_int_equal(system(cmd), 0);
+    const char *args[] = {"--input", "-", "--rate=16000", NULL};
+    int fd = open(at("cat.wav"), O_RDONLY);
+    assert_true(fd >= 0);
+    result r = run(true, fd, args);
+    /* the second, resampled from 8 kHz, a few ms wider */
+    check_two_utterances_at(&r, "utterance 0: 0.050-0.550 s", "utterance 1: 0.6");
+    assert_non_null(strstr(r.err, "standard input: recording 2 at 0.600 s: WAV, 8000 Hz, 2 channel(s), float"));
+    assert_non_null(strstr(r.err, "2 utterance(s) from 2 recording(s)"));
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_bad_files_fail),
         cmocka_unit_test(test_skip_bad),
         cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_stream_concatenated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

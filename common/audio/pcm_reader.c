@@ -1,7 +1,9 @@
 /* pcm_reader: WAV or raw PCM from a file descriptor (see include/pcm_reader.h).
  * Invariants: in[0..in_len) are bytes read and not yet handed out (after the
  * header: starting on a frame boundary); `handed` bytes at the front were handed
- * out by the last read and are dropped at the next call. */
+ * out by the last read and are dropped at the next call. Once a WAV's stated
+ * data is used up the bytes that follow are chunks again, parsed by the same
+ * parse_chunks: a "RIFF" among them is the next recording's header. */
 #include "audio/pcm_reader.h"
 
 #include "core/err.h"
@@ -27,6 +29,10 @@ struct pcm_reader {
     size_t bytes_per_frame;
     uint64_t remaining; /* data bytes left (WAV with a stated size), else UINT64_MAX */
     uint64_t skip;      /* bytes of an unknown WAV chunk still to discard */
+    bool odd_data;      /* the data chunk's size is odd: a pad byte follows it */
+    bool new_riff;      /* parse_chunks met the header of a further recording */
+    unsigned recordings; /* WAV headers read */
+    uint64_t trailing;  /* bytes after the last data that were no recording */
     uint8_t *in;
     size_t in_len, in_cap, handed;
     float *conv;
@@ -68,6 +74,8 @@ void pcm_reader_destroy(pcm_reader **self_p)
 
 const pcm_format *pcm_reader_format(const pcm_reader *self) { return &self->fmt; }
 bool pcm_reader_is_wav(const pcm_reader *self) { return self->wav; }
+unsigned pcm_reader_recordings(const pcm_reader *self) { return self->recordings; }
+uint64_t pcm_reader_trailing(const pcm_reader *self) { return self->trailing; }
 
 /* Waits up to timeout_ms, then reads what is there. 1: bytes (or EOF, see
  * self->eof); 0: nothing yet (or a signal); -1: error. */
@@ -156,13 +164,30 @@ static int parse_chunks(pcm_reader *self)
             return 0;
         const uint8_t *p = self->in;
         uint32_t size = le32(p + 4);
+        if (!memcmp(p, "RIFF", 4)) { /* a further recording (cat a.wav b.wav) */
+            if (self->in_len < 12)
+                return 0;
+            if (memcmp(p + 8, "WAVE", 4))
+                return err_set("%s: a RIFF stream that is not WAVE after recording %u", self->name,
+                               self->recordings);
+            drop(self, 12);
+            self->have_fmt = false;
+            self->new_riff = true;
+            continue;
+        }
         if (!memcmp(p, "data", 4)) {
             if (!self->have_fmt)
                 return err_set("%s: WAV 'data' chunk before any 'fmt ' chunk", self->name);
             self->remaining = size == 0 || size == 0xFFFFFFFFu ? UINT64_MAX : size;
+            self->odd_data = size & 1;
             drop(self, 8);
             return 1;
         }
+        for (int i = 0; i < 4; i++)
+            if (p[i] < 0x20 || p[i] > 0x7e)
+                return err_set("%s: WAV chunk id of bytes that are no text%s", self->name,
+                               self->recordings ? " after a recording's data (a data size that "
+                                                  "is too small?)" : "");
         if (!memcmp(p, "fmt ", 4)) {
             if (size > FMT_MAX - 8)
                 return err_set("%s: WAV 'fmt ' chunk of %u bytes is too long", self->name, size);
@@ -179,12 +204,31 @@ static int parse_chunks(pcm_reader *self)
     }
 }
 
+/* The container the first bytes of a stream name, of those libsndfile reads
+ * from files but this reader does not from a stream; NULL: none of them. */
+static const char *container(const uint8_t *p)
+{
+    static const struct {
+        char magic[5];
+        const char *name;
+    } known[] = {{"OggS", "an Ogg (Vorbis, Opus)"}, {"fLaC", "a FLAC"}, {"FORM", "an AIFF"},
+                 {".snd", "an AU"}, {"caff", "a CAF"}, {"riff", "a Wave64"}, {"RF64", "an RF64"}};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!memcmp(p, known[i].magic, 4))
+            return known[i].name;
+    return NULL;
+}
+
 int pcm_reader_start(pcm_reader *self, int timeout_ms)
 {
     while (!self->started) {
         size_t before = self->in_len;
         bool was_eof = self->eof;
         if (!self->wav && self->in_len >= 4) {
+            if (container(self->in)) /* not samples: read as raw PCM they would be noise */
+                return err_set("%s: %s stream: a stream is read as WAV or raw PCM only; give it as "
+                               "a file, or convert it on the way (sox - -t wav -)", self->name,
+                               container(self->in));
             if (memcmp(self->in, "RIFF", 4)) { /* raw PCM: these bytes are samples */
                 self->fmt = self->raw;
                 self->kind = self->raw.format == AUDIO_S16 ? K_S16 : K_F32;
@@ -206,6 +250,8 @@ int pcm_reader_start(pcm_reader *self, int timeout_ms)
                 return -1;
             if (r == 1) {
                 self->started = true;
+                self->new_riff = false;
+                self->recordings = 1;
                 break;
             }
         }
@@ -234,6 +280,43 @@ int pcm_reader_start(pcm_reader *self, int timeout_ms)
     return 1;
 }
 
+/* A WAV's stated data is used up: what follows is chunks, perhaps a further
+ * recording. 2: its header is read (the next frames are it); 1: nothing more
+ * yet; 0: the end (bytes of no recording counted in trailing); -1: error. */
+static int after_data(pcm_reader *self, int timeout_ms)
+{
+    if (self->odd_data) {
+        self->skip = 1;
+        self->odd_data = false;
+    }
+    for (;;) {
+        int r = parse_chunks(self);
+        if (r < 0)
+            return -1;
+        if (r == 1) {
+            if (!self->new_riff)
+                return 1; /* a further data chunk of the same recording */
+            self->new_riff = false;
+            self->recordings++;
+            return 2;
+        }
+        if (self->eof) {
+            if (self->new_riff)
+                return err_set("%s: the stream ends inside the WAV header of recording %u",
+                               self->name, self->recordings + 1);
+            self->trailing += self->in_len;
+            drop(self, self->in_len);
+            self->remaining = 0;
+            return 0;
+        }
+        size_t before = self->in_len;
+        if ((r = fill(self, timeout_ms)) <= 0)
+            return r < 0 ? -1 : 1;
+        if (self->in_len == before && !self->eof)
+            return 1;
+    }
+}
+
 static float s24(const uint8_t *p)
 {
     int32_t v = (int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 24) >> 8;
@@ -251,7 +334,7 @@ int pcm_reader_read(pcm_reader *self, int timeout_ms, const void **data, size_t 
         self->handed = 0;
     }
     if (self->remaining == 0)
-        return 0;
+        return after_data(self, timeout_ms);
     if (self->in_len < self->bytes_per_frame) {
         if (self->eof)
             return 0; /* a partial last frame is dropped */

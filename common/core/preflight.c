@@ -1,6 +1,7 @@
 /* preflight: path options checked before any work (see include/core/preflight.h).
  * Checks only look (access, stat, statvfs); preflight_prepare is the one that
- * creates directories. */
+ * creates directories. Invariant of a check: room[] holds each file system met
+ * so far with the bytes the paths checked on it need together. */
 #include "core/preflight.h"
 
 #include "core/dir.h"
@@ -14,10 +15,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
-typedef int path_fn(const option_spec *spec, const char *path, const options *o);
+#define MAX_FS 16
+
+typedef struct {
+    unsigned long fsid;
+    uint64_t need;
+} fs_room;
+
+typedef struct {
+    fs_room room[MAX_FS];
+    int n;
+} walk_ctx;
+
+typedef int path_fn(const option_spec *spec, const char *path, const options *o, walk_ctx *w);
+
+static int (*stat_fs)(const char *path, struct statvfs *buf) = statvfs;
+
+void preflight_set_statvfs(int (*fn)(const char *path, struct statvfs *buf))
+{
+    stat_fs = fn ? fn : statvfs;
+}
 
 /* The directory a written path goes into ("." for a bare name). */
 static void parent_of(const char *path, char *buf, size_t cap)
@@ -39,8 +58,37 @@ static int check_read(const option_spec *spec, const char *path)
     return 0;
 }
 
+static double mib(uint64_t bytes) { return (double)bytes / (1 << 20); }
+
+/* The file system of dir (an existing directory) must hold bytes more, beside
+ * what the paths checked before on it need. */
+static int check_free(const option_spec *spec, const char *path, const char *dir, uint64_t bytes,
+                      walk_ctx *w)
+{
+    struct statvfs vfs;
+    if (stat_fs(dir, &vfs) != 0)
+        return 0; /* no figure: nothing to judge by */
+    fs_room *r = NULL;
+    for (int i = 0; i < w->n && !r; i++)
+        if (w->room[i].fsid == vfs.f_fsid)
+            r = &w->room[i];
+    if (!r && w->n < MAX_FS)
+        r = &w->room[w->n++], *r = (fs_room){vfs.f_fsid, 0};
+    uint64_t need = (r ? r->need : 0) + bytes, avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (r)
+        r->need = need;
+    if (need < PREFLIGHT_MIN_FREE)
+        need = PREFLIGHT_MIN_FREE;
+    if (avail >= need)
+        return 0;
+    return err_set("option --%s: %s: %.1f MiB free on the file system of %s, %.1f MiB needed%s",
+                   spec->name, path, mib(avail), dir, mib(need),
+                   need > bytes ? " (with the other files written there, and a margin)" : "");
+}
+
 /* The nearest existing directory at or above dir must take new files. */
-static int check_room(const option_spec *spec, const char *path, const char *dir)
+static int check_room(const option_spec *spec, const char *path, const char *dir, const options *o,
+                      walk_ctx *w)
 {
     char at[4096];
     snprintf(at, sizeof at, "%s", dir);
@@ -57,15 +105,10 @@ static int check_room(const option_spec *spec, const char *path, const char *dir
     if (access(at, W_OK | X_OK) < 0)
         return err_set("option --%s: %s: directory %s is not writable: %s", spec->name, path, at,
                        strerror(errno));
-    struct statvfs vfs;
-    if (statvfs(at, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < PREFLIGHT_MIN_FREE)
-        return err_set("option --%s: %s: only %llu KiB free on the file system of %s (%llu MiB needed)",
-                       spec->name, path, (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 10, at,
-                       PREFLIGHT_MIN_FREE >> 20);
-    return 0;
+    return check_free(spec, path, at, spec->bytes ? spec->bytes(o) : PREFLIGHT_UNKNOWN_BYTES, w);
 }
 
-static int check_one(const option_spec *spec, const char *path, const options *o)
+static int check_one(const option_spec *spec, const char *path, const options *o, walk_ctx *w)
 {
     if (spec->path & OPT_PATH_READ)
         return check_read(spec, path);
@@ -83,12 +126,13 @@ static int check_one(const option_spec *spec, const char *path, const options *o
         snprintf(dir, sizeof dir, "%s", path);
     else
         parent_of(path, dir, sizeof dir);
-    return check_room(spec, path, dir);
+    return check_room(spec, path, dir, o, w);
 }
 
-static int make_parent(const option_spec *spec, const char *path, const options *o)
+static int make_parent(const option_spec *spec, const char *path, const options *o, walk_ctx *w)
 {
     (void)o;
+    (void)w;
     char dir[4096];
     if (spec->path & OPT_PATH_DIR)
         snprintf(dir, sizeof dir, "%s", path);
@@ -98,17 +142,18 @@ static int make_parent(const option_spec *spec, const char *path, const options 
 }
 
 /* fn on every path a spec names (each suffix of a prefix). */
-static int each_path(const option_spec *spec, const char *value, const options *o, path_fn *fn)
+static int each_path(const option_spec *spec, const char *value, const options *o, path_fn *fn,
+                     walk_ctx *w)
 {
     if (!*value)
         return 0;
     if (!spec->suffixes)
-        return fn(spec, value, o);
+        return fn(spec, value, o, w);
     for (const char *s = spec->suffixes;;) {
         size_t n = strcspn(s, "|");
         char path[4096];
         snprintf(path, sizeof path, "%s%.*s", value, (int)n, s);
-        if (fn(spec, path, o) < 0)
+        if (fn(spec, path, o, w) < 0)
             return -1;
         if (!s[n])
             return 0;
@@ -118,15 +163,16 @@ static int each_path(const option_spec *spec, const char *value, const options *
 
 static int walk(const options *o, unsigned flags, path_fn *fn)
 {
+    walk_ctx w = {.n = 0};
     for (size_t i = 0; i < options_n_specs(o); i++) {
         const option_spec *spec = options_spec_at(o, i);
         if (!(spec->path & flags))
             continue;
         if (spec->type == OPT_LIST) {
             for (size_t k = 0; k < options_count(o, spec->name); k++)
-                if (each_path(spec, options_item(o, spec->name, k), o, fn) < 0)
+                if (each_path(spec, options_item(o, spec->name, k), o, fn, &w) < 0)
                     return -1;
-        } else if (spec->type == OPT_STRING && each_path(spec, options_str(o, spec->name), o, fn) < 0) {
+        } else if (spec->type == OPT_STRING && each_path(spec, options_str(o, spec->name), o, fn, &w) < 0) {
             return -1;
         }
     }

@@ -116,6 +116,14 @@ static int32_t header_read(buf *b, model *m, uint32_t version)
     return moments;
 }
 
+uint64_t model_file_bytes(int n_in, int n_out)
+{
+#define SIZE(p, n) +(n)
+    const uint64_t header = 0 FIELDS(SIZE, m) FIELDS_V2(SIZE, m);
+#undef SIZE
+    return sizeof MODEL_MAGIC + 4 + 4 + header + (uint64_t)n_in * (uint64_t)n_out * sizeof(float) + 4;
+}
+
 model *model_from_layer(const lif_layer *layer, const char *kind)
 {
     model *m = calloc(1, sizeof *m);

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/interrupt.h"
 #include "core/preflight.h"
 
 #include <errno.h>
@@ -18,18 +19,7 @@
 
 #define MAX_LINKS 64
 
-static volatile sig_atomic_t got_int, got_term;
 static char log_name[FRAME_NAME_MAX];
-
-static void on_signal(int sig)
-{
-    if (got_int || got_term)
-        _exit(128 + sig); /* a second signal: the user means it */
-    if (sig == SIGINT)
-        got_int = 1;
-    else
-        got_term = 1;
-}
 
 typedef struct {
     char *port;
@@ -195,11 +185,7 @@ int stage_new(stage **self_p, const stage_def *def, int argc, char **argv, FILE 
             goto err;
         }
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal; /* no SA_RESTART: blocking calls return EINTR and waits re-check */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    interrupt_catch();
     signal(SIGPIPE, SIG_IGN);
 
     if (!(self->ctx = zmq_ctx_new()) ||
@@ -313,9 +299,9 @@ static int control_poll(stage *self)
 static int stage_idle(void *arg)
 {
     stage *self = arg;
-    if (got_term)
+    if (interrupt_caught() == SIGTERM)
         return err_set("terminated by a signal");
-    if (got_int) {
+    if (interrupt_caught() == SIGINT) {
         if (self->has_in)
             return err_set("interrupted");
         self->stop = true; /* a source ends its stream cleanly */
@@ -426,7 +412,7 @@ static int ready_once(stage *self)
 
 bool stage_stopping(stage *self)
 {
-    if (got_int || got_term)
+    if (interrupt_caught())
         self->stop = true;
     control_poll(self);
     /* sources ask only while they have more to send: a yes cuts the stream */
@@ -481,7 +467,7 @@ int stage_keepalive(stage *self) { return stage_idle(self); }
 
 int stage_finish(stage *self)
 {
-    if (got_term) /* an abort, not an end: no END, so downstream cannot mistake it for one */
+    if (interrupt_caught() == SIGTERM) /* an abort, not an end: no END, so downstream cannot mistake it for one */
         return err_set("terminated by a signal");
     for (size_t i = 0; i < self->n_links; i++)
         if (link_dir(self->links[i]) == PORT_OUT && stage_end(self, self->links[i], NULL) < 0)

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 typedef enum { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_BOOL, OPT_LIST } option_type;
+typedef struct options options;
 
 /* One option. def is parsed like a command-line value (NULL: 0, "", false, empty
  * list). min and max (OPT_INT, OPT_FLOAT) are parsed the same way; NULL: no
@@ -44,6 +45,9 @@ typedef struct {
     const char *choices;
     unsigned path;        /* OPT_PATH_* flags: the value is a path (0: it is not) */
     const char *suffixes; /* the value is a prefix of these files ("-hidden.ssm|-output.ssm") */
+    /* OPT_PATH_WRITE: the bytes each file will take, from the options (a
+     * model's layer shapes); NULL: PREFLIGHT_MIN_FREE (core/preflight.h) */
+    uint64_t (*bytes)(const options *o);
 } option_spec;
 
 typedef enum { PORT_IN, PORT_OUT } port_dir;
@@ -57,8 +61,6 @@ typedef struct {
     unsigned flags;
     const char *help;
 } port_spec;
-
-typedef struct options options;
 
 /* type: the program name ("frame-relay"); summary: one sentence for --help.
  * specs and ports may be NULL; they are borrowed and must outlive self. */

@@ -5,10 +5,13 @@
  * prefix option with .suffixes: each of its files): OPT_PATH_READ exists and
  * is readable (an OPT_LIST item "-" is stdin, "@FILE" names FILE);
  * OPT_PATH_WRITE and OPT_PATH_DIR lie in a directory that exists or can be
- * made below the nearest existing one, which must be a writable directory
- * with PREFLIGHT_MIN_FREE bytes free, and are not a directory (WRITE) or a
- * file (DIR); OPT_PATH_KEEP exists only with --force. Errors name the option
- * and the path. */
+ * made below the nearest existing one, which must be a writable directory,
+ * and are not a directory (WRITE) or a file (DIR); OPT_PATH_KEEP exists only
+ * with --force. Free space: each file needs what its spec's .bytes says (a
+ * model: its size from the layer shapes), else PREFLIGHT_UNKNOWN_BYTES (an
+ * estimate for a run's PNGs, CSVs and JSON); the needs of the paths on one
+ * file system add up, and each file system keeps PREFLIGHT_MIN_FREE at least
+ * (logs, temporaries). Errors name the option and the path. */
 #ifndef SPIKESYNTH_PREFLIGHT_H
 #define SPIKESYNTH_PREFLIGHT_H
 
@@ -16,9 +19,13 @@
 
 #include <stdint.h>
 
-/* Room every written path needs on its file system: more than a model or a
- * run's PNGs take, less than any disk in use has. */
+/* The least free room of a file system written to: less than any disk in use has. */
 #define PREFLIGHT_MIN_FREE (16ull << 20)
+/* What a written path of unknown size is counted as: more than a run's JSON,
+ * CSVs or a directory of MNIST-sized PNGs take. */
+#define PREFLIGHT_UNKNOWN_BYTES (1ull << 20)
+
+#include <sys/statvfs.h>
 
 /* Resuming a pipeline (resume=true, docs/pipelines.md): under --preflight a
  * training stage given --resume=true says on stderr which batch counts its
@@ -36,5 +43,8 @@ int preflight_check(const options *o);
 /* Creates the missing directories of the written paths (after preflight_check,
  * when the program starts its work): a save cannot then fail on them. */
 int preflight_prepare(const options *o);
+
+/* Tests: the statvfs that preflight_check asks (NULL: the system's). */
+void preflight_set_statvfs(int (*fn)(const char *path, struct statvfs *buf));
 
 #endif

@@ -87,6 +87,8 @@ uint64_t model_hash(const model *self);
 model *model_from_layer(const lif_layer *layer, const char *kind);
 /* Writes atomically. */
 int model_save(const model *self, const char *path);
+/* The bytes model_save writes for a layer of n_in -> n_out (preflight's room). */
+uint64_t model_file_bytes(int n_in, int n_out);
 /* Reads and checks; NULL with err_msg() naming the file and fault. */
 model *model_load(const char *path);
 /* Checks kind and shape (kind NULL or n <= 0 to skip that check). */
