@@ -178,7 +178,21 @@ static int preflight(const options *o)
     return preflight_prepare(o);
 }
 
-static int write_metrics(const char *path, const snn_config *cfg, const loss_stats *last,
+/* Traces: the steps each layer's gradient took by each kernel (trace_rule). */
+static void metrics_kernels(json_out *j, const snn *net)
+{
+    const lif_layer *layers[] = {net->hidden, net->output};
+    const char *names[] = {"trace_kernel_steps_hidden", "trace_kernel_steps_output"};
+    for (int l = 0; l < 2; l++) {
+        long rows, events;
+        lif_layer_trace_kernel_steps(layers[l], &rows, &events);
+        char v[64];
+        snprintf(v, sizeof v, "rows %ld, events %ld", rows, events);
+        json_out_str(j, names[l], v);
+    }
+}
+
+static int write_metrics(const char *path, const snn *net, const snn_config *cfg, const loss_stats *last,
                          int64_t samples, double seconds)
 {
     if (!*path)
@@ -194,6 +208,8 @@ static int write_metrics(const char *path, const snn_config *cfg, const loss_sta
     json_out_int(&j, "samples", samples);
     json_out_num(&j, "train_seconds", seconds);
     json_out_num(&j, "samples_per_s", samples / seconds);
+    if (cfg->learn.rule == LEARN_TRACES)
+        metrics_kernels(&j, net);
     int rc = json_out_write(&j, path);
     json_out_free(&j);
     return rc;
@@ -289,7 +305,7 @@ int main(int argc, char **argv)
     info = run_info(o, (int)(samples / (int64_t)ds->n), batches, samples);
     info.state.loss = last;
     if (save_models(net, o, &info, init, complete, false) != 0 || (csv && loss_log_finish(&csv, title) != 0) ||
-        write_metrics(options_str(o, "metrics"), &cfg, &last, samples, seconds) != 0)
+        write_metrics(options_str(o, "metrics"), net, &cfg, &last, samples, seconds) != 0)
         goto done;
     rc = complete ? 0 : 130;
 done:
