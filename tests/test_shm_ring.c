@@ -206,12 +206,35 @@ static void test_stale_names_removed(void **state)
     shm_ring_destroy(&p);
 }
 
+/* A ring left by an earlier process of our pid (killed before it unlinked
+ * it) does not stop us making the ring of that name. */
+static void test_left_by_a_dead_namesake(void **state)
+{
+    (void)state;
+    char name[SHM_RING_NAME_MAX], next[SHM_RING_NAME_MAX];
+    shm_ring *a = shm_ring_create(100, 2, name);
+    assert_non_null(a);
+    unsigned seq = 0;
+    assert_int_equal(sscanf(strrchr(name, '-') + 1, "%u", &seq), 1);
+    snprintf(next, sizeof next, "/spikesynth-%ld-%u", (long)getpid(), seq + 1);
+    int fd = shm_open(next, O_CREAT | O_EXCL | O_RDWR, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    shm_ring *b = shm_ring_create(100, 2, name);
+    if (!b)
+        fail_msg("a stale %s stopped the ring: %s", next, err_msg());
+    assert_string_equal(name, next);
+    shm_ring_destroy(&b);
+    shm_ring_destroy(&a);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_bytes_across_wraps),
     cmocka_unit_test(test_full_ring_and_too_large),
     cmocka_unit_test(test_wait_times_out_then_wakes),
     cmocka_unit_test(test_corrupt_lengths_rejected),
     cmocka_unit_test(test_stale_names_removed),
+    cmocka_unit_test(test_left_by_a_dead_namesake),
 };
 
 int main(void) { return cmocka_run_group_tests(tests, NULL, NULL); }

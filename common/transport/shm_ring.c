@@ -105,6 +105,12 @@ shm_ring *shm_ring_create(size_t max_message, int depth, char name[SHM_RING_NAME
     snprintf(name, SHM_RING_NAME_MAX, "/spikesynth-%ld-%u", (long)getpid(),
              atomic_fetch_add(&ring_seq, 1));
     int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        /* the name carries our pid: its maker was an earlier process of that
+         * pid, killed before it could unlink the ring (pids are reused) */
+        shm_unlink(name);
+        fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    }
     if (fd < 0) {
         err_set("shared-memory ring %s: cannot create: %s", name, strerror(errno));
         return NULL;
