@@ -258,7 +258,7 @@ $(BUILD)/tests/test_fuzz_corpus: $(BUILD)/tests/test_fuzz_corpus.o $(FUZZ_OBJ) $
 	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 fuzz:
-	@command -v clang >/dev/null || scripts/install-deps fuzz
+	@scripts/install-deps fuzz
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -march=native -fsanitize=fuzzer-no-link,address,undefined \
 	        -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-unknown-warning-option" \
 	        LDFLAGS="-fopenmp -fsanitize=fuzzer,address,undefined" fuzz-bins

@@ -15,6 +15,8 @@
 #include "core/err.h"
 #include "data/model.h"
 #include "transport/link.h"
+#include "transport/pipeline.h"
+#include "transport/placement.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -25,7 +27,8 @@
 
 typedef int fuzz_fn(const uint8_t *data, size_t size);
 
-/* The bytes of a corpus file (malloc'd, *size set); fails the test when unreadable. */
+/* The bytes of a corpus file (malloc'd, *size set, a NUL after them); fails
+ * the test when unreadable. */
 static uint8_t *corpus_file(const char *target, const char *name, size_t *size)
 {
     char path[512];
@@ -36,12 +39,13 @@ static uint8_t *corpus_file(const char *target, const char *name, size_t *size)
     uint8_t *data = NULL;
     size_t n = 0, cap = 0, got;
     do {
-        if (n == cap && !(data = realloc(data, cap = cap * 2 + 4096)))
+        if (n + 1 >= cap && !(data = realloc(data, cap = cap * 2 + 4096)))
             fail_msg("%s: out of memory", path);
         got = fread(data + n, 1, cap - n, f);
         n += got;
     } while (got);
     fclose(f);
+    data[n] = '\0';
     *size = n;
     return data;
 }
@@ -72,7 +76,7 @@ static void replay(const char *target, fuzz_fn *fn, size_t min_files)
 
 static void test_replay_frame(void **state) { (void)state; replay("frame", fuzz_frame, 9); }
 static void test_replay_hello(void **state) { (void)state; replay("hello", fuzz_hello, 7); }
-static void test_replay_pipeline(void **state) { (void)state; replay("pipeline", fuzz_pipeline, 4); }
+static void test_replay_pipeline(void **state) { (void)state; replay("pipeline", fuzz_pipeline, 5); }
 static void test_replay_model(void **state) { (void)state; replay("model", fuzz_model, 4); }
 
 /* make fuzz (model): a 164-byte file whose header claims 2^31 weights made
@@ -113,12 +117,32 @@ static void test_hello_shape_beyond_limits(void **state)
     free(data);
 }
 
+/* make fuzz (pipeline): port_base=99999999999999999999 saturated strtol at
+ * LONG_MAX, and adding the number of links overflowed (UBSan; in a plain
+ * build, a port of -1); the base is now bounded before the sum. */
+static void test_port_base_overflow(void **state)
+{
+    (void)state;
+    size_t size;
+    uint8_t *data = corpus_file("pipeline", "port-base-overflow", &size);
+    char *text = (char *)data, *ov = text + strlen(text) + 1; /* the file, then the override */
+    assert_true((size_t)(ov - text) < size);
+    pipeline *p = pipeline_parse("overflow.pipe", text, &ov, 1);
+    assert_non_null(p);
+    int port = 0;
+    assert_int_equal(placement_port(p, 0, &port), -1);
+    assert_non_null(strstr(err_msg(), "port_base=99999999999999999999"));
+    pipeline_destroy(&p);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_frame),    cmocka_unit_test(test_replay_hello),
         cmocka_unit_test(test_replay_pipeline), cmocka_unit_test(test_replay_model),
         cmocka_unit_test(test_model_huge_shape), cmocka_unit_test(test_hello_shape_beyond_limits),
+        cmocka_unit_test(test_port_base_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
