@@ -74,7 +74,7 @@ static void replay(const char *target, fuzz_fn *fn, size_t min_files)
         fail_msg("%s: %zu inputs, expected at least %zu", dir, files, min_files);
 }
 
-static void test_replay_frame(void **state) { (void)state; replay("frame", fuzz_frame, 9); }
+static void test_replay_frame(void **state) { (void)state; replay("frame", fuzz_frame, 10); }
 static void test_replay_hello(void **state) { (void)state; replay("hello", fuzz_hello, 7); }
 static void test_replay_pipeline(void **state) { (void)state; replay("pipeline", fuzz_pipeline, 5); }
 static void test_replay_model(void **state) { (void)state; replay("model", fuzz_model, 4); }
@@ -117,6 +117,26 @@ static void test_hello_shape_beyond_limits(void **state)
     free(data);
 }
 
+/* make fuzz (frame): a spikes payload may set the bits past a row's width,
+ * which frame_count_spikes counted as spikes (frame.c assumed decoding never
+ * let them in); decoding now refuses them. */
+static void test_spike_padding_refused(void **state)
+{
+    (void)state;
+    size_t size;
+    uint8_t *data = corpus_file("frame", "spikes-padding-bits", &size);
+    size_t header_len = (size_t)data[1] | (size_t)data[2] << 8;
+    spike_frame *f = frame_new(&(frame_shape){FRAME_SPIKES, 4, 20, 3});
+    assert_int_equal(frame_decode(f, data + 3, header_len, data + 3 + header_len,
+                                  size - 3 - header_len), -1);
+    assert_string_equal(err_msg(), "frame payload: spikes row 3 sets bits past its width 20");
+    data[size - 1] &= 0x0f; /* the same frame without them */
+    assert_int_equal(frame_decode(f, data + 3, header_len, data + 3 + header_len,
+                                  size - 3 - header_len), 0);
+    frame_destroy(&f);
+    free(data);
+}
+
 /* make fuzz (pipeline): port_base=99999999999999999999 saturated strtol at
  * LONG_MAX, and adding the number of links overflowed (UBSan; in a plain
  * build, a port of -1); the base is now bounded before the sum. */
@@ -142,7 +162,7 @@ int main(void)
         cmocka_unit_test(test_replay_frame),    cmocka_unit_test(test_replay_hello),
         cmocka_unit_test(test_replay_pipeline), cmocka_unit_test(test_replay_model),
         cmocka_unit_test(test_model_huge_shape), cmocka_unit_test(test_hello_shape_beyond_limits),
-        cmocka_unit_test(test_port_base_overflow),
+        cmocka_unit_test(test_spike_padding_refused), cmocka_unit_test(test_port_base_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
