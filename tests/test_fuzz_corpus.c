@@ -77,7 +77,7 @@ static void replay(const char *target, fuzz_fn *fn, size_t min_files)
 static void test_replay_frame(void **state) { (void)state; replay("frame", fuzz_frame, 10); }
 static void test_replay_hello(void **state) { (void)state; replay("hello", fuzz_hello, 7); }
 static void test_replay_pipeline(void **state) { (void)state; replay("pipeline", fuzz_pipeline, 5); }
-static void test_replay_model(void **state) { (void)state; replay("model", fuzz_model, 4); }
+static void test_replay_model(void **state) { (void)state; replay("model", fuzz_model, 6); }
 
 /* make fuzz (model): a 164-byte file whose header claims 2^31 weights made
  * model_load allocate 8 GB before finding the file short; now its size is
@@ -94,6 +94,24 @@ static void test_model_huge_shape(void **state)
     free(data);
     assert_null(m);
     assert_non_null(strstr(err_msg(), "huge.ssm: truncated: 24 bytes after the header"));
+}
+
+/* make fuzz (model): a checkpoint (format 3) whose Adam moments were NaN or,
+ * for the second, negative loaded, and training would have gone on from
+ * them (sqrt(v)); they are now checked as the weights are. */
+static void test_model_bad_moment(void **state)
+{
+    (void)state;
+    size_t size;
+    uint8_t *data = corpus_file("model", "v3-negative-second-moment", &size);
+    FILE *in = fmemopen(data, size, "rb");
+    assert_non_null(in);
+    model *m = model_read(in, "ckpt.ssm");
+    fclose(in);
+    free(data);
+    assert_null(m);
+    assert_string_equal(err_msg(), "ckpt.ssm: Adam's second moment 1 (row 0, column 1) is "
+                                   "negative or not finite");
 }
 
 /* Found writing fuzz_hello: a HELLO of float frames 2^31 x 2^31 has a payload
@@ -161,7 +179,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_frame),    cmocka_unit_test(test_replay_hello),
         cmocka_unit_test(test_replay_pipeline), cmocka_unit_test(test_replay_model),
-        cmocka_unit_test(test_model_huge_shape), cmocka_unit_test(test_hello_shape_beyond_limits),
+        cmocka_unit_test(test_model_huge_shape), cmocka_unit_test(test_model_bad_moment),
+        cmocka_unit_test(test_hello_shape_beyond_limits),
         cmocka_unit_test(test_spike_padding_refused), cmocka_unit_test(test_port_base_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

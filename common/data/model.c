@@ -207,6 +207,16 @@ static long bytes_left(FILE *in)
     return end < here ? -1 : end - here;
 }
 
+/* The index of the first of n values that is not finite (or is negative, when
+ * nonneg), or n. */
+static size_t first_bad(const float *x, size_t n, bool nonneg)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (nonneg && x[i] < 0))
+            return i;
+    return n;
+}
+
 model *model_read(FILE *in, const char *path)
 {
     model *m = NULL;
@@ -280,12 +290,20 @@ model *model_read(FILE *in, const char *path)
         err_set("%s: checksum mismatch (file corrupt)", path);
         goto err;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(m->w[i])) {
-            err_set("%s: weight %zu (row %zu, column %zu) is not finite", path, i, i / m->n_in,
-                    i % m->n_in);
-            goto err;
-        }
+    /* a checkpoint's moments too: training would go on from a NaN (v: Adam takes its sqrt) */
+    const char *bad = NULL, *why = "is not finite";
+    size_t at;
+    if ((at = first_bad(m->w, n, false)) < n)
+        bad = "weight";
+    else if (moments && (at = first_bad(m->state.m, n, false)) < n)
+        bad = "Adam's first moment";
+    else if (moments && (at = first_bad(m->state.v, n, true)) < n)
+        bad = "Adam's second moment", why = "is negative or not finite";
+    if (bad) {
+        err_set("%s: %s %zu (row %zu, column %zu) %s", path, bad, at, at / m->n_in, at % m->n_in,
+                why);
+        goto err;
+    }
     free(h.data);
     return m;
 truncated:

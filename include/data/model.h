@@ -10,7 +10,7 @@
  * encoding settings, training progress), then n_out x n_in float32 weights,
  * then the CRC-32 (zlib) of every byte before it. Files are written under a
  * temporary name and renamed. A wrong magic, version, size, checksum or a
- * non-finite weight is an error naming the file and the fault. docs/formats.md
+ * non-finite weight (or checkpoint moment) is an error naming the file and the fault. docs/formats.md
  * gives the byte layout; data/nir.h carries a chain of layers to NIR and back.
  *
  * Lineage (format 2): a file records what it was trained with, so that a set

@@ -4,7 +4,8 @@
  * Each input is read twice: as it is, and with its last 4 bytes replaced by
  * the CRC-32 of the bytes before them, so that mutations get past the checksum
  * to the shape and weight checks behind it. A model that loads must have the
- * shape its file gave (the weights the file's size held) and finite weights. */
+ * shape its file gave (the weights the file's size held), finite weights and,
+ * in a checkpoint (format 3), moments Adam can go on from. */
 #include "fuzz.h"
 
 #include "data/model.h"
@@ -27,6 +28,8 @@ static void load(const uint8_t *data, size_t size)
     fuzz_require(memchr(m->lineage.frontend, '\0', sizeof m->lineage.frontend));
     for (size_t i = 0; i < n; i++)
         fuzz_require(isfinite(m->w[i]));
+    for (size_t i = 0; m->state.m && i < n; i++) /* Adam takes sqrt(v) */
+        fuzz_require(isfinite(m->state.m[i]) && isfinite(m->state.v[i]) && m->state.v[i] >= 0);
     (void)model_expect(m, "fuzz.ssm", "ae-encoder", 784, 196);
     (void)model_check_pair(m, "a.ssm", m, "b.ssm");
     (void)model_check_set(&m, (const char *[]){"fuzz.ssm"}, 1);
