@@ -79,20 +79,26 @@ static void test_replay_hello(void **state) { (void)state; replay("hello", fuzz_
 static void test_replay_pipeline(void **state) { (void)state; replay("pipeline", fuzz_pipeline, 5); }
 static void test_replay_model(void **state) { (void)state; replay("model", fuzz_model, 6); }
 
+/* model_read of a model corpus file, named path in messages. */
+static model *corpus_model(const char *name, const char *path)
+{
+    size_t size;
+    uint8_t *data = corpus_file("model", name, &size);
+    FILE *in = fmemopen(data, size, "rb");
+    assert_non_null(in);
+    model *m = model_read(in, path);
+    fclose(in);
+    free(data);
+    return m;
+}
+
 /* make fuzz (model): a 164-byte file whose header claims 2^31 weights made
  * model_load allocate 8 GB before finding the file short; now its size is
  * checked first, and the message says what the file holds. */
 static void test_model_huge_shape(void **state)
 {
     (void)state;
-    size_t size;
-    uint8_t *data = corpus_file("model", "oom-huge-shape", &size);
-    FILE *in = fmemopen(data, size, "rb");
-    assert_non_null(in);
-    model *m = model_read(in, "huge.ssm");
-    fclose(in);
-    free(data);
-    assert_null(m);
+    assert_null(corpus_model("oom-huge-shape", "huge.ssm"));
     assert_non_null(strstr(err_msg(), "huge.ssm: truncated: 24 bytes after the header"));
 }
 
@@ -102,14 +108,7 @@ static void test_model_huge_shape(void **state)
 static void test_model_bad_moment(void **state)
 {
     (void)state;
-    size_t size;
-    uint8_t *data = corpus_file("model", "v3-negative-second-moment", &size);
-    FILE *in = fmemopen(data, size, "rb");
-    assert_non_null(in);
-    model *m = model_read(in, "ckpt.ssm");
-    fclose(in);
-    free(data);
-    assert_null(m);
+    assert_null(corpus_model("v3-negative-second-moment", "ckpt.ssm"));
     assert_string_equal(err_msg(), "ckpt.ssm: Adam's second moment 1 (row 0, column 1) is "
                                    "negative or not finite");
 }
