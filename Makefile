@@ -10,6 +10,8 @@
 #   make test       unit + oracle + pipeline tests, then again under ASan/UBSan
 #   make bench      training throughput table, out/bench/bench.json
 #   make compare    against the PyTorch BPTT peer, out/compare/compare.json (not in test)
+#   make fuzz       each parser of untrusted bytes under libFuzzer (clang), FUZZ_RUNS
+#                   executions each (not in test; its corpus is replayed there)
 #   make data       fetch and verify MNIST, Fashion-MNIST, FSDD into $(DATA)
 #   make run        the main job end to end
 #   make reproduce  every experiment of the paper, docs/reproduction.md (hours;
@@ -67,7 +69,7 @@ BENCH     := $(BUILD)/tests/bench
 
 .SECONDARY:
 .PHONY: all deps deps-check run test-plain-san test test-plain test-sanitize test-install test-live-view bench compare \
-        data run reproduce test-reproduce clean shared man install uninstall FORCE
+        data run reproduce test-reproduce clean shared man install uninstall fuzz fuzz-bins FORCE
 all: deps-check $(LIB) $(BINS)
 
 # Missing packages are installed once, on demand (idempotent).
@@ -80,6 +82,7 @@ $(BUILD)/common/%.o: common/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
@@ -143,7 +146,7 @@ $(BUILD)/man/%.1: bin/% $(wildcard docs/man/*.h2m) | $(BUILD)/man
 	    && mv -f $@.tmp $@
 man: $(MAN1)
 
--include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/stages/*.d
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(BUILD)/fuzz/*.d $(BUILD)/stages/*.d
 
 # ---- install ------------------------------------------------------------------
 # Headers keep their layer folders (include/spikesynth/LAYER/x.h) and
@@ -241,5 +244,32 @@ run: all
 reproduce: all
 	scripts/reproduce $(if $(filter 1,$(QUICK)),--quick) --data $(DATA)
 
+# ---- fuzzing ---------------------------------------------------------------------
+# tests/fuzz/fuzz_NAME.c: one target per parser of untrusted bytes (tests/fuzz/fuzz.h).
+# make fuzz builds each with clang's libFuzzer, ASan and UBSan (build-fuzz/) and
+# runs them one after the other, FUZZ_RUNS executions each, from the committed
+# corpus tests/fuzz/corpus/NAME/ (new inputs go to out/fuzz/NAME/, crashes to
+# out/fuzz/crashes/); FUZZ_ARGS adds libFuzzer options. make test replays the
+# corpus through the same functions (tests/test_fuzz_corpus.c), built with $(CC).
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJ     := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%.o)
+FUZZ_RUNS    ?= 1000000
+$(BUILD)/tests/test_fuzz_corpus: $(BUILD)/tests/test_fuzz_corpus.o $(FUZZ_OBJ) $(SUPPORT_OBJ) $(LIB)
+	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+fuzz:
+	@scripts/install-deps fuzz
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -march=native -fsanitize=fuzzer-no-link,address,undefined \
+	        -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-unknown-warning-option" \
+	        LDFLAGS="-fopenmp -fsanitize=fuzzer,address,undefined" fuzz-bins
+	scripts/fuzz --runs $(FUZZ_RUNS) --bin build-fuzz/fuzz --out out/fuzz $(FUZZ_TARGETS) -- $(FUZZ_ARGS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/%.main.o: tests/fuzz/libfuzzer.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DFUZZ_TARGET=fuzz_$* -c $< -o $@
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.main.o $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+	$(CC) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin

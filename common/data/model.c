@@ -186,15 +186,43 @@ int model_save(const model *self, const char *path)
 
 model *model_load(const char *path)
 {
-    model *m = NULL;
-    buf h = {0};
     FILE *in = fopen(path, "rb");
     if (!in) {
         err_set("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
+    model *m = model_read(in, path);
+    fclose(in);
+    return m;
+}
+
+/* Bytes from the stream's position to its end, or -1 when it cannot seek. */
+static long bytes_left(FILE *in)
+{
+    long here = ftell(in), end = -1;
+    if (here >= 0 && fseek(in, 0, SEEK_END) == 0)
+        end = ftell(in);
+    if (here < 0 || fseek(in, here, SEEK_SET) != 0)
+        return -1;
+    return end < here ? -1 : end - here;
+}
+
+/* The index of the first of n values that is not finite (or is negative, when
+ * nonneg), or n. */
+static size_t first_bad(const float *x, size_t n, bool nonneg)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (nonneg && x[i] < 0))
+            return i;
+    return n;
+}
+
+model *model_read(FILE *in, const char *path)
+{
+    model *m = NULL;
+    buf h = {0};
     char magic[8];
-    uint32_t version, header_bytes;
+    uint32_t version = 0, header_bytes = 0;
     if (fread(magic, 8, 1, in) != 1 || memcmp(magic, MODEL_MAGIC, 8) != 0) {
         err_set("%s: not a spikesynth model (bad magic)", path);
         goto err;
@@ -228,24 +256,26 @@ model *model_load(const char *path)
         goto err;
     }
     size_t n = (size_t)m->n_out * m->n_in;
+    /* the shape is untrusted: a 40-byte file must not make us allocate gigabytes */
+    long left = bytes_left(in);
+    uint64_t need = (uint64_t)n * sizeof *m->w * (moments ? 3 : 1) + 4;
+    uint32_t stored;
+    if (left >= 0 && (uint64_t)left < need)
+        goto truncated;
+    if (left >= 0 && (uint64_t)left > need)
+        goto trailing;
     m->w = malloc(n * sizeof *m->w);
     if (!m->w)
         goto oom;
     if (moments && (!(m->state.m = malloc(n * sizeof(float))) || !(m->state.v = malloc(n * sizeof(float)))))
         goto oom;
-    uint32_t stored;
     if (fread(m->w, sizeof(float), n, in) != n ||
         (moments && (fread(m->state.m, sizeof(float), n, in) != n ||
                      fread(m->state.v, sizeof(float), n, in) != n)) ||
-        fread(&stored, 4, 1, in) != 1) {
-        err_set("%s: truncated: expected %zu weights (%d x %d)%s and a checksum", path, n, m->n_out,
-                m->n_in, moments ? ", Adam's two moments of as many" : "");
-        goto err;
-    }
-    if (fgetc(in) != EOF) {
-        err_set("%s: trailing bytes after the checksum", path);
-        goto err;
-    }
+        fread(&stored, 4, 1, in) != 1)
+        goto truncated;
+    if (fgetc(in) != EOF)
+        goto trailing;
     uLong crc = crc32(0L, Z_NULL, 0);
     crc = crc32(crc, (const Bytef *)magic, 8);
     crc = crc32(crc, (const Bytef *)&version, 4);
@@ -260,20 +290,38 @@ model *model_load(const char *path)
         err_set("%s: checksum mismatch (file corrupt)", path);
         goto err;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(m->w[i])) {
-            err_set("%s: weight %zu (row %zu, column %zu) is not finite", path, i, i / m->n_in,
-                    i % m->n_in);
-            goto err;
-        }
+    /* a checkpoint's moments too: training would go on from a NaN (v: Adam takes its sqrt) */
+    const char *bad = NULL, *why = "is not finite";
+    size_t at;
+    if ((at = first_bad(m->w, n, false)) < n)
+        bad = "weight";
+    else if (moments && (at = first_bad(m->state.m, n, false)) < n)
+        bad = "Adam's first moment";
+    else if (moments && (at = first_bad(m->state.v, n, true)) < n)
+        bad = "Adam's second moment", why = "is negative or not finite";
+    if (bad) {
+        err_set("%s: %s %zu (row %zu, column %zu) %s", path, bad, at, at / m->n_in, at % m->n_in,
+                why);
+        goto err;
+    }
     free(h.data);
-    fclose(in);
     return m;
+truncated:
+    if (left >= 0)
+        err_set("%s: truncated: %ld bytes after the header, %d x %d weights%s and a checksum "
+                "need %llu", path, left, m->n_out, m->n_in,
+                moments ? ", Adam's two moments of as many" : "", (unsigned long long)need);
+    else
+        err_set("%s: truncated: expected %zu weights (%d x %d)%s and a checksum", path, n, m->n_out,
+                m->n_in, moments ? ", Adam's two moments of as many" : "");
+    goto err;
+trailing:
+    err_set("%s: trailing bytes after the checksum", path);
+    goto err;
 oom:
     err_set("%s: out of memory", path);
 err:
     free(h.data);
-    fclose(in);
     model_destroy(&m);
     return NULL;
 }

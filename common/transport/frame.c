@@ -406,6 +406,18 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
     }
 }
 
+/* The first row of a spikes payload that sets bits past width, or -1: the
+ * padding must be 0 (frame_count_spikes counts whole bytes). */
+static long padded_row(const uint8_t *p, uint32_t batch, uint32_t width)
+{
+    const unsigned used = width % 8;
+    const size_t rb = frame_row_bytes(width);
+    for (uint32_t i = 0; used && i < batch; i++)
+        if (p[i * rb + rb - 1] >> used)
+            return i;
+    return -1;
+}
+
 int frame_decode(spike_frame *f, const void *header, size_t header_len, const void *payload,
                  size_t payload_len)
 {
@@ -520,6 +532,9 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
     if (payload_len != want)
         return err_set("frame payload of %zu bytes, %s %ux%u needs %zu", payload_len,
                        frame_kind_name(f->kind), f->batch, f->width, want);
+    long row = f->kind == FRAME_SPIKES ? padded_row(payload, f->batch, f->width) : -1;
+    if (row >= 0)
+        return err_set("frame payload: spikes row %ld sets bits past its width %u", row, f->width);
     memcpy(f->kind == FRAME_SPIKES ? (void *)f->spikes : (void *)f->values, payload, want);
     return 0;
 }

@@ -280,44 +280,59 @@ static int agree_lane(spike_link *self, const spike_frame *h)
     return 0;
 }
 
-static int agree(spike_link *self, const spike_frame *h)
+int link_hello_agree(const link_end *mine, const spike_frame *h, char *name, size_t cap,
+                     frame_shape *shape)
 {
-    bool i_out = self->dir == PORT_OUT;
-    char mine[2 * FRAME_NAME_MAX], theirs[2 * FRAME_NAME_MAX];
-    snprintf(mine, sizeof mine, "%s.%s", self->stage, self->port);
+    bool i_out = mine->dir == PORT_OUT;
+    char me[2 * FRAME_NAME_MAX], theirs[2 * FRAME_NAME_MAX];
+    snprintf(me, sizeof me, "%s.%s", mine->id.stage, mine->port);
     snprintf(theirs, sizeof theirs, "%s.%s", h->stage, h->hello.port);
-    copy_name(self->peer_stage, h->stage);
-    copy_name(self->peer_type, h->hello.type);
-    snprintf(self->peer_note, sizeof self->peer_note, "%s", h->text);
     if (h->hello.out == i_out)
         return err_set("link %s: wired to %s (%s), which is also an %s-port: a link joins an "
-                       "out-port to an in-port", mine, theirs, h->hello.type, i_out ? "out" : "in");
-    snprintf(self->name, sizeof self->name, "%s->%s", i_out ? mine : theirs, i_out ? theirs : mine);
+                       "out-port to an in-port", me, theirs, h->hello.type, i_out ? "out" : "in");
+    snprintf(name, cap, "%s->%s", i_out ? me : theirs, i_out ? theirs : me);
     frame_shape peer = h->hello.shape;
-    const frame_shape *out = i_out ? &self->expect : &peer, *in = i_out ? &peer : &self->expect;
-    const char *out_stage = i_out ? self->stage : h->stage, *in_stage = i_out ? h->stage : self->stage;
-    const char *out_type = i_out ? self->type : h->hello.type, *in_type = i_out ? h->hello.type : self->type;
-    const char *out_run = i_out ? self->run : h->run, *in_run = i_out ? h->run : self->run;
+    const frame_shape *out = i_out ? &mine->expect : &peer, *in = i_out ? &peer : &mine->expect;
+    const char *out_stage = i_out ? mine->id.stage : h->stage, *in_stage = i_out ? h->stage : mine->id.stage;
+    const char *out_type = i_out ? mine->id.type : h->hello.type, *in_type = i_out ? h->hello.type : mine->id.type;
+    const char *run = mine->id.run ? mine->id.run : "";
+    const char *out_run = i_out ? run : h->run, *in_run = i_out ? h->run : run;
     if (*out_run && *in_run && strcmp(out_run, in_run))
         return err_set("link %s: run id mismatch: %s has run '%s', %s has run '%s' (a stage left "
-                       "over from another run?)", self->name, out_stage, out_run, in_stage, in_run);
+                       "over from another run?)", name, out_stage, out_run, in_stage, in_run);
     char so[96], si[96];
     frame_shape_format(out, so, sizeof so);
     frame_shape_format(in, si, sizeof si);
     if (out->kind < FRAME_SPIKES || out->kind > FRAME_ERROR || !out->batch || !out->width || !out->steps)
-        return err_set("link %s: %s (%s) declares an incomplete shape (%s)", self->name, out_stage,
+        return err_set("link %s: %s (%s) declares an incomplete shape (%s)", name, out_stage,
                        out_type, so);
+    /* frame.h's limits also keep frame_payload_bytes from overflowing below */
+    if (out->batch > FRAME_MAX_BATCH || out->width > FRAME_MAX_WIDTH || out->steps > FRAME_MAX_STEPS)
+        return err_set("link %s: %s (%s) declares %s, beyond the limits of %u rows of %u, %u steps",
+                       name, out_stage, out_type, so, FRAME_MAX_BATCH, FRAME_MAX_WIDTH, FRAME_MAX_STEPS);
     if ((in->kind != FRAME_ANY && in->kind != out->kind) || (in->batch && in->batch != out->batch) ||
         (in->width && in->width != out->width) || (in->steps && in->steps != out->steps))
-        return err_set("link %s: shape mismatch: %s (%s) sends %s; %s (%s) expects %s", self->name,
+        return err_set("link %s: shape mismatch: %s (%s) sends %s; %s (%s) expects %s", name,
                        out_stage, out_type, so, in_stage, in_type, si);
     size_t bytes = frame_payload_bytes(out->kind, out->batch, out->width);
-    if (bytes > (size_t)self->cfg.max_frame)
-        return err_set("link %s: frames of %zu bytes exceed --max-frame=%lld", self->name, bytes,
-                       (long long)self->cfg.max_frame);
-    self->shape = *out;
-    frame_seq_init(&self->seq_in, out->steps);
-    frame_seq_init(&self->seq_out, out->steps);
+    if (bytes > (size_t)mine->max_frame)
+        return err_set("link %s: frames of %zu bytes exceed --max-frame=%lld", name, bytes,
+                       (long long)mine->max_frame);
+    *shape = *out;
+    return 0;
+}
+
+static int agree(spike_link *self, const spike_frame *h)
+{
+    link_end mine = {{self->stage, self->type, self->run}, self->port, self->dir, self->expect,
+                     self->cfg.max_frame};
+    copy_name(self->peer_stage, h->stage);
+    copy_name(self->peer_type, h->hello.type);
+    snprintf(self->peer_note, sizeof self->peer_note, "%s", h->text);
+    if (link_hello_agree(&mine, h, self->name, sizeof self->name, &self->shape) < 0)
+        return -1;
+    frame_seq_init(&self->seq_in, self->shape.steps);
+    frame_seq_init(&self->seq_out, self->shape.steps);
     return agree_lane(self, h);
 }
 

@@ -35,7 +35,8 @@ int placement_port(const pipeline *p, size_t j, int *port)
     const char *base = pipeline_var_get(p, "port_base");
     char *end;
     long b = strtol(base ? base : "", &end, 10);
-    if (!base || !*base || *end || b < 1 || b + (long)p->n_links > 65535)
+    /* b is bounded before the sum: strtol saturates at LONG_MAX */
+    if (!base || !*base || *end || b < 1 || b > 65535 || b + (long)p->n_links > 65535)
         return err_set("%s: port_base=%s: the links' ports (port_base + 0..%zu) must lie in 1..65535",
                        p->path, base ? base : "", p->n_links - 1);
     *port = (int)(b + (long)j);

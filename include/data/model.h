@@ -10,7 +10,7 @@
  * encoding settings, training progress), then n_out x n_in float32 weights,
  * then the CRC-32 (zlib) of every byte before it. Files are written under a
  * temporary name and renamed. A wrong magic, version, size, checksum or a
- * non-finite weight is an error naming the file and the fault. docs/formats.md
+ * non-finite weight (or checkpoint moment) is an error naming the file and the fault. docs/formats.md
  * gives the byte layout; data/nir.h carries a chain of layers to NIR and back.
  *
  * Lineage (format 2): a file records what it was trained with, so that a set
@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define MODEL_FORMAT_VERSION 3 /* the newest read; 2 is written without a state */
 #define MODEL_KIND_MAX 32
@@ -91,6 +92,9 @@ int model_save(const model *self, const char *path);
 uint64_t model_file_bytes(int n_in, int n_out);
 /* Reads and checks; NULL with err_msg() naming the file and fault. */
 model *model_load(const char *path);
+/* The same from an open stream (from its position to its end), path naming it
+ * in messages: fmemopen reads a model held in memory. */
+model *model_read(FILE *in, const char *path);
 /* Checks kind and shape (kind NULL or n <= 0 to skip that check). */
 int model_expect(const model *self, const char *path, const char *kind, int n_in, int n_out);
 /* Checks that a and b were trained together (each records the other's final

@@ -7,7 +7,8 @@
  * A spike_frame is allocated once for a shape and reused for every step: decoding
  * never allocates, and rejects any count that does not fit the allocation or the
  * payload. Spikes are packed row by row, frame_row_bytes(N) bytes per row, bit j of
- * row i in byte i*row_bytes + j/8 at bit position j%8 (LSB first).
+ * row i in byte i*row_bytes + j/8 at bit position j%8 (LSB first); the bits past N
+ * in a row's last byte are 0 (decoding refuses a payload that sets them).
  *
  * The type is spike_frame (a bare `frame` would shadow too many variables); its
  * functions are frame_*. */

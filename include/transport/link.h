@@ -79,6 +79,24 @@ void link_set_idle(spike_link *self, link_idle_fn *fn, void *arg);
  * all at once (so stages with links in both directions never deadlock). */
 int link_handshake(spike_link **links, size_t n);
 
+/* One end of a link, as link_hello_agree checks a peer's HELLO against it. */
+typedef struct {
+    link_identity id;
+    const char *port;
+    port_dir dir;
+    frame_shape expect; /* as for link_new */
+    int64_t max_frame;  /* largest payload this end takes (link_config.max_frame) */
+} link_end;
+
+/* The handshake's checks without a socket (link_handshake runs them): the
+ * peer's HELLO, as frame_decode left it, against this end: the two ends, the
+ * run ids, the shapes and the frame size. 0 with *shape the link's agreed
+ * shape, or -1 with err_msg() naming both ends. From the ends' check on, name
+ * (cap bytes) holds the link's name, "out.port->in.port". The peer's HELLO is
+ * untrusted input: every field it sets may be anything frame_decode admits. */
+int link_hello_agree(const link_end *mine, const spike_frame *hello, char *name, size_t cap,
+                     frame_shape *shape);
+
 bool link_is_ready(const spike_link *self);           /* handshake done */
 const frame_shape *link_shape(const spike_link *self); /* agreed shape, after handshake */
 const char *link_name(const spike_link *self);        /* "enc.spikes->dec.spikes" */
