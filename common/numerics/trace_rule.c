@@ -502,9 +502,8 @@ static inline void grad_acc_load(const trace_rule *self, int m, int c, float *ac
 }
 
 /* The last part leaves the batch mean in grad_acc for optim_pass; the others the sum. */
-static inline void grad_finish(trace_rule *self, int m, int c, const float *acc, float inv_batch, int n_in)
+static inline void grad_finish(trace_rule *self, int m, int c, const float *acc, float inv_batch)
 {
-    (void)n_in;
     float *g = self->grad_acc + ((size_t)m * self->n_chunks + c) * CHUNK;
     if (self->part_b1 < self->batch) {
         memcpy(g, acc, CHUNK * sizeof *acc);
@@ -566,7 +565,6 @@ static inline void grad_chunks_update(trace_rule *self, int c, float *acc, float
         for (int q = 0; q < NC; q++)
             trace_eval(self, self->grad_rows[i], c + q, traces + (i * NC + q) * CHUNK);
     }
-    const int n_in = self->n_in;
     const float inv_batch = 1.0f / (float)self->batch;
     for (int mb = 0; mb < nmb; mb++) {
         const int lo = mb * MBLOCK, hi = lo + MBLOCK < self->n_out ? lo + MBLOCK : self->n_out;
@@ -585,7 +583,7 @@ static inline void grad_chunks_update(trace_rule *self, int c, float *acc, float
         }
         for (int m = lo; m < hi; m++)
             for (int q = 0; q < NC; q++)
-                grad_finish(self, m, c + q, acc + ((m - lo) * NC + q) * CHUNK, inv_batch, n_in);
+                grad_finish(self, m, c + q, acc + ((m - lo) * NC + q) * CHUNK, inv_batch);
     }
 }
 
@@ -598,7 +596,7 @@ static inline void grad_chunks_update(trace_rule *self, int c, float *acc, float
 static inline void grad_chunks_dense(trace_rule *self, const float *dv, int c, float *acc, float *traces,
                                      const int NC)
 {
-    const int n_out = self->n_out, n_in = self->n_in, W = NC * VPC;
+    const int n_out = self->n_out, W = NC * VPC;
     bool live = false;
     for (int q = 0; q < NC; q++)
         live |= self->chunk_live[c + q] != 0;
@@ -648,7 +646,7 @@ static inline void grad_chunks_dense(trace_rule *self, const float *dv, int c, f
     const float inv_batch = 1.0f / (float)self->batch;
     for (int m = 0; m < n_out; m++)
         for (int q = 0; q < NC; q++)
-            grad_finish(self, m, c + q, acc + (m * NC + q) * CHUNK, inv_batch, n_in);
+            grad_finish(self, m, c + q, acc + (m * NC + q) * CHUNK, inv_batch);
 }
 
 /* decay_pow[d] for d <= step: the factor of a snapshot d steps old. */
@@ -795,7 +793,7 @@ static int grad_events(trace_rule *self, const float *dv)
                         const int j = c * CHUNK + k;
                         acc[k] = j < n_in ? g[(size_t)j * most + m - m0] : 0.0f;
                     }
-                    grad_finish(self, m, c, acc, inv_batch, n_in);
+                    grad_finish(self, m, c, acc, inv_batch);
                 }
         }
     }

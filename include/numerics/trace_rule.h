@@ -5,9 +5,11 @@
  * since neuron m last reset. All neurons of a sample that last reset at the
  * same step share that vector, so the rule keeps one "trace row" per (sample,
  * reset step) still in use, never the batch x n_out x n_in tensor of the naive
- * form, and touches a row only where the gradient needs it. The gradient of
- * each weight is summed over samples in order and fed straight to the
- * optimiser (optim_apply). lif_layer owns one and calls it; nothing else does. */
+ * form, and touches a row only where the gradient needs it (the rows
+ * kernel); or it sums the gradient over the input spikes themselves
+ * (trace_events.h, the events kernel). Either way each weight's gradient is
+ * summed in a fixed order, and the optimiser then runs over W row by row.
+ * lif_layer owns one and calls it; nothing else does. */
 #ifndef SPIKESYNTH_TRACE_RULE_H
 #define SPIKESYNTH_TRACE_RULE_H
 
