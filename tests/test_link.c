@@ -357,6 +357,66 @@ static void test_end_ack_behind_a_backlog(void **state)
     in_end_close(&e);
 }
 
+/* An END that waits for room on a full queue, while the sender's idle hook
+ * heartbeats (as a stage's does), arrives as END: the heartbeat once took its
+ * header buffer, and the receiver read a heartbeat in its place and timed out
+ * (train-ae-mnist.pipe, 1,000 images at T = 60). */
+static int heartbeat_hook(void *arg) { return link_heartbeat(arg); }
+
+static void test_end_behind_a_full_queue(void **state)
+{
+    (void)state;
+    link_config cfg = quick();
+    cfg.queue = 2;
+    cfg.heartbeat_ms = 20;
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *ctx = zmq_ctx_new();
+        spike_link *out = link_new(ctx, &A, "out", PORT_OUT, ep, &(frame_shape){FRAME_VALUES, 10, 100, 1}, &cfg);
+        if (!out || link_handshake(&out, 1) < 0)
+            _exit(3);
+        link_set_idle(out, heartbeat_hook, out);
+        spike_frame *f = link_frame_new(out);
+        for (int i = 0; i < 12; i++) {
+            f->batch_index = (uint32_t)i;
+            if (link_send(out, f) < 0)
+                _exit(4);
+        }
+        if (link_send_end(out) < 0 || link_wait_end_ack(out) < 0) {
+            fprintf(stderr, "sender: %s\n", err_msg());
+            _exit(5);
+        }
+        _exit(0);
+    }
+    void *ctx = zmq_ctx_new();
+    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    assert_int_equal(link_handshake(&in, 1), 0);
+    spike_frame *f = link_frame_new(in);
+    int frames = 0, r;
+    while ((r = link_recv(in, f)) == 1) {
+        frames++;
+        usleep(150 * 1000); /* slow: the queue stays full, END waits there, heartbeating */
+    }
+    if (r < 0)
+        fprintf(stderr, "receiver: %s\n", err_msg());
+    assert_int_equal(r, 0);
+    assert_int_equal(frames, 12);
+    frame_destroy(&f);
+    link_destroy(&in);
+    zmq_ctx_term(ctx);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_end_behind_a_full_queue_zmq(void **state)
+{
+    lanes = false;
+    test_end_behind_a_full_queue(state);
+    lanes = true;
+}
+
 /* Heartbeats the sender never waits to read must not bury the END_ACK: a
  * receiver that heartbeats at every frame (1 ms interval, sender paced at 2 ms,
  * queues of 4) answers END and exits at once, while the sender is still busy
@@ -572,6 +632,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_death, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_ack_behind_a_backlog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_ack_after_heartbeats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_behind_a_full_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_behind_a_full_queue_zmq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_ack_after_heartbeats_zmq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_live_receiver, setup, teardown),

@@ -2,9 +2,10 @@
  * include/transport/link.h, docs/protocol.md): the protocol, over the
  * transports of include/transport/link_transport.h (link_zmq.c, link_lane.c).
  * Invariants: data flows only after handshaken; every wait is bounded by a
- * deadline and runs the idle hook; control frames the link sends itself use
- * their own header buffer, so a heartbeat sent from an idle hook never clobbers
- * a data header being sent; HELLO, HEARTBEAT and END_ACK always go by the
+ * deadline and runs the idle hook; HELLO and HEARTBEAT are encoded in their
+ * own header buffer, END and END_ACK (which wait, and must arrive) in the data
+ * one, so a heartbeat sent from an idle hook never clobbers a frame being
+ * sent (an out end never sends data beside END, an in end never sends data); HELLO, HEARTBEAT and END_ACK always go by the
  * socket transport, data frames and END by the data path (the socket, or the
  * lane agreed at HELLO), so END stays behind the data. */
 #include "transport/link.h"
@@ -251,11 +252,14 @@ static int send_control(spike_link *self, frame_control code, bool wait)
     } else {
         c->hello.lane[0] = '\0';
     }
-    if (frame_encode(c, self->run, self->name, &self->ctl_hdr) < 0)
+    /* an END waiting for room on a full queue runs the idle hook, whose
+     * heartbeats must not overwrite it (they did: the receiver got a heartbeat
+     * in its place and timed out) */
+    msgpack_sbuffer *hdr = code == FRAME_END || code == FRAME_END_ACK ? &self->hdr : &self->ctl_hdr;
+    if (frame_encode(c, self->run, self->name, hdr) < 0)
         return err_wrap("link %s", self->name);
     /* END in-band: behind the data, on the lane if there is one */
-    return transmit(self, code == FRAME_END ? self->data : self->sock, &self->ctl_hdr, NULL, 0,
-                    wait);
+    return transmit(self, code == FRAME_END ? self->data : self->sock, hdr, NULL, 0, wait);
 }
 
 /* ---- handshake ------------------------------------------------------------- */
