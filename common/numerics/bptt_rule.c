@@ -221,7 +221,7 @@ static void weight_gradient(bptt_rule *self)
 
 /* grad_in = dX W over the window: a sparse dX (the output layer's: the masked
  * error keeps most entries 0) by its nonzero entries, a dense one by sgemm */
-static void input_gradient(const bptt_rule *self, const float *w, float *grad_in)
+static int input_gradient(const bptt_rule *self, const float *w, float *grad_in)
 {
     const int n_in = self->n_in, n_out = self->n_out, rows = self->steps * self->batch;
     const size_t n = (size_t)rows * n_out;
@@ -229,9 +229,11 @@ static void input_gradient(const bptt_rule *self, const float *w, float *grad_in
     for (size_t i = 0; i < n; i++)
         nz += self->dx[i] != 0.0f;
     if (nz < SPARSE_DENSITY * n)
-        sparse_rows_product(self->dx, rows, n_out, w, n_in, grad_in);
-    else
-        blas_sgemm(false, false, rows, n_in, n_out, 1.0f, self->dx, n_out, w, n_in, 0.0f, grad_in, n_in);
+        return sparse_rows_product(self->dx, rows, n_out, w, n_in, grad_in) < 0
+                   ? err_set("the input gradient of a layer %d -> %d: out of memory", n_in, n_out)
+                   : 0;
+    blas_sgemm(false, false, rows, n_in, n_out, 1.0f, self->dx, n_out, w, n_in, 0.0f, grad_in, n_in);
+    return 0;
 }
 
 int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *grad_in, const float *w,
@@ -240,8 +242,8 @@ int bptt_rule_backward(bptt_rule *self, const float *g, bool spike_grad, float *
     if (self->steps == 0)
         return err_set("bptt: backward with no step recorded");
     backward_through_time(self, g, spike_grad, lif);
-    if (grad_in)
-        input_gradient(self, w, grad_in);
+    if (grad_in && input_gradient(self, w, grad_in) < 0)
+        return -1;
     self->backward_done = true;
     return 0;
 }

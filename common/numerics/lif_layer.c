@@ -7,6 +7,7 @@
 #include "numerics/blas.h"
 #include "numerics/bptt_rule.h"
 #include "numerics/rng.h"
+#include "numerics/spike_kernels.h"
 #include "numerics/trace_rule.h"
 #include "core/err.h"
 
@@ -229,52 +230,29 @@ int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1)
     return 0;
 }
 
-void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in)
+int lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in)
 {
-    lif_layer_input_grad_rows(self, dv, grad_in, 0, self->batch);
+    return lif_layer_input_grad_rows(self, dv, grad_in, 0, self->batch);
 }
 
-void lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *grad_in, int b0, int b1)
+int lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *grad_in, int b0, int b1)
 {
     if (!grad_in)
-        return;
+        return 0;
     const int n_in = self->n_in, n_out = self->n_out, pr = lif_layer_part_rows(self->batch, self->state->parts);
     /* per part of the batch (so that a pipeline's parts give these bits): a
-     * mostly nonzero dv through sgemm, a sparse one by rows of W */
-    uint64_t dense = 0;
-    for (int p0 = b0, p = 0; p0 < b1; p0 += pr, p++) {
+     * mostly nonzero dv through sgemm, a sparse one by the rows of W it picks */
+    for (int p0 = b0; p0 < b1; p0 += pr) {
         const int rows = b1 - p0 < pr ? b1 - p0 : pr;
         const size_t limit = (size_t)rows * n_out / 4;
-        if (p < 64 && count_nonzero(dv + (size_t)p0 * n_out, (size_t)rows * n_out, limit) > limit) {
-            dense |= 1ull << p;
-            blas_sgemm(false, false, rows, n_in, n_out, 1.0f, dv + (size_t)p0 * n_out, n_out,
-                       self->w, n_in, 0.0f, grad_in + (size_t)p0 * n_in, n_in);
-        }
+        const float *d = dv + (size_t)p0 * n_out;
+        float *g = grad_in + (size_t)p0 * n_in;
+        if (count_nonzero(d, (size_t)rows * n_out, limit) > limit)
+            blas_sgemm(false, false, rows, n_in, n_out, 1.0f, d, n_out, self->w, n_in, 0.0f, g, n_in);
+        else if (sparse_rows_product(d, rows, n_out, self->w, n_in, g) < 0)
+            return err_set("the input gradient of a layer %d -> %d: out of memory", n_in, n_out);
     }
-    /* grad_in[b] = sum over the nonzero dv[b,m], in order, of dv[b,m] * W[m] */
-#pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_in > 16384)
-    for (int b = b0; b < b1; b++) {
-        if (dense >> ((b - b0) / pr) & 1)
-            continue;
-        float *g = grad_in + (size_t)b * n_in;
-        const float *d = dv + (size_t)b * n_out;
-        memset(g, 0, (size_t)n_in * sizeof *g);
-        /* the nonzero dv listed first, without branches (which dv are zero is
-         * a coin toss the branch predictor loses), then their rows added */
-        for (int m0 = 0; m0 < n_out; m0 += 256) {
-            int idx[256], n = 0;
-            const int m1 = m0 + 256 < n_out ? m0 + 256 : n_out;
-            for (int m = m0; m < m1; m++) {
-                idx[n] = m;
-                n += d[m] != 0.0f;
-            }
-            for (int k = 0; k < n; k++) {
-                const float dm = d[idx[k]], *row = self->w + (size_t)idx[k] * n_in;
-                for (int j = 0; j < n_in; j++)
-                    g[j] += dm * row[j];
-            }
-        }
-    }
+    return 0;
 }
 
 void lif_layer_surrogate(const lif_layer *self, const float *g, float *dv)

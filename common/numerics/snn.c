@@ -77,8 +77,7 @@ int snn_output_error_rows(lif_layer *out, const float *hidden_spikes, const floa
 {
     if (snn_output_loss_rows(out, hidden_spikes, target, mask, dv, stats, b0, b1) != 0)
         return -1;
-    lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
-    return 0;
+    return lif_layer_input_grad_rows(out, dv, g_in, b0, b1);
 }
 
 int snn_output_loss_rows(lif_layer *out, const float *hidden_spikes, const float *target, bool mask,

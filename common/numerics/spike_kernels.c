@@ -3,6 +3,7 @@
  * time into accumulators held in vector registers. */
 #include "numerics/spike_kernels.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,26 +145,87 @@ static inline void weighted_rows(const int *list, const float *val, int n, const
     }
 }
 
-void sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out)
+/* Lists the nonzero d[r, m] of each row (m ascending) as CSR: counted per
+ * row, offset, filled; rows in parallel. -1 when out of memory. */
+static int nonzero_rows_list(const float *d, int rows, int n, int **start_p, int **idx_p, float **val_p)
 {
-#pragma omp parallel
+    int *start = malloc((size_t)(rows + 1) * sizeof *start);
+    if (!start)
+        return -1;
+    const bool par = (size_t)rows * n > 65536;
+#pragma omp parallel for schedule(static) if (par)
+    for (int r = 0; r < rows; r++) {
+        const float *dr = d + (size_t)r * n;
+        int k = 0;
+        for (int m = 0; m < n; m++)
+            k += dr[m] != 0.0f;
+        start[r + 1] = k;
+    }
+    start[0] = 0;
+    for (int r = 0; r < rows; r++)
+        start[r + 1] += start[r];
+    int *idx = malloc((size_t)start[rows] * sizeof *idx + 1);
+    float *val = malloc((size_t)start[rows] * sizeof *val + 1);
+    int failed = 0;
+    if (!idx || !val)
+        goto fail;
+#pragma omp parallel if (par) reduction(| : failed)
     {
+        /* listed without branches (which d are 0 is a coin toss) into a row of
+         * scratch, whose tail the next row's entries may not take */
         int *list = malloc((size_t)n * sizeof *list);
-        float *val = malloc((size_t)n * sizeof *val);
+        float *v = malloc((size_t)n * sizeof *v);
+        failed |= !list || !v;
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
+            if (failed)
+                continue;
             const float *dr = d + (size_t)r * n;
             int k = 0;
             for (int m = 0; m < n; m++) {
                 list[k] = m;
-                val[k] = dr[m];
+                v[k] = dr[m];
                 k += dr[m] != 0.0f;
             }
-            weighted_rows(list, val, k, w, width, 0, width, out + (size_t)r * width);
+            memcpy(idx + start[r], list, (size_t)k * sizeof *list);
+            memcpy(val + start[r], v, (size_t)k * sizeof *v);
         }
         free(list);
-        free(val);
+        free(v);
     }
+    if (failed)
+        goto fail;
+    *start_p = start;
+    *idx_p = idx;
+    *val_p = val;
+    return 0;
+fail:
+    free(idx);
+    free(val);
+    free(start);
+    return -1;
+}
+
+int sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out)
+{
+    int *start, *idx;
+    float *val;
+    if (nonzero_rows_list(d, rows, n, &start, &idx, &val) < 0)
+        return -1;
+    /* a block of w's columns at a time over all rows: that slab of w stays in
+     * cache while every row reads from it */
+#pragma omp parallel if ((size_t)rows * width > 16384)
+    for (int c_lo = 0; c_lo < width; c_lo += 8 * BLOCK_VECTORS) {
+        const int c_hi = c_lo + 8 * BLOCK_VECTORS < width ? c_lo + 8 * BLOCK_VECTORS : width;
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++)
+            weighted_rows(idx + start[r], val + start[r], start[r + 1] - start[r], w, width, c_lo, c_hi,
+                          out + (size_t)r * width);
+    }
+    free(start);
+    free(idx);
+    free(val);
+    return 0;
 }
 
 void spike_gather_rows(const int *start, const int *idx, int r0, int r1, const float *w, int width,

@@ -92,9 +92,9 @@ int lif_layer_forward_rows(lif_layer *self, const float *input, int b0, int b1);
 /* grad_in (batch x n_in) = dv * W, with W before this step's update; NULL to skip.
  * A sparse dv (masked errors) sums W's rows, a dense one goes through sgemm.
  * Layers below use it as dL/d(their spikes). */
-void lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in);
+int lif_layer_input_grad(const lif_layer *self, const float *dv, float *grad_in);
 /* The same for samples b0..b1-1 (dv and grad_in are still the whole batch's). */
-void lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *grad_in, int b0, int b1);
+int lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *grad_in, int b0, int b1);
 
 /* dv (batch x n_out) = g .* sigma'(v - threshold): the surrogate derivative
  * of the spike (paper eq. 3-4) applied to dL/dspikes g. */

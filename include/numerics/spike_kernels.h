@@ -31,7 +31,7 @@ void spike_sum_by_column(const int *cstart, const int *crows, int n, const float
 
 /* out[r, :] = sum over the nonzero d[r, m] (m ascending) of d[r, m] w[m, :]
  * for every row r < rows: d is rows x n, w is n x width. The product d w of
- * a sparse d (a gradient where most entries are 0). */
-void sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out);
+ * a sparse d (a gradient where most entries are 0). -1 when out of memory. */
+int sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out);
 
 #endif
