@@ -316,15 +316,20 @@ typedef struct {
     spike_frame *f;
 } in_end;
 
-static in_end in_end_open(int timeout_ms)
+static in_end in_end_open_with(const link_config *cfg)
 {
     in_end e = {zmq_ctx_new(), NULL, NULL};
-    link_config cfg = quick();
-    cfg.timeout_ms = timeout_ms;
-    e.in = link_new(e.ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
+    e.in = link_new(e.ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, cfg);
     assert_int_equal(link_handshake(&e.in, 1), 0);
     e.f = link_frame_new(e.in);
     return e;
+}
+
+static in_end in_end_open(int timeout_ms)
+{
+    link_config cfg = quick();
+    cfg.timeout_ms = timeout_ms;
+    return in_end_open_with(&cfg);
 }
 
 static void in_end_close(in_end *e)
@@ -334,6 +339,29 @@ static void in_end_close(in_end *e)
     zmq_ctx_term(e->ctx);
 }
 
+/* Frames received until END (asserted to come), sleeping pause_us after each. */
+static int receive_until_end(in_end *e, int pause_us)
+{
+    int frames = 0, r;
+    while ((r = link_recv(e->in, e->f)) == 1) {
+        frames++;
+        if (pause_us)
+            usleep((useconds_t)pause_us);
+    }
+    if (r < 0)
+        fprintf(stderr, "receiver: %s\n", err_msg());
+    assert_int_equal(r, 0);
+    return frames;
+}
+
+static void assert_exited_ok(pid_t pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* A receiver busy with each frame (here 60 ms, 30 of them: 1.8 s behind END,
  * against a 0.5 s timeout) keeps the sender's wait for END_ACK alive. */
 static void test_end_ack_behind_a_backlog(void **state)
@@ -341,19 +369,8 @@ static void test_end_ack_behind_a_backlog(void **state)
     (void)state;
     pid_t pid = spawn_ending_sender(30);
     in_end e = in_end_open(500);
-    spike_link *in = e.in;
-    spike_frame *f = e.f;
-    int frames = 0, r;
-    while ((r = link_recv(in, f)) == 1) {
-        frames++;
-        usleep(60 * 1000);
-    }
-    assert_int_equal(r, 0);
-    assert_int_equal(frames, 30);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(receive_until_end(&e, 60 * 1000), 30);
+    assert_exited_ok(pid);
     in_end_close(&e);
 }
 
@@ -388,26 +405,11 @@ static void test_end_behind_a_full_queue(void **state)
         }
         _exit(0);
     }
-    void *ctx = zmq_ctx_new();
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
-    int frames = 0, r;
-    while ((r = link_recv(in, f)) == 1) {
-        frames++;
-        usleep(150 * 1000); /* slow: the queue stays full, END waits there, heartbeating */
-    }
-    if (r < 0)
-        fprintf(stderr, "receiver: %s\n", err_msg());
-    assert_int_equal(r, 0);
-    assert_int_equal(frames, 12);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    in_end e = in_end_open_with(&cfg);
+    /* slow: the queue stays full, END waits there, heartbeating */
+    assert_int_equal(receive_until_end(&e, 150 * 1000), 12);
+    in_end_close(&e);
+    assert_exited_ok(pid);
 }
 
 static void test_end_behind_a_full_queue_zmq(void **state)
@@ -457,22 +459,10 @@ static void test_end_ack_after_heartbeats(void **state)
         }
         _exit(0);
     }
-    void *ctx = zmq_ctx_new();
-    spike_link *in = link_new(ctx, &B, "spikes", PORT_IN, ep, &(frame_shape){0}, &cfg);
-    assert_int_equal(link_handshake(&in, 1), 0);
-    spike_frame *f = link_frame_new(in);
-    int frames = 0, r;
-    while ((r = link_recv(in, f)) == 1)
-        frames++;
-    assert_int_equal(r, 0);
-    assert_int_equal(frames, 200);
-    frame_destroy(&f);
-    link_destroy(&in);
-    zmq_ctx_term(ctx);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    in_end e = in_end_open_with(&cfg);
+    assert_int_equal(receive_until_end(&e, 0), 200);
+    in_end_close(&e);
+    assert_exited_ok(pid);
 }
 
 static void test_end_ack_after_heartbeats_zmq(void **state)
