@@ -77,12 +77,14 @@ static const option_spec opts[] = {
     {"rate", OPT_FLOAT, "12500", "resample to HZ before the front end (0: the input's rate; 12.5 kHz gives the paper's 39 channels)",
      .min = "0"},
     {"decimation", OPT_INT, "10", "input samples per frame (cochlea decimation, mel hop)", .min = "1", .max = "100000"},
-    {"frames", OPT_INT, "1000", "frames per utterance, zero-padded or cut (the paper: 1500)", .min = "1", .max = "10000000"},
-    {"settings-from", OPT_STRING, "", "take the front end, rate, decimation, frames and norm the audiocoder "
+    {"frames", OPT_INT, "1000", "frames per utterance (see --fit; the paper: 1500)", .min = "1", .max = "10000000"},
+    {"settings-from", OPT_STRING, "", "take the front end, rate, decimation, frames, norm and fit the audiocoder "
      "PREFIX was trained with, for those not given (a given one must agree)", .path = OPT_PATH_READ,
      .suffixes = "-hidden.ssm"},
     {"norm", OPT_STRING, "max", "max: each utterance divided by its maximum (the paper); channel: each "
      "channel by its own (floored at a tenth of the maximum)", .choices = "max|channel"},
+    {"fit", OPT_STRING, "pad", "pad: the utterance from its start, zero-padded or cut to the frames (the "
+     "paper); stretch: from its first to its last loud frame, resampled to the frames", .choices = "pad|stretch"},
     {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,shift "
      "(speed 0.9-1.1, gain +-6 dB, 0-100 ms of silence first, half of them in babble of other speakers at "
      "5-30 dB SNR), drawn from (seed, epoch, id)"},
@@ -134,10 +136,10 @@ static const stage_def def = {
 
 /* The settings an audiocoder records, from the options or its model. */
 typedef struct {
-    const char *front_end, *norm;
+    const char *front_end, *norm, *fit;
     double rate;
     int64_t decimation, frames;
-    char buf[2][32];
+    char buf[3][32];
 } settings;
 
 static int settings_read(settings *s, const options *o)
@@ -150,11 +152,13 @@ static int settings_read(settings *s, const options *o)
         log_warn("%s records no front-end settings: the options' are used", fs.path);
     s->front_end = options_str(o, "front-end");
     s->norm = options_str(o, "norm");
+    s->fit = options_str(o, "fit");
     s->rate = options_float(o, "rate");
     s->decimation = options_int(o, "decimation");
     s->frames = options_int(o, "frames");
     if (frontend_settings_str(m, o, "front-end", "front_end", &s->front_end, s->buf[0], sizeof s->buf[0]) < 0 ||
         frontend_settings_str(m, o, "norm", "norm", &s->norm, s->buf[1], sizeof s->buf[1]) < 0 ||
+        frontend_settings_str(m, o, "fit", "fit", &s->fit, s->buf[2], sizeof s->buf[2]) < 0 ||
         frontend_settings_float(m, o, "rate", "rate", &s->rate) < 0 ||
         frontend_settings_int(m, o, "decimation", "decimation", &s->decimation) < 0 ||
         frontend_settings_int(m, o, "frames", "frames", &s->frames) < 0)
@@ -163,12 +167,14 @@ static int settings_read(settings *s, const options *o)
         return err_set("%s: front end '%s' is neither cochlea nor mel", fs.path, s->front_end);
     if (strcmp(s->norm, "max") && strcmp(s->norm, "channel"))
         return err_set("%s: norm '%s' is neither max nor channel", fs.path, s->norm);
+    if (strcmp(s->fit, "pad") && strcmp(s->fit, "stretch"))
+        return err_set("%s: fit '%s' is neither pad nor stretch", fs.path, s->fit);
     if (s->decimation < 1 || s->frames < 1 || s->rate < 0)
         return err_set("%s: decimation %lld, frames %lld or rate %g out of range", fs.path,
                        (long long)s->decimation, (long long)s->frames, s->rate);
     if (m && *fs.text)
-        log_info("front end of %s: %s (rate %g, decimation %lld, frames %lld, norm %s)", fs.path, fs.text,
-                 s->rate, (long long)s->decimation, (long long)s->frames, s->norm);
+        log_info("front end of %s: %s (rate %g, decimation %lld, frames %lld, norm %s, fit %s)", fs.path,
+                 fs.text, s->rate, (long long)s->decimation, (long long)s->frames, s->norm, s->fit);
     char r0[32];
     if (m && *fs.text && !frontend_settings_get(fs.text, "rate", r0, sizeof r0) && !options_given(o, "rate")) {
         s->rate = 0;
@@ -182,12 +188,14 @@ typedef struct {
     cochlea *c;
     melbank *m;
     bool per_channel;
+    cochleagram_fit_mode fit;
     float *t; /* channels x frames, for the PNG */
 } front;
 
 static int front_init(front *fe, const options *o, const settings *s, double fs)
 {
     fe->per_channel = !strcmp(s->norm, "channel");
+    fe->fit = !strcmp(s->fit, "stretch") ? COCHLEAGRAM_STRETCH : COCHLEAGRAM_PAD;
     if (!strcmp(s->front_end, "mel")) {
         melbank_params p = melbank_params_default();
         p.n_mels = (int)options_int(o, "mels");
@@ -228,8 +236,8 @@ static int front_image(front *fe, const float *x, size_t n, float *img, size_t o
         melbank_reset(fe->m);
         rc = melbank_process(fe->m, x, n, &fr, n_frames);
     }
-    if (rc < 0 || (fe->per_channel ? cochleagram_make_per_channel : cochleagram_make)(
-                      fr, *n_frames, front_channels(fe), img, out_frames) < 0)
+    if (rc < 0 || cochleagram_make_as(fr, *n_frames, front_channels(fe), img, out_frames, fe->per_channel,
+                                      fe->fit) < 0)
         return -1;
     return 0;
 }
@@ -310,10 +318,10 @@ static int init_fronts(run *r, int n)
         if (front_init(&r->fronts[i], r->o, &r->set, r->fs) < 0)
             return -1;
     r->channels = front_channels(&r->fronts[0]);
-    log_info("%s front end at %g Hz: %d channels x %zu frames (%.2f s), decimation %lld, norm %s",
+    log_info("%s front end at %g Hz: %d channels x %zu frames (%.2f s), decimation %lld, norm %s, fit %s",
              r->set.front_end, r->fs, r->channels, r->frames,
              (double)r->frames * (double)r->set.decimation / r->fs, (long long)r->set.decimation,
-             r->set.norm);
+             r->set.norm, r->set.fit);
     return 0;
 }
 

@@ -530,7 +530,7 @@ static void test_limit_progress(void **state)
 /* The spike frames of one file through spectrogram and poisson-encoder, both
  * with the settings of the model ac and nothing else: the rows, concatenated
  * over the steps, into bits (cap); their count. */
-static size_t spikes_of(const char *input, const char *tag, char *bits, size_t cap)
+static size_t spikes_of_model(const char *model, const char *input, const char *tag, char *bits, size_t cap)
 {
     FILE *f = fopen(at("spikes.pipe"), "w");
     assert_non_null(f);
@@ -539,8 +539,8 @@ static size_t spikes_of(const char *input, const char *tag, char *bits, size_t c
           "spec.values -> poisson.values\npoisson.spikes -> dump.in\n", f);
     fclose(f);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "bin/spikesynth run %s/spikes.pipe -q out=%s/%s model=%s/ac input=%s > %s/%s.json "
-             "2> %s/%s.err", dir, dir, tag, dir, input, dir, tag, dir, tag);
+    snprintf(cmd, sizeof cmd, "bin/spikesynth run %s/spikes.pipe -q out=%s/%s model=%s/%s input=%s > %s/%s.json "
+             "2> %s/%s.err", dir, dir, tag, dir, model, input, dir, tag, dir, tag);
     if (system(cmd) != 0)
         fail_msg("%s: %s", cmd, proc_slurp(at(tag)));
     snprintf(cmd, sizeof cmd, "%s/%s.json", dir, tag);
@@ -554,6 +554,11 @@ static size_t spikes_of(const char *input, const char *tag, char *bits, size_t c
                 bits[n++] = *p;
     fclose(in);
     return n;
+}
+
+static size_t spikes_of(const char *input, const char *tag, char *bits, size_t cap)
+{
+    return spikes_of_model("ac", input, tag, bits, cap);
 }
 
 /* A 16 kHz stereo copy of an 8 kHz recording: with no option, the model's
@@ -612,6 +617,54 @@ static void test_any_rate_no_option(void **state)
         fail_msg("the error does not name both rates and the model: %s", e);
 }
 
+/* fit=stretch is recorded by the training and applied by the stages that
+ * take the model's settings: the same recording's spikes differ from a
+ * padding model's, and the spectrogram says which fit it used. */
+static void test_fit_recorded(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    struct stat st;
+    if (stat(at("ac-hidden.ssm"), &st) != 0)
+        train(at("maps.ssmap"), "train-fit-pad", 0);
+    char fsdd[320], targets[320], model_var[320];
+    snprintf(fsdd, sizeof fsdd, "fsdd=%s", at("rec"));
+    snprintf(targets, sizeof targets, "targets=%s", at("maps.ssmap"));
+    snprintf(model_var, sizeof model_var, "model=%s", at("ac-stretch"));
+    const char *vars[] = {fsdd, targets, model_var, "hidden=16", "epochs=1", "limit=4", "force=true",
+                          "fit=stretch", FRONT, NULL};
+    if (run_pipe("pipelines/train-audiocoder.pipe", "train-stretch", vars, 60) != 0)
+        fail_msg("train-audiocoder fit=stretch: %s", proc_slurp(at("stderr.txt")));
+    /* 60 ms of a tone between 60 and 80 ms of silence: padded it takes 6 of
+     * the 20 frames, stretched all of them */
+    float x[FS / 5] = {0};
+    for (int i = 6 * FS / 100; i < 12 * FS / 100; i++)
+        x[i] = (float)(0.3 * sin(2 * M_PI * 700.0 * i / FS));
+    audio *a = audio_from_samples(x, FS / 5, FS, "burst", NULL);
+    assert_non_null(a);
+    const char *rec = at("burst.wav");
+    assert_int_equal(audio_write_wav(a, rec, 1, false), 0);
+    audio_destroy(&a);
+    static char pad[1 << 18], stretch[1 << 18];
+    size_t np = spikes_of(rec, "fit-pad", pad, sizeof pad);
+    size_t ns = spikes_of_model("ac-stretch", rec, "fit-stretch", stretch, sizeof stretch);
+    assert_int_equal(np, ns);
+    size_t diff = 0, on_pad = 0, on_stretch = 0;
+    for (size_t i = 0; i < np; i++) {
+        diff += pad[i] != stretch[i];
+        on_pad += pad[i] == '1';
+        on_stretch += stretch[i] == '1';
+    }
+    print_message("fit=stretch against pad, the same burst: %zu of %zu spikes differ; %zu and %zu fire\n",
+                  diff, np, on_stretch, on_pad);
+    /* the burst (and the cochlea's ringing after it) spread over more frames */
+    assert_true(on_stretch * 10 > on_pad * 13);
+    assert_true(diff * 2 > on_pad);
+    const char *log = proc_slurp(at("fit-stretch/logs/spec.log"));
+    if (!strstr(log, "fit stretch"))
+        fail_msg("the spectrogram does not say it stretched: %s", log);
+}
+
 static void test_missing_target_id(void **state)
 {
     (void)state;
@@ -639,6 +692,7 @@ int main(void)
         cmocka_unit_test_teardown(test_spectrogram_augment, reap_leftover),
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
         cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
+        cmocka_unit_test_teardown(test_fit_recorded, reap_leftover),
         cmocka_unit_test_teardown(test_limit_progress, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
         cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),

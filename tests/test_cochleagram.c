@@ -1,5 +1,5 @@
 /* test_cochleagram: per-utterance max normalisation to [0, 1] and the fixed
- * frame count (zero padding or cutting), frames x channels. */
+ * frame count (zero padding or cutting, or stretching), frames x channels. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +61,40 @@ static void test_pad_and_cut(void **state)
     free(big);
 }
 
+/* stretch: the loud span (some channel at a tenth of the maximum), resampled
+ * linearly to the frame count; where it starts does not matter */
+static void test_stretch(void **state)
+{
+    (void)state;
+    /* 7 frames x 2 channels, maximum 3: frames 2..4 loud (frame 5's 0.05 is not) */
+    const float x[14] = {0, 0, 0, 0, 1, 0, 3, 1, 2, 2, 0.05f, 0, 0, 0};
+    float out[5 * 2];
+    cochleagram_stretch(x, 7, 2, out, 5);
+    const float want[10] = {1, 0, 2, 0.5f, 3, 1, 2.5f, 1.5f, 2, 2};
+    assert_memory_equal(out, want, sizeof want);
+    /* three more frames of silence first: the same image */
+    float later[20] = {0};
+    memcpy(later + 6, x, sizeof x);
+    float out2[5 * 2];
+    cochleagram_stretch(later, 10, 2, out2, 5);
+    assert_memory_equal(out2, want, sizeof want);
+    /* normalised by the maximum after the fit */
+    assert_int_equal(cochleagram_make_as(x, 7, 2, out, 5, false, COCHLEAGRAM_STRETCH), 0);
+    for (int i = 0; i < 10; i++)
+        assert_float_equal(out[i], want[i] / 3.0f, 1e-6);
+    /* one loud frame: padded as the paper's fit */
+    const float one[6] = {0, 0, 4, 1, 0, 0};
+    float pad[4 * 2], fit[4 * 2];
+    cochleagram_stretch(one, 3, 2, pad, 4);
+    cochleagram_fit(one, 3, 2, fit, 4);
+    assert_memory_equal(pad, fit, sizeof fit);
+    /* the padding make_as is make's */
+    float a[5 * 2], b[5 * 2];
+    assert_int_equal(cochleagram_make_as(x, 7, 2, a, 5, false, COCHLEAGRAM_PAD), 0);
+    assert_int_equal(cochleagram_make(x, 7, 2, b, 5), 0);
+    assert_memory_equal(a, b, sizeof b);
+}
+
 /* each channel by its own maximum; one under the floor (a tenth of the image's) by the floor */
 static void test_per_channel(void **state)
 {
@@ -86,6 +120,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test(test_pad_and_cut),
+        cmocka_unit_test(test_stretch),
         cmocka_unit_test(test_per_channel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /* test_frontend_settings: reading an audiocoder's recorded front end, comparing
- * two of them key by key (empty = unknown, absent norm = max, rate=0 unknown). */
+ * two of them key by key (empty = unknown, absent norm = max and fit = pad, rate=0 unknown). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +22,8 @@ static void test_get_and_agree(void **state)
     assert_string_equal(v, "1");
     assert_int_equal(frontend_settings_get(m, "norm", v, sizeof v), 1); /* absent: the implied max */
     assert_string_equal(v, "max");
+    assert_int_equal(frontend_settings_get(m, "fit", v, sizeof v), 1); /* absent: the implied pad */
+    assert_string_equal(v, "pad");
     assert_int_equal(frontend_settings_get(m, "mels", v, sizeof v), 0);
     assert_int_equal(frontend_settings_get("cochlea:rate=0:frames=9", "rate", v, sizeof v), 0);
     const char *given = ":rate=:decimation=:frames=:steps=:r_max=:norm=";
@@ -35,6 +37,9 @@ static void test_get_and_agree(void **state)
     assert_string_equal(key, "front_end");
     assert_int_equal(frontend_settings_agree(":norm=channel", m, key, sizeof key), 1);
     assert_string_equal(key, "norm");
+    assert_int_equal(frontend_settings_agree(":fit=stretch", m, key, sizeof key), 1);
+    assert_string_equal(key, "fit");
+    assert_int_equal(frontend_settings_agree(":fit=pad", m, key, sizeof key), 0);
     assert_int_equal(frontend_settings_agree("cochlea:rate=0", m, key, sizeof key), 0);
 }
 

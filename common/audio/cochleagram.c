@@ -1,4 +1,4 @@
-/* cochleagram: max-normalisation and fixed frame count (see include/cochleagram.h). */
+/* cochleagram: normalisation and fixed frame count (see include/cochleagram.h). */
 #include "audio/cochleagram.h"
 #include "core/err.h"
 
@@ -43,13 +43,73 @@ void cochleagram_fit(const float *x, size_t n_frames, int n_channels, float *out
     memset(out + keep * row, 0, (out_frames - keep) * row * sizeof *out);
 }
 
+/* Frames [*first, *last] of x from its first to its last one with some
+ * channel at COCHLEAGRAM_LOUD of m or more; false when fewer than two. */
+static bool loud_span(const float *x, size_t n_frames, size_t ch, double m, size_t *first, size_t *last)
+{
+    bool any = false;
+    for (size_t t = 0; t < n_frames; t++)
+        for (size_t c = 0; c < ch; c++)
+            if (x[t * ch + c] >= COCHLEAGRAM_LOUD * m) {
+                if (!any)
+                    *first = t;
+                *last = t;
+                any = true;
+                break;
+            }
+    return any && *last > *first;
+}
+
+void cochleagram_stretch(const float *x, size_t n_frames, int n_channels, float *out,
+                         size_t out_frames)
+{
+    const size_t ch = (size_t)n_channels;
+    float m = 0.0f;
+    for (size_t i = 0; i < n_frames * ch; i++)
+        m = x[i] > m ? x[i] : m;
+    size_t a = 0, b = 0;
+    if (out_frames < 2 || m <= 0.0f || !loud_span(x, n_frames, ch, m, &a, &b)) {
+        cochleagram_fit(x, n_frames, n_channels, out, out_frames);
+        return;
+    }
+    for (size_t t = 0; t < out_frames; t++) {
+        const double pos = (double)a + (double)t * (double)(b - a) / (double)(out_frames - 1);
+        const size_t i = (size_t)pos < b ? (size_t)pos : b - 1;
+        const double f = pos - (double)i;
+        for (size_t c = 0; c < ch; c++)
+            out[t * ch + c] = (float)((1.0 - f) * x[i * ch + c] + f * x[(i + 1) * ch + c]);
+    }
+}
+
+static void fit_as(const float *x, size_t n_frames, int n_channels, float *out, size_t out_frames,
+                   cochleagram_fit_mode fit)
+{
+    if (fit == COCHLEAGRAM_STRETCH)
+        cochleagram_stretch(x, n_frames, n_channels, out, out_frames);
+    else
+        cochleagram_fit(x, n_frames, n_channels, out, out_frames);
+}
+
 int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out,
                      size_t out_frames)
+{
+    return cochleagram_make_as(x, n_frames, n_channels, out, out_frames, false, COCHLEAGRAM_PAD);
+}
+
+int cochleagram_make_per_channel(const float *x, size_t n_frames, int n_channels, float *out,
+                                 size_t out_frames)
+{
+    return cochleagram_make_as(x, n_frames, n_channels, out, out_frames, true, COCHLEAGRAM_PAD);
+}
+
+/* By the maximum of the whole utterance. */
+static int normalise_max(const float *x, size_t n_frames, int n_channels, float *out, size_t out_frames,
+                         cochleagram_fit_mode fit)
 {
     double m = image_max(x, n_frames * (size_t)n_channels);
     if (m < 0.0)
         return -1;
-    cochleagram_fit(x, n_frames, n_channels, out, out_frames);
+    fit_as(x, n_frames, n_channels, out, out_frames, fit);
     if (m > 0.0) {
         float inv = (float)(1.0 / m);
         size_t n = out_frames * (size_t)n_channels;
@@ -61,14 +121,15 @@ int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out
     return 0;
 }
 
-int cochleagram_make_per_channel(const float *x, size_t n_frames, int n_channels, float *out,
-                                 size_t out_frames)
+/* Each channel by its own maximum over the utterance (see the header). */
+static int normalise_channels(const float *x, size_t n_frames, int n_channels, float *out,
+                              size_t out_frames, cochleagram_fit_mode fit)
 {
     const size_t ch = (size_t)n_channels;
     double m = image_max(x, n_frames * ch);
     if (m < 0.0)
         return -1;
-    cochleagram_fit(x, n_frames, n_channels, out, out_frames);
+    fit_as(x, n_frames, n_channels, out, out_frames, fit);
     if (m <= 0.0)
         return 0;
     float inv[1024];
@@ -88,4 +149,10 @@ int cochleagram_make_per_channel(const float *x, size_t n_frames, int n_channels
             out[t * ch + c] = v > 1.0f ? 1.0f : v;
         }
     return 0;
+}
+
+int cochleagram_make_as(const float *x, size_t n_frames, int n_channels, float *out,
+                        size_t out_frames, bool per_channel, cochleagram_fit_mode fit)
+{
+    return (per_channel ? normalise_channels : normalise_max)(x, n_frames, n_channels, out, out_frames, fit);
 }

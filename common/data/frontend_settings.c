@@ -24,7 +24,7 @@ int frontend_settings_load(frontend_settings *self, const char *prefix)
 /* Keys whose absence means a value: settings added after models recorded them. */
 static const char *implied(const char *key)
 {
-    return !strcmp(key, "norm") ? "max" : NULL;
+    return !strcmp(key, "norm") ? "max" : !strcmp(key, "fit") ? "pad" : NULL;
 }
 
 int frontend_settings_get(const char *text, const char *key, char *val, size_t cap)
@@ -70,7 +70,7 @@ static int same(const char *a, const char *b)
 
 int frontend_settings_agree(const char *a, const char *b, char *key, size_t cap)
 {
-    static const char *keys[] = {"front_end", "rate", "decimation", "frames", "steps", "r_max", "norm"};
+    static const char *keys[] = {"front_end", "rate", "decimation", "frames", "steps", "r_max", "norm", "fit"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char va[64], vb[64];
         if (frontend_settings_get(a, keys[i], va, sizeof va) &&

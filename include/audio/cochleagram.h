@@ -7,6 +7,7 @@
 #ifndef SPIKESYNTH_COCHLEAGRAM_H
 #define SPIKESYNTH_COCHLEAGRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define COCHLEAGRAM_PAPER_FRAMES 1500
@@ -34,5 +35,20 @@ int cochleagram_make(const float *x, size_t n_frames, int n_channels, float *out
 #define COCHLEAGRAM_CHANNEL_FLOOR 0.1
 int cochleagram_make_per_channel(const float *x, size_t n_frames, int n_channels, float *out,
                                  size_t out_frames);
+
+/* How an utterance fills the fixed frames (spectrogram --fit). PAD: from its
+ * start, zero-padded or cut (the paper). STRETCH: from its first to its last
+ * loud frame (some channel at least COCHLEAGRAM_LOUD of the image's maximum),
+ * resampled linearly to the frame count, so that a faster or slower voice, or
+ * one that starts later, fills the same frames. */
+typedef enum { COCHLEAGRAM_PAD, COCHLEAGRAM_STRETCH } cochleagram_fit_mode;
+#define COCHLEAGRAM_LOUD 0.1
+/* STRETCH's fit: out holds out_frames x n_channels; an utterance with fewer
+ * than two loud frames (or out_frames < 2) is fitted as PAD. */
+void cochleagram_stretch(const float *x, size_t n_frames, int n_channels, float *out,
+                         size_t out_frames);
+/* Either normalisation (per_channel or by the maximum) after either fit. */
+int cochleagram_make_as(const float *x, size_t n_frames, int n_channels, float *out,
+                        size_t out_frames, bool per_channel, cochleagram_fit_mode fit);
 
 #endif

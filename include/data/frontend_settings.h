@@ -6,7 +6,7 @@
  * The text is the front end's name, then key=value fields, separated by ':':
  *     cochlea:rate=8000:decimation=80:frames=100:steps=60:r_max=1
  * A key that is absent or has an empty value is unknown; "norm" absent is "max"
- * (models before it was recorded). rate=0 (models trained before the rate was
+ * and "fit" absent is "pad" (models before they were recorded). rate=0 (models trained before the rate was
  * written out: each input kept its own) counts as unknown. The name is the key
  * "front_end".
  *
