@@ -31,6 +31,7 @@
 #include "numerics/lif_layer.h"
 #include "data/model.h"
 #include "process.h"
+#include "resume.h"
 #include "data/spike_maps.h"
 
 #include <dirent.h>
@@ -612,6 +613,103 @@ static void test_any_rate_no_option(void **state)
         fail_msg("the error does not name both rates and the model: %s", e);
 }
 
+/* ---- checkpoints: killed and resumed ----------------------------------------------- */
+
+/* A heavier front end and net than FRONT, so that a batch takes long enough to
+ * kill the run in the middle: 3 batches of 3, 3, 2 per epoch. */
+#define RESUME_FRONT "rate=8000", "decimation=80", "frames=100", "steps=60", "r_max=1", "batch=3", "hidden=128"
+
+/* The "loss" line of a metrics.json (the whole run's: carried by the checkpoints). */
+static void loss_line(const char *path, char *buf, size_t cap)
+{
+    const char *m = proc_slurp(path), *l = strstr(m, "\"loss\":");
+    snprintf(buf, cap, "%.*s", l ? (int)strcspn(l, ",\n") : 0, l ? l : "");
+}
+
+static pid_t start_training(const char *tag, const char *model, const char *every, const char *resume,
+                            const char *seed, const char *learning, const char *augment)
+{
+    static char v[7][400], err[320];
+    snprintf(v[0], sizeof v[0], "fsdd=%s", at("rec"));
+    snprintf(v[1], sizeof v[1], "targets=%s", at("maps.ssmap"));
+    snprintf(v[2], sizeof v[2], "model=%s", at(model));
+    snprintf(v[3], sizeof v[3], "checkpoint_every=%s", every);
+    snprintf(v[4], sizeof v[4], "resume=%s", resume);
+    snprintf(v[5], sizeof v[5], "augment=%s", augment);
+    snprintf(v[6], sizeof v[6], "learning=%s", learning);
+    snprintf(err, sizeof err, "%s", at("resume.err"));
+    const char *vars[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], seed, "epochs=2", "force=true", RESUME_FRONT,
+                          NULL};
+    return proc_run_start("run", "pipelines/train-audiocoder.pipe", at(tag), err, vars);
+}
+
+static int finish_training(const char *what, int want)
+{
+    int rc = proc_finish(live, 120, NULL);
+    live = 0;
+    if (want >= 0 && rc != want)
+        fail_msg("%s: exit %d, expected %d: %s", what, rc, want, proc_slurp(at("resume.err")));
+    return rc;
+}
+
+/* Uninterrupted (no checkpoints) against checkpoints every `every` batches,
+ * the audiocoder killed after its second, and resume=true: the same model
+ * files and whole-run loss. A checkpoint of another seed is refused first. */
+static void resume_case(const char *name, const char *every, const char *learning, const char *augment)
+{
+    char ref[64], run[64], t_ref[80], t_run[80], victim[320], a[256], b[256];
+    snprintf(ref, sizeof ref, "%s-ref", name);
+    snprintf(run, sizeof run, "%s-run", name);
+    snprintf(t_ref, sizeof t_ref, "%s-out-ref", name);
+    snprintf(t_run, sizeof t_run, "%s-out-run", name);
+    snprintf(victim, sizeof victim, "%s-output.ssm", at(run));
+    live = start_training(t_ref, ref, "0", "false", "seed=1", learning, augment);
+    finish_training("the uninterrupted run", 0);
+    live = start_training(t_run, run, every, "false", "seed=1", learning, augment);
+    resume_kill_after_checkpoints(live, "audiocoder", victim, at("resume.err"));
+    finish_training("killing the audiocoder (did the run finish first?)", 1);
+    live = start_training(t_run, run, every, "true", "seed=2", learning, augment);
+    finish_training("resume=true with another seed", 1);
+    const char *said = proc_slurp(at("resume.err"));
+    if (!strstr(said, "seed differs") || !strstr(said, "-hidden.checkpoint"))
+        fail_msg("another seed's checkpoint: not refused naming the file and the field: %s", said);
+    live = start_training(t_run, run, every, "true", "seed=1", learning, augment);
+    finish_training("resume=true", 0);
+    said = proc_slurp(at("resume.err"));
+    if (!strstr(said, "resuming after batch"))
+        fail_msg("resume=true did not resume: %s", said);
+    static const char *const layers[] = {"hidden", "output"};
+    char pa[320], pb[320];
+    snprintf(pa, sizeof pa, "%s", at(ref));
+    snprintf(pb, sizeof pb, "%s", at(run));
+    resume_assert_same_models(pa, pb, layers, 2);
+    snprintf(pa, sizeof pa, "%s/metrics.json", at(t_ref));
+    snprintf(pb, sizeof pb, "%s/metrics.json", at(t_run));
+    loss_line(pa, a, sizeof a);
+    loss_line(pb, b, sizeof b);
+    assert_true(*a);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(proc_slurp(pb), "\"epochs\": 2"));
+}
+
+/* traces, resumed in the first epoch (checkpoints 1, 2: its end from the targets) */
+static void test_resume(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    resume_case("res", "1", "traces", "");
+}
+
+/* bptt (Adam's moments carried across batches: they must come back) and
+ * augmented, resumed in the second epoch (checkpoints 2, 4): its shuffle and
+ * augmentation draws must be the second epoch's */
+static void test_resume_augmented(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    resume_case("aug", "2", "bptt", "speed,gain,noise,shift");
+}
+
 static void test_missing_target_id(void **state)
 {
     (void)state;
@@ -640,6 +738,8 @@ int main(void)
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
         cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
         cmocka_unit_test_teardown(test_limit_progress, reap_leftover),
+        cmocka_unit_test_teardown(test_resume, reap_leftover),
+        cmocka_unit_test_teardown(test_resume_augmented, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
         cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),
     };
