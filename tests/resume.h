@@ -8,11 +8,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Waits (up to 60 s) for the second checkpoint of the model file `model` (its
- * .prev: every layer then holds the first), then SIGKILLs victim, a child of
- * parent (the runner) by its command name, or parent itself when victim is
- * NULL. Fails quoting err_path when none came. */
-void resume_kill_after_checkpoints(pid_t parent, const char *victim, const char *model, const char *err_path);
+/* Waits (up to 60 s) until the model file `model` has `count` complete
+ * checkpoints (2 for one stage of several: every layer then holds the first),
+ * then SIGKILLs victim, a child of parent (the runner) by its command name, or
+ * parent itself when victim is NULL. Fails quoting err_path when none came. */
+void resume_kill_after_checkpoints(pid_t parent, const char *victim, const char *model, int count,
+                                   const char *err_path);
 
 /* REF-LAYER.ssm and GOT-LAYER.ssm are the same bytes for each of the n layers,
  * and GOT's checkpoints are gone (a completed run removes them). */

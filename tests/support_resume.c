@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static bool same_file(const char *a, const char *b)
@@ -30,11 +29,13 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
-static bool wait_file(const char *path, double limit)
+/* Polls until path's checkpoints hold `count` readable ones (complete: each
+ * is renamed into place once written). */
+static bool wait_checkpoints(const char *path, int count, double limit)
 {
-    struct stat st;
+    int64_t pts[CHECKPOINT_KEEP];
     for (double t0 = clock_now(); clock_now() - t0 < limit; usleep(2000))
-        if (stat(path, &st) == 0)
+        if (checkpoint_points(path, pts) >= count)
             return true;
     return false;
 }
@@ -49,12 +50,11 @@ static pid_t find_child(pid_t parent, const char *comm, double limit)
     return pid;
 }
 
-void resume_kill_after_checkpoints(pid_t parent, const char *victim, const char *model, const char *err_path)
+void resume_kill_after_checkpoints(pid_t parent, const char *victim, const char *model, int count,
+                                   const char *err_path)
 {
-    char prev[4096];
-    checkpoint_path(model, 1, prev, sizeof prev);
-    if (!wait_file(prev, 60))
-        fail_msg("no second checkpoint %s: %s", prev, proc_slurp(err_path));
+    if (!wait_checkpoints(model, count, 60))
+        fail_msg("no %d checkpoint(s) of %s: %s", count, model, proc_slurp(err_path));
     pid_t pid = victim ? find_child(parent, victim, 10) : parent;
     if (!pid)
         fail_msg("no %s among the runner's children (did the run finish first?)", victim);

@@ -193,7 +193,7 @@ static void pipeline_case(const char *learning, const char *victim)
     snprintf(victim_model, sizeof victim_model, "%s-%s.ssm", model_run,
              strcmp(victim, "ae-encoder") ? "decoder" : "encoder");
     live = proc_run_start("run", "pipelines/train-ae-mnist.pipe", out, err, first);
-    resume_kill_after_checkpoints(live, victim, victim_model, err);
+    resume_kill_after_checkpoints(live, victim, victim_model, 2, err);
     rc = proc_finish(live, 30, NULL);
     live = 0;
     if (rc != 1)
@@ -251,7 +251,7 @@ static void ae_train_case(const char *learning)
     if (rc != 0)
         fail_msg("the uninterrupted ae-train: exit %d: %s", rc, proc_slurp(err));
     live = ae_train(learning, run, EVERY, "false", "3", err);
-    resume_kill_after_checkpoints(live, NULL, enc, err);
+    resume_kill_after_checkpoints(live, NULL, enc, 2, err);
     rc = proc_finish(live, 30, NULL);
     live = 0;
     if (rc != 128 + SIGKILL)
