@@ -310,13 +310,16 @@ static void log_setup(const coder *c, const frame_shape *xs)
 
 /* A checkpoint of another training's targets or front end would go on from
  * the wrong place: refused, naming the file. */
-static int check_resumed(const coder *c, const model *ih, const char *path)
+static int check_resumed(const coder *c, const model *ih, const char *path, int64_t batches)
 {
     const char *field = ih->lineage.source != c->lineage.source ? "targets (their encoder)"
                         : strcmp(ih->lineage.frontend, c->lineage.frontend) ? "front end" : NULL;
+    char p[4096];
+    checkpoint_path(path, 0, p, sizeof p);
     if (field)
-        return err_set("%s: made by another training (its %s differs from this run's): resume with "
-                       "the settings of the run it continues", path, field);
+        return err_set("%s (or its .prev, of %lld batches): made by another training (its %s differs "
+                       "from this run's): resume with the settings of the run it continues", p,
+                       (long long)batches, field);
     return 0;
 }
 
@@ -336,7 +339,7 @@ static int coder_resume(coder *c, uint64_t per_epoch)
         return mode;
     if (checkpoint_restore(c->net->hidden, "audiocoder-hidden", sp.hidden, batches, &ih) < 0 ||
         checkpoint_restore(c->net->output, "audiocoder-output", sp.output, batches, &io) < 0 ||
-        check_resumed(c, &ih, sp.hidden) < 0)
+        check_resumed(c, &ih, sp.hidden, batches) < 0)
         return -1;
     c->init[0] = ih.lineage.init;
     c->init[1] = io.lineage.init;

@@ -18,7 +18,7 @@
  *    SIGKILL after a checkpoint, then resume=true: both model files byte for
  *    byte those of a run never stopped (and the whole run's loss), resumed at
  *    the first epoch's end (traces) and in the second epoch (bptt, augmented);
- *    another seed's checkpoint is refused, naming the file;
+ *    a run of another seed or front end refuses the checkpoint, naming it;
  *  - a maps file missing a training id, and one of the wrong width, fail with
  *    an error naming the id / the widths. */
 #include <setjmp.h>
@@ -634,7 +634,7 @@ static void metric(const char *path, const char *key, char *buf, size_t cap)
 }
 
 static pid_t start_training(const char *tag, const char *model, const char *every, const char *resume,
-                            const char *seed, const char *learning, const char *augment)
+                            const char *extra, const char *learning, const char *augment)
 {
     static char v[7][400], err[320];
     snprintf(v[0], sizeof v[0], "fsdd=%s", at("rec"));
@@ -645,7 +645,7 @@ static pid_t start_training(const char *tag, const char *model, const char *ever
     snprintf(v[5], sizeof v[5], "augment=%s", augment);
     snprintf(v[6], sizeof v[6], "learning=%s", learning);
     snprintf(err, sizeof err, "%s", at("resume.err"));
-    const char *vars[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], seed, "epochs=2", "force=true", RESUME_FRONT,
+    const char *vars[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], extra, "epochs=2", "force=true", RESUME_FRONT,
                           NULL};
     return proc_run_start("run", "pipelines/train-audiocoder.pipe", at(tag), err, vars);
 }
@@ -662,8 +662,9 @@ static int finish_training(const char *what, int want)
 /* Uninterrupted (no checkpoints) against checkpoints every `every` batches,
  * the audiocoder killed once its output layer (written second) holds `count`
  * of them (one: no second is written before the end), and resume=true, which must go on after batch `after`: the same
- * model files (weights, epochs) and metrics `same` (NULL-terminated). A
- * checkpoint of another seed is refused first, naming the file. */
+ * model files (weights, epochs) and metrics `same` (NULL-terminated). The
+ * checkpoints are refused first to a run of another seed or front end,
+ * naming the file. */
 typedef struct {
     const char *name, *every, *learning, *augment;
     int count;
@@ -684,11 +685,14 @@ static void resume_case(const resume_spec *c)
     live = start_training(t_run, run, c->every, "false", "seed=1", c->learning, c->augment);
     resume_kill_after_checkpoints(live, "audiocoder", victim, c->count, at("resume.err"));
     finish_training("killing the audiocoder (did the run finish first?)", 1);
-    live = start_training(t_run, run, c->every, "true", "seed=2", c->learning, c->augment);
-    finish_training("resume=true with another seed", 1);
-    const char *said = proc_slurp(at("resume.err"));
-    if (!strstr(said, "seed differs") || !strstr(said, "-hidden.checkpoint"))
-        fail_msg("another seed's checkpoint: not refused naming the file and the field: %s", said);
+    const char *said, *other[][2] = {{"seed=2", "seed differs"}, {"norm=channel", "front end differs"}};
+    for (int i = 0; i < 2; i++) {
+        live = start_training(t_run, run, c->every, "true", other[i][0], c->learning, c->augment);
+        finish_training(other[i][0], 1);
+        said = proc_slurp(at("resume.err"));
+        if (!strstr(said, other[i][1]) || !strstr(said, "-hidden.checkpoint"))
+            fail_msg("resume=true %s: not refused naming the file and '%s': %s", other[i][0], other[i][1], said);
+    }
     live = start_training(t_run, run, c->every, "true", "seed=1", c->learning, c->augment);
     finish_training("resume=true", 0);
     snprintf(a, sizeof a, "resuming after batch %s ", c->after);
