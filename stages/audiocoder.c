@@ -334,9 +334,9 @@ static int coder_resume(coder *c, uint64_t per_epoch)
     save_paths_of(&sp, c->save);
     int64_t batches = 0;
     const int mode = checkpoint_resume_point(sp.both, 2, options_str(c->o, "resume"), &batches);
-    model ih = c->info, io = c->info;
     if (mode <= 0)
         return mode;
+    model ih = c->info, io = c->info;
     if (checkpoint_restore(c->net->hidden, "audiocoder-hidden", sp.hidden, batches, &ih) < 0 ||
         checkpoint_restore(c->net->output, "audiocoder-output", sp.output, batches, &io) < 0 ||
         check_resumed(c, &ih, sp.hidden, batches) < 0)
