@@ -50,7 +50,8 @@ static const port_spec ports[] = {
 };
 static int decoder_preflight(const options *o)
 {
-    return checkpoint_preflight(options_str(o, "save"), options_str(o, "resume"));
+    const char *save = options_str(o, "save");
+    return checkpoint_preflight(&save, 1, options_str(o, "resume"));
 }
 
 static const stage_def def = {"ae-decoder", "The spiking autoencoder's output layer (W2).", opts, ports,

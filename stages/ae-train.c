@@ -153,12 +153,12 @@ static int save_models(const snn *net, const options *o, const model *run, const
 static int resume_models(snn *net, const options *o, model *info)
 {
     int64_t batches = 0;
-    const int mode = checkpoint_resume_option(options_str(o, "resume"), &batches);
     char enc[4096], dec[4096];
     layer_path(enc, sizeof enc, o, "encoder");
     layer_path(dec, sizeof dec, o, "decoder");
     const char *paths[] = {enc, dec};
-    if (mode <= 0 || (mode == 1 && checkpoint_common(paths, 2, &batches) < 0))
+    const int mode = checkpoint_resume_point(paths, 2, options_str(o, "resume"), &batches);
+    if (mode <= 0)
         return mode;
     if (checkpoint_restore(net->hidden, "ae-encoder", enc, batches, info) < 0 ||
         checkpoint_restore(net->output, "ae-decoder", dec, batches, info) < 0)

@@ -7,7 +7,10 @@
  * map stored for its id (the map of Th steps is shown repeatedly over the T
  * input steps); an id with no map is an error naming it. Weights are updated at
  * every step (the paper's per-step Adam). At the end --save PREFIX writes
- * PREFIX-hidden.ssm and PREFIX-output.ssm.
+ * PREFIX-hidden.ssm and PREFIX-output.ssm. A training keeps a checkpoint of
+ * both layers every --checkpoint-every batches and goes on from one with
+ * --resume (data/checkpoint.h; the source skips to the same batch), its
+ * figures (loss sums, epochs) with it.
  * Inference (no --targets): --model PREFIX, forward only.
  * Either way the output spikes of each step go out on `hidden` when it is
  * linked (to ae-decoder).
@@ -20,6 +23,7 @@
 #include "core/err.h"
 #include "core/json_out.h"
 #include "core/log.h"
+#include "data/checkpoint.h"
 #include "data/frontend_settings.h"
 #include "data/loss_log.h"
 #include "data/model.h"
@@ -61,14 +65,35 @@ static const port_spec ports[] = {
     {"hidden", PORT_OUT, PORT_OPTIONAL, "output spikes, batch x outputs, T frames per batch (to ae-decoder)"},
     {NULL, 0, 0, NULL},
 };
-static const stage_def def = {
-    "audiocoder", "The spiking audiocoder: cochleagram spikes -> the autoencoder's hidden spike map.",
-    opts, ports};
-
 static void model_path(char *buf, size_t cap, const char *prefix, const char *layer)
 {
     snprintf(buf, cap, "%s-%s.ssm", prefix, layer);
 }
+
+/* The files --save names: PREFIX-hidden.ssm, PREFIX-output.ssm ("" without --save). */
+typedef struct {
+    char hidden[4096], output[4096];
+    const char *both[2];
+} save_paths;
+
+static void save_paths_of(save_paths *sp, const char *prefix)
+{
+    model_path(sp->hidden, sizeof sp->hidden, prefix, "hidden");
+    model_path(sp->output, sizeof sp->output, prefix, "output");
+    sp->both[0] = *prefix ? sp->hidden : "";
+    sp->both[1] = *prefix ? sp->output : "";
+}
+
+static int coder_preflight(const options *o)
+{
+    save_paths sp;
+    save_paths_of(&sp, options_str(o, "save"));
+    return checkpoint_preflight(sp.both, 2, options_str(o, "resume"));
+}
+
+static const stage_def def = {
+    "audiocoder", "The spiking audiocoder: cochleagram spikes -> the autoencoder's hidden spike map.",
+    opts, ports, coder_preflight};
 
 /* The two files of one training, on inputs made as its were. */
 static int check_lineage(const options *o, const model *mh, const char *ph, const model *mo, const char *po)
@@ -149,6 +174,7 @@ typedef struct {
     int64_t hidden_spikes, hidden_entries;
     double first_epoch_loss, last_epoch_loss;
     int epochs_done;
+    int64_t epoch_end; /* resumed mid-epoch: the samples at which it ends (0: the ids tell) */
 } train_figures;
 
 static void end_epoch(train_figures *tf, int64_t samples, double seconds)
@@ -196,34 +222,43 @@ static int write_metrics(const char *path, const snn *net, const train_figures *
     return json_out_write(&j, path);
 }
 
-/* Both layers, each with the other's lineage; an interrupted training keeps
- * checkpoints beside them and leaves the models as they were. */
-static int save_net(const snn *net, const char *prefix, model *info, const uint64_t init[2], bool complete)
+/* What layer k (0 hidden, 1 output) records: the run's settings and progress,
+ * its lineage (the other layer's as its pair) and, for a checkpoint, the loss
+ * sums: the run's with the output layer, those at the epoch's start with the
+ * hidden one (the epoch figures go on from them). */
+static model layer_info(const model *run, const snn *net, const train_figures *tf, const uint64_t init[2], int k)
 {
-    char p[4096], to[4096];
-    const uint64_t final[2] = {model_layer_hash(net->hidden), model_layer_hash(net->output)};
-    info->lineage.init = init[0];
-    info->lineage.pair_init = init[1];
-    info->lineage.pair_final = final[1];
-    model_path(p, sizeof p, prefix, "hidden");
-    if (model_layer_keep(net->hidden, "audiocoder-hidden", info, p, complete, to, sizeof to) < 0)
-        return -1;
-    info->lineage.init = init[1];
-    info->lineage.pair_init = init[0];
-    info->lineage.pair_final = final[0];
-    model_path(p, sizeof p, prefix, "output");
-    if (model_layer_keep(net->output, "audiocoder-output", info, p, complete, to, sizeof to) < 0)
+    model m = *run;
+    const lif_layer *pair = k ? net->hidden : net->output;
+    m.epochs = tf->epochs_done;
+    m.lineage.init = init[k];
+    m.lineage.pair_init = init[!k];
+    m.lineage.pair_final = model_layer_hash(pair);
+    m.state.loss = k ? tf->all : tf->epoch_start;
+    return m;
+}
+
+/* Both layers; an interrupted training keeps checkpoints beside them and
+ * leaves the models as they were. */
+static int save_net(const snn *net, const char *prefix, const model *run, const train_figures *tf,
+                    const uint64_t init[2], bool complete)
+{
+    char to[4096];
+    save_paths sp;
+    save_paths_of(&sp, prefix);
+    const model ih = layer_info(run, net, tf, init, 0), io = layer_info(run, net, tf, init, 1);
+    if (model_layer_keep(net->hidden, "audiocoder-hidden", &ih, sp.hidden, complete, to, sizeof to) < 0 ||
+        model_layer_keep(net->output, "audiocoder-output", &io, sp.output, complete, to, sizeof to) < 0)
         return -1;
     if (complete)
         log_info("saved %s-hidden.ssm and %s-output.ssm (%lld samples)", prefix, prefix,
-                 (long long)info->samples);
+                 (long long)run->samples);
     else
         log_warn("interrupted after %lld samples: %s-hidden.ssm and %s-output.ssm left as they were; "
-                 "the weights so far saved as the checkpoints %s-*.checkpoint.ssm", (long long)info->samples,
+                 "the weights so far saved as the checkpoints %s-*.checkpoint.ssm", (long long)run->samples,
                  prefix, prefix, prefix);
     return 0;
 }
-
 
 typedef struct {
     const options *o;
@@ -273,6 +308,54 @@ static void log_setup(const coder *c, const frame_shape *xs)
                  c->cfg.mask ? "on" : "off");
 }
 
+/* A checkpoint of another training's targets or front end would go on from
+ * the wrong place: refused, naming the file. */
+static int check_resumed(const coder *c, const model *ih, const char *path, int64_t batches)
+{
+    const char *field = ih->lineage.source != c->lineage.source ? "targets (their encoder)"
+                        : strcmp(ih->lineage.frontend, c->lineage.frontend) ? "front end" : NULL;
+    char p[4096];
+    checkpoint_path(path, 0, p, sizeof p);
+    if (field)
+        return err_set("%s (or its .prev, of %lld batches): made by another training (its %s differs "
+                       "from this run's): resume with the settings of the run it continues", p,
+                       (long long)batches, field);
+    return 0;
+}
+
+/* --resume: both layers, their optimiser state and the run's figures from the
+ * checkpoints of one batch count. The resumed epoch ends by the sample count
+ * of the epochs before it (the ids seen before the checkpoint are not kept),
+ * in the first epoch by the count the targets and --limit give. 0 when not
+ * resuming, 1 resumed, -1 with err_msg(). */
+static int coder_resume(coder *c, uint64_t per_epoch)
+{
+    save_paths sp;
+    save_paths_of(&sp, c->save);
+    int64_t batches = 0;
+    const int mode = checkpoint_resume_point(sp.both, 2, options_str(c->o, "resume"), &batches);
+    if (mode <= 0)
+        return mode;
+    model ih = c->info, io = c->info;
+    if (checkpoint_restore(c->net->hidden, "audiocoder-hidden", sp.hidden, batches, &ih) < 0 ||
+        checkpoint_restore(c->net->output, "audiocoder-output", sp.output, batches, &io) < 0 ||
+        check_resumed(c, &ih, sp.hidden, batches) < 0)
+        return -1;
+    c->init[0] = ih.lineage.init;
+    c->init[1] = io.lineage.init;
+    c->info.batches = io.batches;
+    c->info.samples = io.samples;
+    train_figures *tf = &c->tf;
+    tf->all = tf->batch_start = io.state.loss;
+    tf->epoch_start = ih.state.loss;
+    tf->epochs_done = io.epochs;
+    const int64_t at_start = tf->epoch_start.sample_steps / (c->info.steps ? c->info.steps : 1);
+    tf->epoch_end = at_start + (tf->epochs_done ? at_start / tf->epochs_done : (int64_t)per_epoch);
+    log_info("resuming after batch %lld (%lld samples, %d epoch(s) done) from the checkpoints of %s",
+             (long long)c->info.batches, (long long)c->info.samples, tf->epochs_done, c->save);
+    return 1;
+}
+
 static int coder_open(stage *st, void *arg)
 {
     coder *c = arg;
@@ -294,10 +377,8 @@ static int coder_open(stage *st, void *arg)
                                      "to synthesise");
     if (*c->save && !c->training)
         return stage_usage_error(st, "--save needs --targets (only a training run changes the weights)");
-    /* its Ctrl-C checkpoints are format 3 too, but its data position is not restored yet */
-    if (options_int(o, "checkpoint-every") || strcmp(options_str(o, "resume"), "false"))
-        return stage_usage_error(st, "--checkpoint-every and --resume are not supported by the audiocoder "
-                                     "yet (ae-encoder, ae-decoder and ae-train have them)");
+    if (!c->training && (options_int(o, "checkpoint-every") || strcmp(options_str(o, "resume"), "false")))
+        return stage_usage_error(st, "--checkpoint-every and --resume need --targets (a training)");
     if (c->training && (!(c->maps = spike_maps_load(c->targets)) || spike_maps_sort(c->maps) < 0))
         return -1;
     if (!(c->in = stage_in(st, "spikes", &(frame_shape){FRAME_SPIKES, 0, 0, 0})) ||
@@ -313,6 +394,9 @@ static int coder_open(stage *st, void *arg)
         c->lineage = (model_lineage){.source = c->maps->source_hash};
         snprintf(c->lineage.frontend, sizeof c->lineage.frontend, "%s", options_str(o, "frontend"));
     }
+    c->info = (model){.steps = (int32_t)xs->steps, .mask = c->cfg.mask, .seed = c->cfg.seed,
+                      .lineage = c->lineage};
+    c->tf = (train_figures){.first_epoch_loss = NAN, .last_epoch_loss = NAN};
     /* the decoder downstream checks it was trained with the encoder our targets came from */
     char note[FRAME_TEXT_MAX];
     snprintf(note, sizeof note, "feeds=%016llx kind=audiocoder model=%s",
@@ -324,6 +408,8 @@ static int coder_open(stage *st, void *arg)
     if (limit && limit < per_epoch) /* train_limit=N: the ETA of N per epoch, not of every target */
         per_epoch = limit;
     uint64_t total = per_epoch * (uint64_t)options_int(o, "epochs");
+    if (c->training && coder_resume(c, per_epoch) < 0)
+        return -1;
     if ((stage_has_port(st, "hidden") && !(c->out = stage_out(st, "hidden", &ys))) ||
         !(c->x = link_frame_new(c->in)) || !(c->y = frame_new(&ys)) ||
         !(c->input = malloc((size_t)xs->batch * xs->width * sizeof *c->input)) ||
@@ -331,15 +417,14 @@ static int coder_open(stage *st, void *arg)
         !(c->idx = calloc(xs->batch, sizeof *c->idx)) || !(c->pg = progress_new(total, 0)) ||
         (c->maps && !(c->seen = calloc(c->maps->n, 1))))
         return -1;
-    c->info = (model){.steps = (int32_t)xs->steps, .mask = c->cfg.mask, .seed = c->cfg.seed};
-    c->tf = (train_figures){.first_epoch_loss = NAN, .last_epoch_loss = NAN};
     if (c->training && *options_str(o, "loss-csv") && !(c->loss_csv = loss_log_new(options_str(o, "loss-csv"))))
         return -1;
     return 0;
 }
 
 /* At a batch's step 0 (training): its maps; a batch with an id already seen
- * starts the next epoch (the source's batches never straddle two). */
+ * starts the next epoch (the source's batches never straddle two), as does,
+ * resumed, the first past the resumed epoch's end. */
 static int begin_batch(coder *c, const spike_frame *x)
 {
     if (snn_begin_batch(c->net, (int)x->batch) < 0)
@@ -348,12 +433,13 @@ static int begin_batch(coder *c, const spike_frame *x)
         return 0;
     if (find_maps(c->maps, c->targets, x, c->idx) < 0)
         return -1;
-    bool again = false;
+    bool again = c->tf.epoch_end > 0 && c->info.samples >= c->tf.epoch_end;
     for (uint32_t b = 0; b < x->batch; b++)
         again |= c->seen[c->idx[b]] != 0;
     if (again) {
         end_epoch(&c->tf, c->info.samples, clock_now() - c->t0);
         memset(c->seen, 0, c->maps->n);
+        c->tf.epoch_end = 0;
     }
     for (uint32_t b = 0; b < x->batch; b++)
         c->seen[c->idx[b]] = 1;
@@ -390,6 +476,23 @@ static int step(coder *c, const spike_frame *x)
     return link_send(c->out, y);
 }
 
+/* After a batch: both layers' checkpoints every --checkpoint-every batches,
+ * the hidden one first (resuming takes the newest count both hold). */
+static int keep_checkpoint(const coder *c)
+{
+    const int64_t every = options_int(c->o, "checkpoint-every");
+    if (every <= 0 || !*c->save || c->info.batches % every)
+        return 0;
+    save_paths sp;
+    save_paths_of(&sp, c->save);
+    const model ih = layer_info(&c->info, c->net, &c->tf, c->init, 0);
+    const model io = layer_info(&c->info, c->net, &c->tf, c->init, 1);
+    if (checkpoint_save(c->net->hidden, "audiocoder-hidden", &ih, sp.hidden) < 0 ||
+        checkpoint_save(c->net->output, "audiocoder-output", &io, sp.output) < 0)
+        return -1;
+    return 0;
+}
+
 static int coder_run(stage *st, void *arg)
 {
     coder *c = arg;
@@ -411,6 +514,8 @@ static int coder_run(stage *st, void *arg)
                 loss_log_add(c->loss_csv, c->tf.epochs_done, c->info.batches, c->info.samples, &batch);
                 c->tf.batch_start = c->tf.all;
             }
+            if (c->training && keep_checkpoint(c) < 0)
+                return -1;
         }
     }
     c->seconds = c->t0 > 0 ? clock_now() - c->t0 : 0;
@@ -421,7 +526,7 @@ static int coder_run(stage *st, void *arg)
 static int coder_close(stage *st, void *arg)
 {
     coder *c = arg;
-    const train_figures *tf = &c->tf;
+    const train_figures *tf = &c->tf, at_batch = c->tf; /* an interrupted run's checkpoint: as at the batch */
     model *info = &c->info;
     const double seconds = c->seconds;
     if (c->training && info->samples > 0)
@@ -436,9 +541,8 @@ static int coder_close(stage *st, void *arg)
                  tf->all.entries ? (double)tf->all.out_spikes / tf->all.entries : 0.0,
                  tf->all.entries ? (double)tf->all.target_spikes / tf->all.entries : 0.0,
                  tf->hidden_entries ? (double)tf->hidden_spikes / tf->hidden_entries : 0.0);
-    info->lineage.source = c->lineage.source;
-    memcpy(info->lineage.frontend, c->lineage.frontend, sizeof info->lineage.frontend);
-    if (*c->save && save_net(c->net, c->save, info, c->init, !stage_interrupted(st)) < 0)
+    const bool complete = !stage_interrupted(st);
+    if (*c->save && save_net(c->net, c->save, info, complete ? tf : &at_batch, c->init, complete) < 0)
         return -1;
     if (*options_str(c->o, "metrics") &&
         write_metrics(options_str(c->o, "metrics"), c->net, tf, info, c->maps ? (int)c->maps->steps : 0,

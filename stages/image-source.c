@@ -57,12 +57,8 @@ static int source_open(stage *st, void *arg)
     if (!(s->ds = dataset_load_images(options_str(o, "data"), options_str(o, "dataset"),
                                       options_str(o, "split"), (size_t)options_int(o, "limit"))))
         return -1;
-    int mode = checkpoint_resume_option(options_str(o, "resume"), &s->skip);
-    if (mode == 1)
-        return stage_usage_error(st, "--resume=true: the batch to start after is the training stages' "
-                                     "(a pipeline's resume=true finds it): give --resume=N");
-    if (mode < 0)
-        return -1;
+    if (checkpoint_source_option(options_str(o, "resume"), &s->skip) < 0)
+        return stage_usage_error(st, "%s", err_msg());
     log_info("%zu %s images of %s, %lld epoch(s), batches of %zu", s->ds->n, options_str(o, "split"),
              options_str(o, "dataset"), (long long)options_int(o, "epochs"), s->batch);
     frame_shape shape = {FRAME_VALUES, (uint32_t)s->batch, (uint32_t)s->ds->n_pixels, 1};

@@ -30,7 +30,12 @@
  * Augmentation (files; training): --augment=speed,gain,noise,shift perturbs
  * each utterance anew every epoch, drawn from (seed, epoch, id) (audio/augment.h);
  * the noise is babble of other speakers' recordings of the same list. Every
- * epoch is then recomputed (no cache). */
+ * epoch is then recomputed (no cache).
+ *
+ * Resuming (files): --resume=N starts after batch N of the run, at the epoch
+ * and file of the epoch's order where it lies (data/checkpoint.h), so a training
+ * resumed from its checkpoints gets the rest of the same stream; every epoch is
+ * then recomputed (no cache). */
 #include "audio/audio.h"
 #include "audio/audio_list.h"
 #include "audio/augment.h"
@@ -39,6 +44,7 @@
 #include "core/clock.h"
 #include "core/dir.h"
 #include "core/err.h"
+#include "data/checkpoint.h"
 #include "data/image_grid.h"
 #include "core/log.h"
 #include "data/manifest.h"
@@ -98,6 +104,8 @@ static const option_spec opts[] = {
     {"cache-mb", OPT_INT, "2048", "epochs > 1: keep the first epoch's images in memory up to this size (else recompute)",
      .min = "0"},
     {"allow-truncated", OPT_BOOL, "false", "files: read a file shorter than its header says (else an error naming how much is there)"},
+    {"resume", OPT_STRING, "false", "files: start after batch N of the run (resuming a training: the runner's "
+     "resume=true gives N, the newest checkpoint of its training stages)"},
     {"manifest", OPT_STRING, "", "write the CSV id,path,label here (atomically) before any frame", .path = OPT_PATH_WRITE},
     {"png", OPT_STRING, "", "also draw each image the stage sends as DIR/NAME.png (time across, channel 0 = highest frequency on top)",
      .path = OPT_PATH_DIR},
@@ -269,6 +277,7 @@ typedef struct {
     double fs;
     size_t frames;
     uint32_t batch_index;
+    int64_t skip; /* files, --resume: batches of the run already trained on */
     const char *png_dir, *manifest_path;
     manifest *man;
     progress *pg;
@@ -499,6 +508,9 @@ static int run_files(run *r, audio_list *list)
     if (epochs > 1 && r->aug.what) {
         log_info("%lld epochs%s, augmented (%s): every epoch's images made anew", (long long)epochs,
                  shuffle ? ", shuffled" : "", options_str(o, "augment"));
+    } else if (epochs > 1 && r->skip) {
+        log_info("%lld epochs%s, resumed: every epoch's images made anew", (long long)epochs,
+                 shuffle ? ", shuffled" : "");
     } else if (epochs > 1) {
         double mb = (double)n * (double)width * sizeof(float) / (1 << 20);
         if (mb <= (double)options_int(o, "cache-mb")) {
@@ -511,13 +523,19 @@ static int run_files(run *r, audio_list *list)
                      (long long)epochs, shuffle ? ", shuffled" : "", mb);
         }
     }
+    int64_t e0;
+    size_t s0;
+    checkpoint_position(r->skip, n, batch, &e0, &s0);
+    if (r->skip)
+        log_info("resuming after batch %lld: epoch %lld, file %zu of its order", (long long)r->skip,
+                 (long long)e0 + 1, s0);
     double t0 = clock_now();
-    for (int64_t e = 0; e < epochs && !stage_stopping(r->st); e++) {
+    for (int64_t e = e0; e < epochs && !stage_stopping(r->st); e++) {
         for (size_t i = 0; i < n; i++)
             order[i] = (uint32_t)i;
         if (shuffle)
             rng_shuffle(stage_seed(r->st), (uint32_t)e, order, n);
-        for (next = 0; next < n && !stage_stopping(r->st);) {
+        for (next = e == e0 ? s0 : 0; next < n && !stage_stopping(r->st);) {
             uint32_t filled = 0;
             while (filled < batch && next < n) {
                 if (e > 0 && cache) { /* from memory: files known bad are left out again */
@@ -542,7 +560,7 @@ static int run_files(run *r, audio_list *list)
                 for (size_t j = 0; j < k; j++) {
                     front *fe = &r->fronts[omp_get_thread_num()];
                     uint32_t id = order[next + j];
-                    do_file(r, fe, (uint32_t)e, id, e == 0 ? names[id] : NULL,
+                    do_file(r, fe, (uint32_t)e, id, e == e0 ? names[id] : NULL,
                             r->f->values + (filled + j) * width, &slots[j]);
                 }
                 size_t base = filled;
@@ -556,7 +574,7 @@ static int run_files(run *r, audio_list *list)
                         goto out;
                     }
                     if (!s->ok) {
-                        if (e == 0) {
+                        if (e == e0) {
                             log_warn("skipping: %s", msg);
                             r->skipped++;
                         }
@@ -572,7 +590,7 @@ static int run_files(run *r, audio_list *list)
                             good[id] = 1;
                         }
                         filled++;
-                        if (e == 0) {
+                        if (e == e0) {
                             r->audio_s += s->seconds;
                             r->cut += s->n_frames > r->frames;
                         }
@@ -598,14 +616,14 @@ static int run_files(run *r, audio_list *list)
     progress_finish(r->pg);
     if (r->skipped)
         log_warn("skipped %llu bad file(s) of %zu", (unsigned long long)r->skipped, list->n);
-    if (next < list->n || r->sent < (uint64_t)epochs * (list->n - r->skipped))
+    if (next < list->n || r->sent + s0 < (uint64_t)(epochs - e0) * (list->n - r->skipped))
         log_info("stopped after %llu utterances (%zu of %zu files of the last epoch)",
                  (unsigned long long)r->sent, next, list->n);
     log_info("%llu utterances in %u frames, %.1f s of audio in %.2f s (%.0fx real time), %llu cut "
              "to %zu frames",
              (unsigned long long)r->sent, r->batch_index, r->audio_s, dt,
              dt > 0 ? r->audio_s / dt : 0.0, (unsigned long long)r->cut, r->frames);
-    if (r->sent == 0) {
+    if (r->sent == 0 && !r->skip) { /* resumed after its last batch: nothing left is no fault */
         err_set("no usable audio among %zu file(s)", list->n);
         goto out;
     }
@@ -874,6 +892,12 @@ static int spectrogram_open(stage *st, void *arg)
     r->aug = augment_params_default();
     if (augment_parse(options_str(o, "augment"), &r->aug.what) < 0)
         return stage_usage_error(st, "--augment: %s", err_msg());
+    if (checkpoint_source_option(options_str(o, "resume"), &r->skip) < 0)
+        return stage_usage_error(st, "%s", err_msg());
+    /* a bad file skipped would move the batches' boundaries: only reading every file tells where */
+    if (r->skip && options_bool(o, "skip-bad"))
+        return stage_usage_error(st, "--resume and --skip-bad: where batch %lld ends depends on which "
+                                     "files are bad; resume without --skip-bad", (long long)r->skip);
     r->png_dir = options_str(o, "png");
     r->manifest_path = options_str(o, "manifest");
     if (options_count(o, "input") == 0)
@@ -887,6 +911,8 @@ static int spectrogram_open(stage *st, void *arg)
         return stage_usage_error(st, "--input %s is a stream: --epochs and --shuffle need files", first);
     if (r->aug.what)
         return stage_usage_error(st, "--input %s is a stream: --augment needs files", first);
+    if (r->skip)
+        return stage_usage_error(st, "--input %s is a stream: --resume needs files", first);
     sp->stream = first;
     return 0;
 }

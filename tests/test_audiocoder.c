@@ -14,6 +14,11 @@
  *    across a second WAV header (cat a.wav b.wav); check refuses a stream
  *    option out of range, naming it;
  *  - with limit=N the audiocoder's progress counts N per epoch (its ETA);
+ *  - train-audiocoder.pipe with checkpoint_every, the audiocoder killed by
+ *    SIGKILL after a checkpoint, then resume=true: both model files byte for
+ *    byte those of a run never stopped (and the whole run's loss), resumed at
+ *    the first epoch's end (traces) and in the second epoch (bptt, augmented);
+ *    a run of another seed or front end refuses the checkpoint, naming it;
  *  - a maps file missing a training id, and one of the wrong width, fail with
  *    an error naming the id / the widths. */
 #include <setjmp.h>
@@ -31,6 +36,7 @@
 #include "numerics/lif_layer.h"
 #include "data/model.h"
 #include "process.h"
+#include "resume.h"
 #include "data/spike_maps.h"
 
 #include <dirent.h>
@@ -665,6 +671,123 @@ static void test_fit_recorded(void **state)
         fail_msg("the spectrogram does not say it stretched: %s", log);
 }
 
+/* ---- checkpoints: killed and resumed ----------------------------------------------- */
+
+/* A heavier front end and net than FRONT, so that the batches after a
+ * checkpoint take long enough to kill the run in: 4 batches of 2 per epoch. */
+#define RESUME_FRONT "rate=8000", "decimation=80", "frames=100", "steps=60", "r_max=1", "batch=2", "hidden=256"
+
+/* The value of key in a metrics.json ("" when absent). */
+static void metric(const char *path, const char *key, char *buf, size_t cap)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *m = proc_slurp(path), *l = strstr(m, k);
+    snprintf(buf, cap, "%.*s", l ? (int)strcspn(l, ",\n") : 0, l ? l : "");
+}
+
+static pid_t start_training(const char *tag, const char *model, const char *every, const char *resume,
+                            const char *extra, const char *learning, const char *augment)
+{
+    static char v[7][400], err[320];
+    snprintf(v[0], sizeof v[0], "fsdd=%s", at("rec"));
+    snprintf(v[1], sizeof v[1], "targets=%s", at("maps.ssmap"));
+    snprintf(v[2], sizeof v[2], "model=%s", at(model));
+    snprintf(v[3], sizeof v[3], "checkpoint_every=%s", every);
+    snprintf(v[4], sizeof v[4], "resume=%s", resume);
+    snprintf(v[5], sizeof v[5], "augment=%s", augment);
+    snprintf(v[6], sizeof v[6], "learning=%s", learning);
+    snprintf(err, sizeof err, "%s", at("resume.err"));
+    const char *vars[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], extra, "epochs=2", "force=true", RESUME_FRONT,
+                          NULL};
+    return proc_run_start("run", "pipelines/train-audiocoder.pipe", at(tag), err, vars);
+}
+
+static int finish_training(const char *what, int want)
+{
+    int rc = proc_finish(live, 120, NULL);
+    live = 0;
+    if (want >= 0 && rc != want)
+        fail_msg("%s: exit %d, expected %d: %s", what, rc, want, proc_slurp(at("resume.err")));
+    return rc;
+}
+
+/* Uninterrupted (no checkpoints) against checkpoints every `every` batches,
+ * the audiocoder killed once its output layer (written second) holds `count`
+ * of them (one: no second is written before the end), and resume=true, which must go on after batch `after`: the same
+ * model files (weights, epochs) and metrics `same` (NULL-terminated). The
+ * checkpoints are refused first to a run of another seed or front end,
+ * naming the file. */
+typedef struct {
+    const char *name, *every, *learning, *augment;
+    int count;
+    const char *after;
+    const char *same[5];
+} resume_spec;
+
+static void resume_case(const resume_spec *c)
+{
+    char ref[64], run[64], t_ref[80], t_run[80], victim[320], pa[320], pb[320], a[256], b[256];
+    snprintf(ref, sizeof ref, "%s-ref", c->name);
+    snprintf(run, sizeof run, "%s-run", c->name);
+    snprintf(t_ref, sizeof t_ref, "%s-out-ref", c->name);
+    snprintf(t_run, sizeof t_run, "%s-out-run", c->name);
+    snprintf(victim, sizeof victim, "%s-output.ssm", at(run));
+    live = start_training(t_ref, ref, "0", "false", "seed=1", c->learning, c->augment);
+    finish_training("the uninterrupted run", 0);
+    live = start_training(t_run, run, c->every, "false", "seed=1", c->learning, c->augment);
+    resume_kill_after_checkpoints(live, "audiocoder", victim, c->count, at("resume.err"));
+    finish_training("killing the audiocoder (did the run finish first?)", 1);
+    const char *said, *other[][2] = {{"seed=2", "seed differs"}, {"norm=channel", "front end differs"}};
+    for (int i = 0; i < 2; i++) {
+        live = start_training(t_run, run, c->every, "true", other[i][0], c->learning, c->augment);
+        finish_training(other[i][0], 1);
+        said = proc_slurp(at("resume.err"));
+        if (!strstr(said, other[i][1]) || !strstr(said, "-hidden.checkpoint"))
+            fail_msg("resume=true %s: not refused naming the file and '%s': %s", other[i][0], other[i][1], said);
+    }
+    live = start_training(t_run, run, c->every, "true", "seed=1", c->learning, c->augment);
+    finish_training("resume=true", 0);
+    snprintf(a, sizeof a, "resuming after batch %s ", c->after);
+    if (!strstr(said = proc_slurp(at("resume.err")), a))
+        fail_msg("resume=true did not say '%s': %s", a, said);
+    static const char *const layers[] = {"hidden", "output"};
+    snprintf(pa, sizeof pa, "%s", at(ref));
+    snprintf(pb, sizeof pb, "%s", at(run));
+    resume_assert_same_models(pa, pb, layers, 2);
+    snprintf(pa, sizeof pa, "%s/metrics.json", at(t_ref));
+    snprintf(pb, sizeof pb, "%s/metrics.json", at(t_run));
+    for (int i = 0; c->same[i]; i++) {
+        metric(pa, c->same[i], a, sizeof a);
+        metric(pb, c->same[i], b, sizeof b);
+        if (!*a || strcmp(a, b))
+            fail_msg("metrics.json: resumed %s, never stopped %s", b, a);
+    }
+}
+
+/* traces, resumed at the first epoch's end (a checkpoint after batch 4 of
+ * 4 + 4): the ids seen before are not kept, so the epoch's end must come from
+ * the targets' count, its loss from the checkpoint */
+static void test_resume(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    resume_case(&(resume_spec){"res", "4", "traces", "", 1, "4",
+                               {"loss", "loss_first_epoch", "loss_last_epoch", "epochs"}});
+}
+
+/* bptt (Adam's moments carried across batches: they must come back) and
+ * augmented, resumed in the second epoch (a checkpoint after batch 5): its
+ * shuffle and augmentation draws must be the second epoch's, its end by the
+ * first's count */
+static void test_resume_augmented(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    resume_case(&(resume_spec){"aug", "5", "bptt", "speed,gain,noise,shift", 1, "5",
+                               {"loss", "loss_last_epoch", "epochs", NULL}});
+}
+
 static void test_missing_target_id(void **state)
 {
     (void)state;
@@ -694,6 +817,8 @@ int main(void)
         cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
         cmocka_unit_test_teardown(test_fit_recorded, reap_leftover),
         cmocka_unit_test_teardown(test_limit_progress, reap_leftover),
+        cmocka_unit_test_teardown(test_resume, reap_leftover),
+        cmocka_unit_test_teardown(test_resume_augmented, reap_leftover),
         cmocka_unit_test_teardown(test_missing_target_id, reap_leftover),
         cmocka_unit_test_teardown(test_targets_width_mismatch, reap_leftover),
     };

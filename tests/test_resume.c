@@ -16,20 +16,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core/clock.h"
 #include "core/err.h"
 #include "data/checkpoint.h"
 #include "mnist_fixture.h"
 #include "numerics/blas.h"
 #include "process.h"
+#include "resume.h"
 #include "tmpdir.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define N_TRAIN 200 /* batches of 20: 10 per epoch */
 #define EVERY "3"   /* checkpoints mid-epoch (3, 6, 9, 12, ...) */
@@ -164,61 +162,7 @@ static void test_checkpoint_common(void **state)
 
 /* ---- b. killed and resumed ---------------------------------------------------- */
 
-static bool same_file(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    bool same = fa && fb;
-    for (int ca = 0, cb = 0; same && ca != EOF; same = ca == cb)
-        ca = fgetc(fa), cb = fgetc(fb);
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
-static bool wait_file(const char *path, double limit)
-{
-    struct stat st;
-    for (double t0 = clock_now(); clock_now() - t0 < limit; usleep(2000))
-        if (stat(path, &st) == 0)
-            return true;
-    return false;
-}
-
-static void assert_same_models(const char *ref, const char *got)
-{
-    static const char *const layers[] = {"encoder", "decoder"};
-    for (int i = 0; i < 2; i++) {
-        char a[300], b[300];
-        snprintf(a, sizeof a, "%s-%s.ssm", ref, layers[i]);
-        snprintf(b, sizeof b, "%s-%s.ssm", got, layers[i]);
-        if (!same_file(a, b))
-            fail_msg("%s differs from %s (the run never stopped)", b, a);
-        char ck[4096];
-        checkpoint_path(b, 0, ck, sizeof ck);
-        assert_int_equal(access(ck, F_OK), -1); /* the completed run removed it */
-    }
-}
-
-/* Waits for the victim's second checkpoint (so every layer holds its first),
- * kills it, and checks that the run did not finish first. */
-static void kill_after_checkpoints(pid_t parent, const char *victim, const char *victim_model,
-                                   const char *err)
-{
-    char prev[4096];
-    checkpoint_path(victim_model, 1, prev, sizeof prev);
-    if (!wait_file(prev, 60))
-        fail_msg("no second checkpoint %s: %s", prev, proc_slurp(err));
-    pid_t pid = parent;
-    if (victim) {
-        proc_info ps[8];
-        size_t n = proc_wait_children(parent, 4, ps, 8, 10);
-        if (!(pid = proc_find(ps, n, victim)))
-            fail_msg("no %s among the runner's children", victim);
-    }
-    kill(pid, SIGKILL);
-}
+static const char *const ae_layers[] = {"encoder", "decoder"};
 
 static void pipeline_case(const char *learning, const char *victim)
 {
@@ -249,7 +193,7 @@ static void pipeline_case(const char *learning, const char *victim)
     snprintf(victim_model, sizeof victim_model, "%s-%s.ssm", model_run,
              strcmp(victim, "ae-encoder") ? "decoder" : "encoder");
     live = proc_run_start("run", "pipelines/train-ae-mnist.pipe", out, err, first);
-    kill_after_checkpoints(live, victim, victim_model, err);
+    resume_kill_after_checkpoints(live, victim, victim_model, 2, err);
     rc = proc_finish(live, 30, NULL);
     live = 0;
     if (rc != 1)
@@ -262,7 +206,7 @@ static void pipeline_case(const char *learning, const char *victim)
     const char *said = proc_slurp(err);
     if (rc != 0 || !strstr(said, "resuming after batch"))
         fail_msg("resume=true: exit %d: %s", rc, said);
-    assert_same_models(model_ref, model_run);
+    resume_assert_same_models(model_ref, model_run, ae_layers, 2);
 }
 
 static void test_pipeline_resume_traces(void **state)
@@ -307,7 +251,7 @@ static void ae_train_case(const char *learning)
     if (rc != 0)
         fail_msg("the uninterrupted ae-train: exit %d: %s", rc, proc_slurp(err));
     live = ae_train(learning, run, EVERY, "false", "3", err);
-    kill_after_checkpoints(live, NULL, enc, err);
+    resume_kill_after_checkpoints(live, NULL, enc, 2, err);
     rc = proc_finish(live, 30, NULL);
     live = 0;
     if (rc != 128 + SIGKILL)
@@ -321,7 +265,7 @@ static void ae_train_case(const char *learning)
     live = 0;
     if (rc != 0 || !strstr(proc_slurp(err), "resuming after batch"))
         fail_msg("ae-train --resume: exit %d: %s", rc, proc_slurp(err));
-    assert_same_models(ref, run);
+    resume_assert_same_models(ref, run, ae_layers, 2);
 }
 
 static void test_ae_train_resume_traces(void **state)

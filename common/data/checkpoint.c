@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,26 +186,23 @@ int checkpoint_resume_option(const char *value, int64_t *batches)
     return 2;
 }
 
-static int newest_point(const char *save, int64_t *batches)
+int checkpoint_resume_point(const char *const *saves, int n, const char *resume, int64_t *batches)
 {
-    int64_t pts[PREFLIGHT_RESUME_MAX];
-    int n = checkpoint_points(save, pts);
+    const int mode = checkpoint_resume_option(resume, batches);
+    if (mode <= 0)
+        return mode;
     for (int i = 0; i < n; i++)
-        if (i == 0 || pts[i] > *batches)
-            *batches = pts[i];
-    return n;
+        if (!*saves[i])
+            return err_set("--resume needs --save: the checkpoints lie beside the model it names");
+    return mode == 2 || checkpoint_common(saves, n, batches) == 0 ? 1 : -1;
 }
 
 int checkpoint_resume(lif_layer *layer, const char *kind, const char *save, const char *resume, model *info)
 {
     int64_t batches = 0;
-    const int mode = checkpoint_resume_option(resume, &batches);
+    const int mode = checkpoint_resume_point(&save, 1, resume, &batches);
     if (mode <= 0)
         return mode;
-    if (!*save)
-        return err_set("--resume needs --save: the checkpoints lie beside the model it names");
-    if (mode == 1 && newest_point(save, &batches) == 0)
-        return checkpoint_common(&save, 1, &batches); /* its error: none to resume from */
     if (checkpoint_restore(layer, kind, save, batches, info) < 0)
         return -1;
     log_info("resuming after batch %lld (%lld samples) from the checkpoint of %s", (long long)info->batches,
@@ -212,17 +210,45 @@ int checkpoint_resume(lif_layer *layer, const char *kind, const char *save, cons
     return 1;
 }
 
-int checkpoint_preflight(const char *save, const char *resume)
+/* The counts of saves[0]'s checkpoints that every one of the n holds; how many. */
+int checkpoint_source_option(const char *value, int64_t *batches)
+{
+    *batches = 0;
+    const int mode = checkpoint_resume_option(value, batches);
+    if (mode == 1)
+        return err_set("--resume=true: the batch to start after is the training stages' (a pipeline's "
+                       "resume=true finds it): give --resume=N");
+    return mode < 0 ? -1 : 0;
+}
+
+static int points_everywhere(const char *const *saves, int n, int64_t *out)
+{
+    int64_t first[PREFLIGHT_RESUME_MAX], pts[PREFLIGHT_RESUME_MAX];
+    int n_out = 0, n0 = checkpoint_points(saves[0], first);
+    for (int k = 0; k < n0; k++) {
+        bool everywhere = true;
+        for (int i = 1; i < n && everywhere; i++) {
+            const int np = checkpoint_points(saves[i], pts);
+            everywhere = false;
+            for (int j = 0; j < np; j++)
+                everywhere |= pts[j] == first[k];
+        }
+        if (everywhere)
+            out[n_out++] = first[k];
+    }
+    return n_out;
+}
+
+int checkpoint_preflight(const char *const *saves, int n, const char *resume)
 {
     int64_t batches = 0, pts[PREFLIGHT_RESUME_MAX];
     const int mode = checkpoint_resume_option(resume, &batches);
     if (mode != 1)
         return mode < 0 ? -1 : 0;
-    int n = *save ? checkpoint_points(save, pts) : 0;
-    if (n == 0)
-        return *save ? checkpoint_common(&save, 1, &batches)
-                     : err_set("--resume needs --save: the checkpoints lie beside the model it names");
-    preflight_say_resume(pts, n);
+    /* its errors: no --save, none to resume from, none in common */
+    if (checkpoint_resume_point(saves, n, resume, &batches) < 0)
+        return -1;
+    preflight_say_resume(pts, points_everywhere(saves, n, pts));
     return 0;
 }
 

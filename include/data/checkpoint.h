@@ -57,16 +57,26 @@ void checkpoint_remove(const char *path);
  * on anything else. */
 int checkpoint_resume_option(const char *value, int64_t *batches);
 
-/* ---- what a training stage does with them (ae-encoder, ae-decoder) ---- */
+/* ---- what a training stage does with them (ae-encoder, ae-decoder, audiocoder, ae-train) ---- */
 
+/* --resume=VALUE of a training whose n layers are saved at saves[i]: 0 when
+ * not resuming; 1 with *batches the count to go on from (N, the runner's
+ * choice, or for true the newest that every layer's checkpoints hold). -1
+ * with err_msg() when there is no --save, no checkpoint or none in common. */
+int checkpoint_resume_point(const char *const *saves, int n, const char *resume, int64_t *batches);
 /* --resume=VALUE of a stage that saves its layer at save: 0 when not
  * resuming; 1 with the layer and info restored from the checkpoint of N
  * batches (the runner's choice) or, for true, the newest one save has. -1
  * with err_msg() when there is none of that count or it is another training's. */
 int checkpoint_resume(lif_layer *layer, const char *kind, const char *save, const char *resume, model *info);
-/* Under --preflight: with --resume=true the batch counts of save's
- * checkpoints, said to the runner (preflight_say_resume); -1 when it has none. */
-int checkpoint_preflight(const char *save, const char *resume);
+/* Under --preflight: with --resume=true the batch counts every one of the n
+ * layers' checkpoints (at saves[i]) holds, said to the runner
+ * (preflight_say_resume); -1 when there are none. */
+int checkpoint_preflight(const char *const *saves, int n, const char *resume);
+/* --resume=VALUE of a source: "false" (0, *batches = 0) or N > 0 (0, *batches =
+ * N: start after the run's batch N). true is refused (-1 with err_msg()): the
+ * count is the training stages', which a pipeline's resume=true finds. */
+int checkpoint_source_option(const char *value, int64_t *batches);
 /* After a batch: a checkpoint at save when every > 0 divides info->batches. */
 int checkpoint_every(const lif_layer *layer, const char *kind, const model *info, const char *save, int64_t every);
 
