@@ -94,6 +94,8 @@ static const option_spec opts[] = {
     {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,shift "
      "(speed 0.9-1.1, gain +-6 dB, 0-100 ms of silence first, half of them in babble of other speakers at "
      "5-30 dB SNR), drawn from (seed, epoch, id)"},
+    {"augment-speed-min", OPT_FLOAT, "0.9", "augment=speed: the slowest factor", .min = "0.25", .max = "4"},
+    {"augment-speed-max", OPT_FLOAT, "1.1", "augment=speed: the fastest factor", .min = "0.25", .max = "4"},
     {"ear-q", OPT_FLOAT, "8", "cochlea: Q of each stage"},
     {"step", OPT_FLOAT, "0.5", "cochlea: channel spacing in bandwidths"},
     {"mels", OPT_INT, "39", "mel: number of bands"},
@@ -898,6 +900,11 @@ static int spectrogram_open(stage *st, void *arg)
     if (r->skip && options_bool(o, "skip-bad"))
         return stage_usage_error(st, "--resume and --skip-bad: where batch %lld ends depends on which "
                                      "files are bad; resume without --skip-bad", (long long)r->skip);
+    r->aug.speed_min = options_float(o, "augment-speed-min");
+    r->aug.speed_max = options_float(o, "augment-speed-max");
+    if (r->aug.speed_min > r->aug.speed_max)
+        return stage_usage_error(st, "--augment-speed-min %g is above --augment-speed-max %g", r->aug.speed_min,
+                                 r->aug.speed_max);
     r->png_dir = options_str(o, "png");
     r->manifest_path = options_str(o, "manifest");
     if (options_count(o, "input") == 0)

@@ -375,6 +375,37 @@ static void test_spectrogram_augment(void **state)
     assert_true(strcmp(v0, v1) != 0);
 }
 
+/* --augment-speed-min/-max set speed's range: 1..1 sends what no augmentation
+ * sends (perturb_speed(1) is the identity), the default 0.9..1.1 does not,
+ * and a minimum above the maximum is refused */
+static void test_spectrogram_augment_speed_range(void **state)
+{
+    (void)state;
+    ensure_fixture();
+    char cmd[2048];
+    const char *aug[] = {"", "--augment speed --augment-speed-min 1 --augment-speed-max 1", "--augment speed"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "bin/frame-dump --in in=ipc://%s/ar%d --format=json --data > %s/ar%d.txt 2>/dev/null & "
+                 "bin/spectrogram --input %s/rec --split train --batch 8 --rate 8000 --decimation 80 "
+                 "--frames 20 %s --seed 5 --out values=ipc://%s/ar%d 2>%s/ar%d.err; rc=$?; wait; exit $rc",
+                 dir, k, dir, k, dir, aug[k], dir, k, dir, k);
+        if (system(cmd) != 0)
+            fail_msg("spectrogram %s: %s", aug[k], proc_slurp(at("ar0.err")));
+    }
+    snprintf(cmd, sizeof cmd, "cmp -s %s/ar0.txt %s/ar1.txt", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/ar0.txt %s/ar2.txt", dir, dir);
+    assert_true(system(cmd) != 0);
+    snprintf(cmd, sizeof cmd,
+             "bin/spectrogram --input %s/rec --split train --rate 8000 --frames 20 --augment speed "
+             "--augment-speed-min 1.2 --augment-speed-max 1.1 --out values=ipc://%s/ar3 2>%s/ar3.err",
+             dir, dir, dir);
+    assert_true(system(cmd) != 0);
+    if (!strstr(proc_slurp(at("ar3.err")), "above --augment-speed-max"))
+        fail_msg("the error does not name the range: %s", proc_slurp(at("ar3.err")));
+}
+
 /* audio2image.pipe on stdin (stream.wav, or what feed, a shell prefix with two
  * %s for the fixture dir, sends), into OUT: one PNG per utterance, named after
  * its place in the stream (the name travels with the utterance's frame). */
@@ -813,6 +844,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_spectrogram_epochs, reap_leftover),
         cmocka_unit_test_teardown(test_spectrogram_augment, reap_leftover),
+        cmocka_unit_test_teardown(test_spectrogram_augment_speed_range, reap_leftover),
         cmocka_unit_test_teardown(test_train_then_synthesise, reap_leftover),
         cmocka_unit_test_teardown(test_any_rate_no_option, reap_leftover),
         cmocka_unit_test_teardown(test_fit_recorded, reap_leftover),
