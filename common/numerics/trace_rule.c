@@ -518,7 +518,7 @@ static inline void grad_finish(trace_rule *self, int m, int c, const float *acc,
 static void optim_pass(trace_rule *self)
 {
     const int n_in = self->n_in;
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(static)
     for (int m = 0; m < self->n_out; m++)
         optim_apply(self->opt, self->optim, (size_t)m * n_in, self->w + (size_t)m * n_in,
                     self->grad_acc + (size_t)m * self->n_chunks * CHUNK, n_in);
@@ -748,10 +748,9 @@ oom:
     return -1;
 }
 
-/* The events kernel for samples part_b0..part_b1-1: passes of whole vectors
- * of neurons, taken by the threads as they come free (a pipeline's stages
- * share the cores, so a thread may start late); each adds its neurons'
- * gradient over every input in its own buffer, then hands it on row by row. */
+/* The events kernel for samples part_b0..part_b1-1: threads split the
+ * neurons (whole vectors), each adds its neurons' gradient over every input
+ * in its own buffer, then updates those weights row by row. */
 static int grad_events(trace_rule *self, const float *dv)
 {
     const int n_out = self->n_out, n_in = self->n_in, t = self->step - 1;
@@ -768,20 +767,16 @@ static int grad_events(trace_rule *self, const float *dv)
     const float inv_batch = 1.0f / (float)self->batch;
     const int width = trace_events_width(), most = trace_events_max_neurons();
     const int n_vec = (n_out + width - 1) / width;
-    /* passes of at most `most` neurons, equal, at least one per thread */
-    const int nt = omp_get_max_threads(), per = most / width;
-    int passes = (n_vec + per - 1) / per;
-    passes = (passes + nt - 1) / nt * nt;
-    if (passes > n_vec)
-        passes = n_vec;
 #pragma omp parallel
     {
-        const int tid = omp_get_thread_num();
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         float *g = self->ev_g + (size_t)tid * n_in * most, *a = self->ev_a + (size_t)tid * self->ev_a_cap;
         float acc[CHUNK];
-#pragma omp for schedule(dynamic, 1)
+        /* this thread's vectors of neurons, in passes of at most `most` neurons */
+        const int v0 = n_vec * tid / nt, nv = n_vec * (tid + 1) / nt - v0;
+        const int passes = (nv * width + most - 1) / most;
         for (int p = 0; p < passes; p++) {
-            const int m0 = n_vec * p / passes * width, m1 = n_vec * (p + 1) / passes * width;
+            const int m0 = (v0 + nv * p / passes) * width, m1 = (v0 + nv * (p + 1) / passes) * width;
             const int nm = (m1 < n_out ? m1 : n_out) - m0;
             if (b0 == 0) {
                 memset(g, 0, (size_t)n_in * most * sizeof *g);
