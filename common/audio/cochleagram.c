@@ -60,15 +60,13 @@ static bool loud_span(const float *x, size_t n_frames, size_t ch, double m, size
     return any && *last > *first;
 }
 
-void cochleagram_stretch(const float *x, size_t n_frames, int n_channels, float *out,
-                         size_t out_frames)
+/* STRETCH's fit given the image's maximum m. */
+static void stretch_by(const float *x, size_t n_frames, int n_channels, float *out, size_t out_frames,
+                       double m)
 {
     const size_t ch = (size_t)n_channels;
-    float m = 0.0f;
-    for (size_t i = 0; i < n_frames * ch; i++)
-        m = x[i] > m ? x[i] : m;
     size_t a = 0, b = 0;
-    if (out_frames < 2 || m <= 0.0f || !loud_span(x, n_frames, ch, m, &a, &b)) {
+    if (out_frames < 2 || m <= 0.0 || !loud_span(x, n_frames, ch, m, &a, &b)) {
         cochleagram_fit(x, n_frames, n_channels, out, out_frames);
         return;
     }
@@ -81,11 +79,21 @@ void cochleagram_stretch(const float *x, size_t n_frames, int n_channels, float 
     }
 }
 
+void cochleagram_stretch(const float *x, size_t n_frames, int n_channels, float *out,
+                         size_t out_frames)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n_frames * (size_t)n_channels; i++)
+        m = x[i] > m ? x[i] : m;
+    stretch_by(x, n_frames, n_channels, out, out_frames, m);
+}
+
+/* The fit, given the image's maximum m (already found by the caller). */
 static void fit_as(const float *x, size_t n_frames, int n_channels, float *out, size_t out_frames,
-                   cochleagram_fit_mode fit)
+                   cochleagram_fit_mode fit, double m)
 {
     if (fit == COCHLEAGRAM_STRETCH)
-        cochleagram_stretch(x, n_frames, n_channels, out, out_frames);
+        stretch_by(x, n_frames, n_channels, out, out_frames, m);
     else
         cochleagram_fit(x, n_frames, n_channels, out, out_frames);
 }
@@ -109,7 +117,7 @@ static int normalise_max(const float *x, size_t n_frames, int n_channels, float 
     double m = image_max(x, n_frames * (size_t)n_channels);
     if (m < 0.0)
         return -1;
-    fit_as(x, n_frames, n_channels, out, out_frames, fit);
+    fit_as(x, n_frames, n_channels, out, out_frames, fit, m);
     if (m > 0.0) {
         float inv = (float)(1.0 / m);
         size_t n = out_frames * (size_t)n_channels;
@@ -129,7 +137,7 @@ static int normalise_channels(const float *x, size_t n_frames, int n_channels, f
     double m = image_max(x, n_frames * ch);
     if (m < 0.0)
         return -1;
-    fit_as(x, n_frames, n_channels, out, out_frames, fit);
+    fit_as(x, n_frames, n_channels, out, out_frames, fit, m);
     if (m <= 0.0)
         return 0;
     float inv[1024];
