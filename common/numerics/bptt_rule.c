@@ -12,6 +12,7 @@
 #include "numerics/spike_kernels.h"
 #include "core/err.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,14 +225,13 @@ static void weight_gradient(bptt_rule *self)
 static int input_gradient(const bptt_rule *self, const float *w, float *grad_in)
 {
     const int n_in = self->n_in, n_out = self->n_out, rows = self->steps * self->batch;
-    const size_t n = (size_t)rows * n_out;
-    size_t nz = 0;
-    for (size_t i = 0; i < n; i++)
-        nz += self->dx[i] != 0.0f;
-    if (nz < SPARSE_DENSITY * n)
-        return sparse_rows_product(self->dx, rows, n_out, w, n_in, grad_in) < 0
-                   ? err_set("the input gradient of a layer %d -> %d: out of memory", n_in, n_out)
-                   : 0;
+    /* sparse while nonzero entries < SPARSE_DENSITY of them */
+    const size_t max_nonzero = (size_t)ceil(SPARSE_DENSITY * (double)rows * n_out) - 1;
+    const int sparse = sparse_rows_product(self->dx, rows, n_out, w, n_in, grad_in, max_nonzero);
+    if (sparse < 0)
+        return err_set("the input gradient of a layer %d -> %d: out of memory", n_in, n_out);
+    if (sparse == 0)
+        return 0;
     blas_sgemm(false, false, rows, n_in, n_out, 1.0f, self->dx, n_out, w, n_in, 0.0f, grad_in, n_in);
     return 0;
 }

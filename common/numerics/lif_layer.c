@@ -142,15 +142,6 @@ void lif_layer_init_uniform(lif_layer *self, uint64_t seed, uint32_t layer_id, f
     }
 }
 
-/* Nonzero entries among x[0..n), counting no further than limit + 1. */
-static size_t count_nonzero(const float *x, size_t n, size_t limit)
-{
-    size_t nz = 0;
-    for (size_t i = 0; i < n && nz <= limit; i++)
-        nz += x[i] != 0.0f;
-    return nz;
-}
-
 void lif_layer_set_parts(lif_layer *self, int parts) { self->state->parts = parts > 1 ? parts : 1; }
 
 int lif_layer_parts(const lif_layer *self) { return self->state->parts; }
@@ -244,13 +235,13 @@ int lif_layer_input_grad_rows(const lif_layer *self, const float *dv, float *gra
      * mostly nonzero dv through sgemm, a sparse one by the rows of W it picks */
     for (int p0 = b0; p0 < b1; p0 += pr) {
         const int rows = b1 - p0 < pr ? b1 - p0 : pr;
-        const size_t limit = (size_t)rows * n_out / 4;
         const float *d = dv + (size_t)p0 * n_out;
         float *g = grad_in + (size_t)p0 * n_in;
-        if (count_nonzero(d, (size_t)rows * n_out, limit) > limit)
-            blas_sgemm(false, false, rows, n_in, n_out, 1.0f, d, n_out, self->w, n_in, 0.0f, g, n_in);
-        else if (sparse_rows_product(d, rows, n_out, self->w, n_in, g) < 0)
+        const int sparse = sparse_rows_product(d, rows, n_out, self->w, n_in, g, (size_t)rows * n_out / 4);
+        if (sparse < 0)
             return err_set("the input gradient of a layer %d -> %d: out of memory", n_in, n_out);
+        if (sparse > 0)
+            blas_sgemm(false, false, rows, n_in, n_out, 1.0f, d, n_out, self->w, n_in, 0.0f, g, n_in);
     }
     return 0;
 }

@@ -146,8 +146,10 @@ static inline void weighted_rows(const int *list, const float *val, int n, const
 }
 
 /* Lists the nonzero d[r, m] of each row (m ascending) as CSR: counted per
- * row, offset, filled; rows in parallel. -1 when out of memory. */
-static int nonzero_rows_list(const float *d, int rows, int n, int **start_p, int **idx_p, float **val_p)
+ * row, offset, filled; rows in parallel. -1 when out of memory, 1 (nothing
+ * listed) when there are more than max_nonzero. */
+static int nonzero_rows_list(const float *d, int rows, int n, size_t max_nonzero, int **start_p, int **idx_p,
+                             float **val_p)
 {
     int *start = malloc((size_t)(rows + 1) * sizeof *start);
     if (!start)
@@ -164,6 +166,10 @@ static int nonzero_rows_list(const float *d, int rows, int n, int **start_p, int
     start[0] = 0;
     for (int r = 0; r < rows; r++)
         start[r + 1] += start[r];
+    if ((size_t)start[rows] > max_nonzero) {
+        free(start);
+        return 1;
+    }
     int *idx = malloc((size_t)start[rows] * sizeof *idx + 1);
     float *val = malloc((size_t)start[rows] * sizeof *val + 1);
     int failed = 0;
@@ -206,12 +212,14 @@ fail:
     return -1;
 }
 
-int sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out)
+int sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out,
+                        size_t max_nonzero)
 {
     int *start, *idx;
     float *val;
-    if (nonzero_rows_list(d, rows, n, &start, &idx, &val) < 0)
-        return -1;
+    const int listed = nonzero_rows_list(d, rows, n, max_nonzero, &start, &idx, &val);
+    if (listed != 0)
+        return listed;
     /* a block of w's columns at a time over all rows: that slab of w stays in
      * cache while every row reads from it */
 #pragma omp parallel if ((size_t)rows * width > 16384)

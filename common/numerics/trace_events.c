@@ -154,13 +154,33 @@ static void values_from_events(trace_events *self, int s, int b0)
         }
 }
 
-/* A step whose inputs are not all 0 or 1 keeps them, all of its samples. */
-static int values_keep(trace_events *self, const float *input, int step, int b0, int b1)
+/* The nonzero inputs of samples [b0, b1) and whether all are 0 or 1: one
+ * pass, rows in parallel (integer sums: the same for any thread count). */
+static bool inputs_scan(const trace_events *self, const float *input, int b0, int b1, long *nonzero)
 {
     const int n_in = self->n_in;
-    bool binary = true;
-    for (size_t i = (size_t)b0 * n_in; i < (size_t)b1 * n_in && binary; i++)
-        binary = input[i] == 0.0f || input[i] == 1.0f;
+    long nz = 0;
+    int binary = 1;
+#pragma omp parallel for schedule(static) reduction(+ : nz) reduction(& : binary) \
+    if ((size_t)(b1 - b0) * n_in > 32768)
+    for (int b = b0; b < b1; b++) {
+        const float *x = input + (size_t)b * n_in;
+        int k = 0, bin = 1;
+        for (int j = 0; j < n_in; j++) {
+            k += x[j] != 0.0f;
+            bin &= x[j] == 0.0f || x[j] == 1.0f;
+        }
+        nz += k;
+        binary &= bin;
+    }
+    *nonzero = nz;
+    return binary;
+}
+
+/* A step whose inputs are not all 0 or 1 keeps them, all of its samples. */
+static int values_keep(trace_events *self, const float *input, bool binary, int step, int b0, int b1)
+{
+    const int n_in = self->n_in;
     if (binary && !self->value[step])
         return 0;
     if (!self->value[step]) {
@@ -173,7 +193,7 @@ static int values_keep(trace_events *self, const float *input, int step, int b0,
     return 0;
 }
 
-int trace_events_record(trace_events *self, const float *input, int step, int b0, int b1)
+int trace_events_record(trace_events *self, const float *input, int step, int b0, int b1, long *nonzero)
 {
     if (step > 0x7fffff)
         return err_set("input events: more than %d steps in a batch", 0x7fffff);
@@ -183,7 +203,8 @@ int trace_events_record(trace_events *self, const float *input, int step, int b0
         free(self->value[step]);
         self->value[step] = NULL;
     }
-    if (values_keep(self, input, step, b0, b1) != 0)
+    const bool binary = inputs_scan(self, input, b0, b1, nonzero);
+    if (values_keep(self, input, binary, step, b0, b1) != 0)
         return -1;
     const uint32_t flag = self->value[step] ? VALUES : 0;
     const int k0 = b0 / TRACE_EVENTS_BLOCK, k1 = (b1 + TRACE_EVENTS_BLOCK - 1) / TRACE_EVENTS_BLOCK;

@@ -366,7 +366,9 @@ void trace_rule_begin_batch(trace_rule *self, int batch)
 /* By events: the neurons that spiked at the last step start their trace now. */
 static void starts_reset_spiked(trace_rule *self, const float *spikes, int b0, int b1)
 {
-    for (size_t i = (size_t)b0 * self->n_out; i < (size_t)b1 * self->n_out; i++)
+    const long i0 = (long)b0 * self->n_out, i1 = (long)b1 * self->n_out;
+#pragma omp parallel for schedule(static) if (i1 - i0 > 16384)
+    for (long i = i0; i < i1; i++)
         if (spikes[i] != 0.0f)
             self->ev_start[i] = self->step;
 }
@@ -376,12 +378,12 @@ int trace_rule_forward(trace_rule *self, const float *input, const float *prev_s
 {
     self->n_spikes = n_spikes;
     if (self->events_batch) {
-        for (size_t i = (size_t)b0 * self->n_in; i < (size_t)b1 * self->n_in; i++)
-            self->inputs_seen += input[i] != 0.0f;
+        long nonzero;
         if (self->step > 0)
             starts_reset_spiked(self, prev_spikes, b0, b1);
-        if (trace_events_record(self->events, input, self->step, b0, b1) != 0)
+        if (trace_events_record(self->events, input, self->step, b0, b1, &nonzero) != 0)
             return -1;
+        self->inputs_seen += nonzero;
         if (b1 == self->batch)
             self->step++;
         return 0;
@@ -680,20 +682,55 @@ static int decay_pow_fill(trace_rule *self)
  * AUTO's exchange rate (measured, docs/results.md) */
 #define ROWS_COST 2
 
+/* rows_from_events for sample b: its history, rows and row_of; x holds
+ * (t + 1) x n_in inputs, row_at t + 1 ints; live marks the chunks it saw. */
+static void sample_rows_from_events(trace_rule *self, int b, int t, float *x, int *row_at, uint8_t *live)
+{
+    const int n_out = self->n_out, n_in = self->n_in;
+    const double decay = 1.0f - self->lif.leak; /* hist_update's */
+    const int *start = self->ev_start + (size_t)b * n_out;
+    trace_events_inputs(self->events, b, t, x);
+    for (int s = 0; s <= t; s++)
+        row_at[s] = -1;
+    for (int m = 0; m < n_out; m++)
+        row_at[start[m]] = -2; /* a row to take at that step */
+    double *h = hist_row(self, b);
+    memset(h, 0, (size_t)self->n_chunks * CHUNK * sizeof *h);
+    self->used[b] = self->n_free[b] = 0;
+    for (int s = 0; s <= t; s++) {
+        if (row_at[s] == -2) {
+            const int r = b * self->rps + self->used[b]++;
+            for (int c = 0; c < self->n_chunks; c++)
+                memcpy(trace_chunk(self, r, c), h + c * CHUNK, CHUNK * sizeof *h);
+            self->row_start[r] = s;
+            self->refs[r] = 0;
+            row_at[s] = r;
+        }
+        const float *xs = x + (size_t)s * n_in;
+        for (int j = 0; j < n_in; j++) {
+            h[j] = decay * h[j] + xs[j];
+            live[j / CHUNK] |= xs[j] != 0.0f;
+        }
+    }
+    for (int m = 0; m < n_out; m++) {
+        const int r = row_at[start[m]];
+        self->row_of[(size_t)b * n_out + m] = r;
+        self->refs[r]++;
+    }
+}
+
 /* AUTO's change to the rows at step t = step - 1: the rows and histories the
  * rows kernel would have kept since the batch began, rebuilt from the
  * recorded events by the recurrences of hist_update and row_take (the same
  * values). Rows are numbered afresh; no kernel's bits depend on numbers. */
 static int rows_from_events(trace_rule *self)
 {
-    const int t = self->step - 1, n_out = self->n_out, n_in = self->n_in;
-    float *x = malloc((size_t)(t + 1) * n_in * sizeof *x);
-    int *row_at = malloc((size_t)(t + 1) * sizeof *row_at);
-    if (!x || !row_at) {
-        free(x);
-        free(row_at);
-        return err_set("lif layer: out of memory for the trace rows of %d steps", t + 1);
-    }
+    const int t = self->step - 1, n_out = self->n_out, n_in = self->n_in, nt = omp_get_max_threads();
+    float *x = malloc((size_t)nt * (t + 1) * n_in * sizeof *x);
+    int *row_at = malloc((size_t)nt * (t + 1) * sizeof *row_at);
+    uint8_t *live = calloc((size_t)nt, (size_t)self->n_chunks);
+    if (!x || !row_at || !live)
+        goto oom;
     int rps = self->rps;
     for (int b = 0; b < self->batch; b++) {
         int n = 0;
@@ -705,47 +742,28 @@ static int rows_from_events(trace_rule *self)
     }
     if (rps != self->rps && pool_reshape(self, rps, 0) != 0)
         goto oom;
-    memset(self->chunk_live, 0, (size_t)self->n_chunks);
-    const double decay = 1.0f - self->lif.leak; /* hist_update's */
+    /* samples own their rows: in parallel, each thread with its scratch */
+#pragma omp parallel for schedule(static)
     for (int b = 0; b < self->batch; b++) {
-        const int *start = self->ev_start + (size_t)b * n_out;
-        trace_events_inputs(self->events, b, t, x);
-        for (int s = 0; s <= t; s++)
-            row_at[s] = -1;
-        for (int m = 0; m < n_out; m++)
-            row_at[start[m]] = -2; /* a row to take at that step */
-        double *h = hist_row(self, b);
-        memset(h, 0, (size_t)self->n_chunks * CHUNK * sizeof *h);
-        self->used[b] = self->n_free[b] = 0;
-        for (int s = 0; s <= t; s++) {
-            if (row_at[s] == -2) {
-                const int r = b * self->rps + self->used[b]++;
-                for (int c = 0; c < self->n_chunks; c++)
-                    memcpy(trace_chunk(self, r, c), h + c * CHUNK, CHUNK * sizeof *h);
-                self->row_start[r] = s;
-                self->refs[r] = 0;
-                row_at[s] = r;
-            }
-            const float *xs = x + (size_t)s * n_in;
-            for (int j = 0; j < n_in; j++) {
-                h[j] = decay * h[j] + xs[j];
-                self->chunk_live[j / CHUNK] |= xs[j] != 0.0f;
-            }
-        }
-        for (int m = 0; m < n_out; m++) {
-            const int r = row_at[start[m]];
-            self->row_of[(size_t)b * n_out + m] = r;
-            self->refs[r]++;
-        }
+        const int tid = omp_get_thread_num();
+        float *xb = x + (size_t)tid * (t + 1) * n_in;
+        int *at = row_at + (size_t)tid * (t + 1);
+        sample_rows_from_events(self, b, t, xb, at, live + (size_t)tid * self->n_chunks);
     }
+    memset(self->chunk_live, 0, (size_t)self->n_chunks);
+    for (int k = 0; k < nt; k++)
+        for (int c = 0; c < self->n_chunks; c++)
+            self->chunk_live[c] |= live[(size_t)k * self->n_chunks + c];
     free(x);
     free(row_at);
+    free(live);
     self->events_batch = false;
     return 0;
 oom:
     free(x);
     free(row_at);
-    return -1;
+    free(live);
+    return err_set("lif layer: out of memory for the trace rows of %d steps", t + 1);
 }
 
 /* The events kernel for samples part_b0..part_b1-1: threads split the

@@ -10,6 +10,7 @@
 #define SPIKESYNTH_SPIKE_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The active columns of each row of x (rows x n) into start (rows + 1) and
  * idx (room for rows * n). false, and nothing usable, when some entry is
@@ -31,7 +32,10 @@ void spike_sum_by_column(const int *cstart, const int *crows, int n, const float
 
 /* out[r, :] = sum over the nonzero d[r, m] (m ascending) of d[r, m] w[m, :]
  * for every row r < rows: d is rows x n, w is n x width. The product d w of
- * a sparse d (a gradient where most entries are 0). -1 when out of memory. */
-int sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out);
+ * a sparse d (a gradient where most entries are 0). Returns 1, out
+ * untouched, when d has more than max_nonzero nonzero entries (a dense
+ * product is then the faster); -1 when out of memory. */
+int sparse_rows_product(const float *d, int rows, int n, const float *w, int width, float *out,
+                        size_t max_nonzero);
 
 #endif

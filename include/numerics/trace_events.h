@@ -35,8 +35,9 @@ void trace_events_destroy(trace_events **self_p);
 void trace_events_begin_batch(trace_events *self, int batch);
 
 /* Records step `step`'s input of samples b0..b1-1 (input: batch x n_in, parts
- * of a step in order from b0 = 0). */
-int trace_events_record(trace_events *self, const float *input, int step, int b0, int b1);
+ * of a step in order from b0 = 0); *nonzero gets the count of its nonzero
+ * inputs. */
+int trace_events_record(trace_events *self, const float *input, int step, int b0, int b1, long *nonzero);
 
 /* Adds the gradient of the neurons [m0, m0 + nm) over the samples of [b0, b1)
  * at step t into g (n_in rows of stride g_stride floats, neuron m at column
