@@ -511,8 +511,11 @@ static inline void grad_finish(trace_rule *self, int m, int c, const float *acc,
         memcpy(g, acc, CHUNK * sizeof *acc);
         return;
     }
-    for (int k = 0; k < CHUNK; k++)
-        g[k] = acc[k] * inv_batch;
+    vecf v[CHUNK / VEC]; /* whole vectors: acc and g may alias as far as the compiler knows */
+    memcpy(v, acc, sizeof v);
+    for (int k = 0; k < CHUNK / VEC; k++)
+        v[k] *= inv_batch;
+    memcpy(g, v, sizeof v);
 }
 
 /* The optimiser over W row by row, in memory order (W, its moments and the
