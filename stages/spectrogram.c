@@ -27,7 +27,7 @@
  * that contradicts it is an error naming both. A file at another rate is
  * resampled to the model's, stereo is mixed down (audio.h).
  *
- * Augmentation (files; training): --augment=speed,gain,noise,shift perturbs
+ * Augmentation (files; training): --augment=speed,gain,noise,white,shift perturbs
  * each utterance anew every epoch, drawn from (seed, epoch, id) (audio/augment.h);
  * the noise is babble of other speakers' recordings of the same list. Every
  * epoch is then recomputed (no cache).
@@ -91,9 +91,9 @@ static const option_spec opts[] = {
      "channel by its own (floored at a tenth of the maximum)", .choices = "max|channel"},
     {"fit", OPT_STRING, "pad", "pad: the utterance from its start, zero-padded or cut to the frames (the "
      "paper); stretch: from its first to its last loud frame, resampled to the frames", .choices = "pad|stretch"},
-    {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,shift "
+    {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,white,shift "
      "(speed 0.9-1.1, gain +-6 dB, 0-100 ms of silence first, half of them in babble of other speakers at "
-     "5-30 dB SNR), drawn from (seed, epoch, id)"},
+     "5-30 dB SNR, half in white noise at 5-30 dB), drawn from (seed, epoch, id)"},
     {"augment-speed-min", OPT_FLOAT, "0.9", "augment=speed: the slowest factor", .min = "0.25", .max = "4"},
     {"augment-speed-max", OPT_FLOAT, "1.1", "augment=speed: the fastest factor", .min = "0.25", .max = "4"},
     {"ear-q", OPT_FLOAT, "8", "cochlea: Q of each stage"},

@@ -162,6 +162,37 @@ static void test_augment(void **state)
     audio_destroy(&z);
 }
 
+/* white: a hiss at 5-30 dB SNR, the same for the same draws, none when off */
+static void test_augment_white(void **state)
+{
+    (void)state;
+    augment_params p = augment_params_default();
+    assert_int_equal(augment_parse("white", &p.what), 0);
+    assert_int_equal(p.what, AUGMENT_WHITE);
+    p.noise_p = 1;
+    audio *clean = tone_audio(440, 4000), *x = tone_audio(440, 4000), *y = tone_audio(440, 4000);
+    assert_int_equal(augment_apply(&p, x, 5, 2, 17, NULL, 0), 0); /* no babble needed */
+    assert_int_equal(augment_apply(&p, y, 5, 2, 17, NULL, 0), 0);
+    assert_int_equal(x->n, clean->n);
+    assert_memory_equal(x->samples, y->samples, x->n * sizeof *x->samples);
+    double signal = 0, noise = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        double d = (double)x->samples[i] - clean->samples[i];
+        signal += (double)clean->samples[i] * clean->samples[i];
+        noise += d * d;
+    }
+    const double snr = 10 * log10(signal / noise);
+    assert_true(snr > 5 - 0.5 && snr < 30 + 0.5);
+    p.noise_p = 0; /* never drawn: untouched */
+    audio *z = tone_audio(440, 4000);
+    assert_int_equal(augment_apply(&p, z, 5, 2, 17, NULL, 0), 0);
+    assert_memory_equal(z->samples, clean->samples, z->n * sizeof *z->samples);
+    audio_destroy(&clean);
+    audio_destroy(&x);
+    audio_destroy(&y);
+    audio_destroy(&z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_snr),
         cmocka_unit_test(test_gain_and_shift),
         cmocka_unit_test(test_augment),
+        cmocka_unit_test(test_augment_white),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

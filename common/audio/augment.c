@@ -7,6 +7,7 @@
 #include "numerics/rng.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 augment_params augment_params_default(void)
@@ -18,17 +19,19 @@ augment_params augment_params_default(void)
 int augment_parse(const char *list, unsigned *what)
 {
     static const struct { const char *name; unsigned bit; } words[] = {
-        {"speed", AUGMENT_SPEED}, {"gain", AUGMENT_GAIN}, {"noise", AUGMENT_NOISE}, {"shift", AUGMENT_SHIFT}};
+        {"speed", AUGMENT_SPEED}, {"gain", AUGMENT_GAIN}, {"noise", AUGMENT_NOISE}, {"shift", AUGMENT_SHIFT},
+        {"white", AUGMENT_WHITE}};
+    const size_t n_words = sizeof words / sizeof words[0];
     *what = 0;
     if (!strcmp(list, "none"))
         return 0;
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, ",");
         size_t i = 0;
-        while (i < 4 && !(strlen(words[i].name) == len && !strncmp(p, words[i].name, len)))
+        while (i < n_words && !(strlen(words[i].name) == len && !strncmp(p, words[i].name, len)))
             i++;
-        if (len && i == 4)
-            return err_set("augment: unknown '%.*s' (speed, gain, noise, shift or none)", (int)len, p);
+        if (len && i == n_words)
+            return err_set("augment: unknown '%.*s' (speed, gain, noise, white, shift or none)", (int)len, p);
         if (len)
             *what |= words[i].bit;
         p += len + (p[len] == ',');
@@ -46,6 +49,23 @@ uint32_t augment_pick(uint64_t seed, uint32_t epoch, uint32_t id, uint32_t k, ui
 {
     rng_block r = draws(seed, epoch, id, 1 + k);
     return (uint32_t)(((uint64_t)r.v[0] * n) >> 32);
+}
+
+/* White noise, with probability noise_p, at an SNR uniform in [snr_min,
+ * snr_max]: a microphone's and a room's hiss, which babble is not. Its own
+ * draws (t), so that the other perturbations keep theirs. */
+static int augment_white(const augment_params *p, audio *a, rng_block t)
+{
+    if (rng_unit(t.v[0]) >= p->noise_p || perturb_power(a->samples, a->n) <= 0)
+        return 0;
+    float *w = malloc(a->n * sizeof *w);
+    if (!w)
+        return err_set("augment: out of memory for %zu samples of white noise", a->n);
+    perturb_white(w, a->n, (uint64_t)t.v[2] << 32 | t.v[3], 0);
+    int rc = perturb_add_noise(a->samples, a->n, w, a->n, 0,
+                               p->snr_min + (p->snr_max - p->snr_min) * rng_unit(t.v[1]));
+    free(w);
+    return rc;
 }
 
 int augment_apply(const augment_params *p, audio *a, uint64_t seed, uint32_t epoch, uint32_t id,
@@ -69,5 +89,5 @@ int augment_apply(const augment_params *p, audio *a, uint64_t seed, uint32_t epo
                               p->snr_min + (p->snr_max - p->snr_min) * u_snr) < 0)
             return -1;
     }
-    return 0;
+    return (p->what & AUGMENT_WHITE) ? augment_white(p, a, draws(seed, epoch, id, 0x200)) : 0;
 }

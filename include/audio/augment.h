@@ -12,8 +12,10 @@
  *    from elsewhere with more);
  *  - noise: with probability noise_p, the noise the caller gives (other
  *    training recordings, summed as babble) at an SNR uniform in
- *    [snr_min, snr_max] dB.
- * Applied in that order: speed, shift, gain, noise. */
+ *    [snr_min, snr_max] dB;
+ *  - white: with probability noise_p, white noise at an SNR uniform in the
+ *    same range (drawn apart from noise: both may come).
+ * Applied in that order: speed, shift, gain, noise, white. */
 #ifndef SPIKESYNTH_AUGMENT_H
 #define SPIKESYNTH_AUGMENT_H
 
@@ -22,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { AUGMENT_SPEED = 1u, AUGMENT_GAIN = 2u, AUGMENT_NOISE = 4u, AUGMENT_SHIFT = 8u };
+enum { AUGMENT_SPEED = 1u, AUGMENT_GAIN = 2u, AUGMENT_NOISE = 4u, AUGMENT_SHIFT = 8u, AUGMENT_WHITE = 16u };
 
 #define AUGMENT_NOISE_TALKERS 3 /* recordings summed into one utterance's noise */
 
