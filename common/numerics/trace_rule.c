@@ -10,6 +10,7 @@
 #include "numerics/trace_rule.h"
 
 #include "numerics/trace_events.h"
+#include "numerics/blas.h"
 #include "numerics/vecf.h"
 
 #include "core/err.h"
@@ -86,6 +87,7 @@ struct trace_rule {
     float *ev_decay;     /* decay_pow as floats */
     float *ev_g, *ev_a;  /* per thread: n_in x max neurons gradients, coefficients */
     size_t ev_a_cap;     /* floats of ev_a per thread */
+    float *shared_h;     /* the shared variant: max_batch x n_chunks*16 traces as floats */
     /* the update in progress: the layer's weights and optimiser */
     float *w;
     const optim_params *opt;
@@ -334,6 +336,7 @@ void trace_rule_destroy(trace_rule **self_p)
     free(self->ev_decay);
     free(self->ev_g);
     free(self->ev_a);
+    free(self->shared_h);
     free(self);
     *self_p = NULL;
 }
@@ -855,8 +858,39 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
 }
 
 /* The rows kernels for samples part_b0..part_b1-1. */
+/* The shared trace (the authors' variant): every neuron of sample b has the
+ * trace H_b, so the gradient is the product dv^T H, by blas_sgemm (its
+ * blocks fixed by the shapes: the same bits for any thread count), the parts
+ * of a batch summed in order. */
+static int grad_shared(trace_rule *self, const float *dv)
+{
+    const int b0 = self->part_b0, b1 = self->part_b1, nc = self->n_chunks * CHUNK;
+    if (!self->shared_h && !(self->shared_h = malloc((size_t)self->max_batch * nc * sizeof(float))))
+        return err_set("lif layer: out of memory for the shared traces of a layer %d -> %d", self->n_in,
+                       self->n_out);
+    float *h = self->shared_h;
+#pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * nc > 32768)
+    for (int b = b0; b < b1; b++) {
+        const double *hb = hist_row(self, b);
+        for (int j = 0; j < nc; j++)
+            h[(size_t)b * nc + j] = (float)hb[j];
+    }
+    blas_sgemm(true, false, self->n_out, nc, b1 - b0, 1.0f, dv + (size_t)b0 * self->n_out, self->n_out,
+               h + (size_t)b0 * nc, nc, b0 == 0 ? 0.0f : 1.0f, self->grad_acc, nc);
+    if (b1 == self->batch) {
+        const float inv_batch = 1.0f / (float)self->batch;
+        const long n = (long)self->n_out * nc;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (long i = 0; i < n; i++)
+            self->grad_acc[i] *= inv_batch;
+    }
+    return 0;
+}
+
 static int grad_rows(trace_rule *self, const float *dv)
 {
+    if (self->lif.trace == TRACE_SHARED)
+        return grad_shared(self, dv);
     gradient_lists(self, dv, self->part_b0, self->part_b1);
     /* threads split the columns: each owns its accumulators and its weights */
 #pragma omp parallel
