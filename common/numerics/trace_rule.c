@@ -857,7 +857,6 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
     return 0;
 }
 
-/* The rows kernels for samples part_b0..part_b1-1. */
 /* The shared trace (the authors' variant): every neuron of sample b has the
  * trace H_b, so the gradient is the product dv^T H, by blas_sgemm (its
  * blocks fixed by the shapes: the same bits for any thread count), the parts
@@ -887,6 +886,7 @@ static int grad_shared(trace_rule *self, const float *dv)
     return 0;
 }
 
+/* The rows kernels for samples part_b0..part_b1-1. */
 static int grad_rows(trace_rule *self, const float *dv)
 {
     if (self->lif.trace == TRACE_SHARED)
