@@ -9,7 +9,7 @@
  * training figures as JSON (--metrics). --checkpoint-every=N keeps a
  * checkpoint of both layers every N batches, --resume goes on from the newest
  * (data/checkpoint.h), to the same bits. Each rule has its own tuned lr and
- * Adam reading (train_options_tuned); options given on the command line
+ * Adam reading (train_options_setting); options given on the command line
  * override them.
  *
  * As the training pipeline: the paths are checked before any work (exit 2),
@@ -199,7 +199,7 @@ static int write_metrics(const char *path, const snn *net, const snn_config *cfg
         return 0;
     json_out j;
     json_out_init(&j);
-    json_out_str(&j, "learning", learning_rule_name(cfg->learn.rule));
+    json_out_str(&j, "learning", train_options_learning_name(&cfg->learn, &cfg->lif));
     json_out_int(&j, "window", cfg->learn.window);
     json_out_num(&j, "lr", cfg->opt.lr);
     json_out_int(&j, "hidden", cfg->n_hidden);
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
     }
     interrupt_catch(); /* Ctrl-C from here on: stop at the next batch, keep a checkpoint */
     log_info("training %d-%d-784 by %s (lr %g) on %zu images, %d epoch(s)", 784, cfg.n_hidden,
-             learning_rule_name(cfg.learn.rule), cfg.opt.lr, ds->n, epochs);
+             train_options_learning_name(&cfg.learn, &cfg.lif), cfg.opt.lr, ds->n, epochs);
     poisson_params pp = {.seed = cfg.seed, .r_max = (float)options_float(o, "r-max")};
     model info = run_info(o, epochs, 0, 0);
     if (resume_models(net, o, &info) < 0)
@@ -299,8 +299,8 @@ int main(int argc, char **argv)
     progress_finish(pg);
     log_info("trained %lld samples in %.1f s (%.0f samples/s)", (long long)samples, seconds, samples / seconds);
     char title[128];
-    snprintf(title, sizeof title, "ae-train: %s, 784-%d-784, %d epoch(s)", learning_rule_name(cfg.learn.rule),
-             cfg.n_hidden, epochs);
+    snprintf(title, sizeof title, "ae-train: %s, 784-%d-784, %d epoch(s)",
+             train_options_learning_name(&cfg.learn, &cfg.lif), cfg.n_hidden, epochs);
     const bool complete = !interrupt_caught();
     info = run_info(o, (int)(samples / (int64_t)ds->n), batches, samples);
     info.state.loss = last;

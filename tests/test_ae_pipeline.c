@@ -192,9 +192,12 @@ static void expect_same(const char *what, const float *pipeline, const float *on
 }
 
 /* One process, snn_train_step on the pipeline's spikes, against the model
- * files the pipeline wrote in DIR/PREFIX-{encoder,decoder}.ssm. */
-static void expect_one_process(const learning_params *learn, const char *prefix)
+ * files the pipeline wrote in DIR/PREFIX-{encoder,decoder}.ssm by the
+ * --learning value LEARNING (its tuned settings) and bptt's window. */
+static void expect_one_process(const char *learning, int window, const char *prefix)
 {
+    const train_setting *setting = train_options_setting(learning);
+    assert_non_null(setting);
     char path[256];
     path_in(path, sizeof path, "data");
     dataset *ds = dataset_load_images(path, "mnist", "train", (size_t)n_train);
@@ -206,9 +209,10 @@ static void expect_one_process(const learning_params *learn, const char *prefix)
     cfg.init_scale = 0.1f; /* train-ae-mnist.pipe's init_scale */
     /* traces: the stages' parts (with 1: W1 differs by ~2e-8); bptt goes by
      * whole steps, and its moments carry */
-    cfg.parts = learn->rule == LEARN_TRACES ? SNN_PARTS : 1;
-    cfg.learn = *learn;
-    const train_tuned tuned = train_options_tuned(learn->rule);
+    cfg.parts = setting->rule == LEARN_TRACES ? SNN_PARTS : 1;
+    cfg.learn = (learning_params){.rule = setting->rule, .window = window};
+    cfg.lif.trace = setting->trace;
+    const train_tuned tuned = setting->tuned;
     cfg.opt.lr = tuned.lr;
     cfg.opt.beta1 = tuned.beta1;
     cfg.opt.carry_moments = tuned.carry_moments;
@@ -275,7 +279,7 @@ static void test_train_matches_one_process(void **state)
 {
     (void)state;
     ensure_trained();
-    expect_one_process(&(learning_params){.rule = LEARN_TRACES}, "ae");
+    expect_one_process("traces", 0, "ae");
     /* the run's loss of every batch, and its curve */
     char path[256];
     path_in(path, sizeof path, "train/loss.csv");
@@ -308,8 +312,22 @@ static void test_train_bptt_matches_one_process(void **state)
         const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=7", model_var,
                               "learning=bptt", window_var, "-q", NULL};
         run_ok("pipelines/train-ae-mnist.pipe", vars, prefix, 30);
-        expect_one_process(&(learning_params){.rule = LEARN_BPTT, .window = window}, prefix);
+        expect_one_process("bptt", window, prefix);
     }
+}
+
+/* The authors' shared trace, with its tuned Adam (moments carried): the same
+ * weights as one process. */
+static void test_train_traces_shared_matches_one_process(void **state)
+{
+    (void)state;
+    ensure_trained(); /* the data */
+    char model_var[300];
+    snprintf(model_var, sizeof model_var, "model=%s/shared", dir);
+    const char *vars[] = {var_data, var_limit, "batch=50", "hidden=32", "seed=7", model_var,
+                          "learning=traces-shared", "-q", NULL};
+    run_ok("pipelines/train-ae-mnist.pipe", vars, "shared", 30);
+    expect_one_process("traces-shared", 0, "shared");
 }
 
 /* The transport changes nothing: over ZeroMQ only (no shared-memory lanes) the
@@ -769,6 +787,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fixture_loads),
         cmocka_unit_test_teardown(test_train_matches_one_process, reap_leftover),
         cmocka_unit_test_teardown(test_train_bptt_matches_one_process, reap_leftover),
+        cmocka_unit_test_teardown(test_train_traces_shared_matches_one_process, reap_leftover),
         cmocka_unit_test_teardown(test_train_same_over_zmq, reap_leftover),
         cmocka_unit_test_teardown(test_eval, reap_leftover),
         cmocka_unit_test_teardown(test_existing_model_needs_force, reap_leftover),

@@ -88,6 +88,7 @@ struct trace_rule {
     float *ev_g, *ev_a;  /* per thread: n_in x max neurons gradients, coefficients */
     size_t ev_a_cap;     /* floats of ev_a per thread */
     float *shared_h;     /* the shared variant: max_batch x n_chunks*16 traces as floats */
+    float *shared_dv;    /* ... and max_batch x n_out errors, the parts' rows so far */
     /* the update in progress: the layer's weights and optimiser */
     float *w;
     const optim_params *opt;
@@ -337,6 +338,7 @@ void trace_rule_destroy(trace_rule **self_p)
     free(self->ev_g);
     free(self->ev_a);
     free(self->shared_h);
+    free(self->shared_dv);
     free(self);
     *self_p = NULL;
 }
@@ -858,13 +860,18 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
 }
 
 /* The shared trace (the authors' variant): every neuron of sample b has the
- * trace H_b, so the gradient is the product dv^T H, by blas_sgemm (its
- * blocks fixed by the shapes: the same bits for any thread count), the parts
- * of a batch summed in order. */
+ * trace H_b, so the gradient is the product dv^T H / batch. The parts keep
+ * their rows of dv and H; the last one makes the product over the whole
+ * batch, one blas_sgemm whose blocks are fixed by the shapes: the same bits
+ * for any split into parts, thread count and process layout. */
 static int grad_shared(trace_rule *self, const float *dv)
 {
     const int b0 = self->part_b0, b1 = self->part_b1, nc = self->n_chunks * CHUNK;
-    if (!self->shared_h && !(self->shared_h = malloc((size_t)self->max_batch * nc * sizeof(float))))
+    if (!self->shared_h)
+        self->shared_h = malloc((size_t)self->max_batch * nc * sizeof(float));
+    if (!self->shared_dv)
+        self->shared_dv = malloc((size_t)self->max_batch * self->n_out * sizeof(float));
+    if (!self->shared_h || !self->shared_dv)
         return err_set("lif layer: out of memory for the shared traces of a layer %d -> %d", self->n_in,
                        self->n_out);
     float *h = self->shared_h;
@@ -874,15 +881,11 @@ static int grad_shared(trace_rule *self, const float *dv)
         for (int j = 0; j < nc; j++)
             h[(size_t)b * nc + j] = (float)hb[j];
     }
-    blas_sgemm(true, false, self->n_out, nc, b1 - b0, 1.0f, dv + (size_t)b0 * self->n_out, self->n_out,
-               h + (size_t)b0 * nc, nc, b0 == 0 ? 0.0f : 1.0f, self->grad_acc, nc);
-    if (b1 == self->batch) {
-        const float inv_batch = 1.0f / (float)self->batch;
-        const long n = (long)self->n_out * nc;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (long i = 0; i < n; i++)
-            self->grad_acc[i] *= inv_batch;
-    }
+    memcpy(self->shared_dv + (size_t)b0 * self->n_out, dv + (size_t)b0 * self->n_out,
+           (size_t)(b1 - b0) * self->n_out * sizeof(float));
+    if (b1 == self->batch)
+        blas_sgemm(true, false, self->n_out, nc, self->batch, 1.0f / (float)self->batch, self->shared_dv,
+                   self->n_out, h, nc, 0.0f, self->grad_acc, nc);
     return 0;
 }
 

@@ -5,14 +5,32 @@
 
 #include <string.h>
 
-train_tuned train_options_tuned(learning_rule rule)
-{
+/* docs/results.md has the measurements behind each tuned setting */
+static const train_setting settings[] = {
     /* traces update at every step, so Adam's moments restart per batch (the
-     * paper's reading); bptt updates once per window: the moments must carry,
-     * and a shorter memory of the gradient (beta1 0.7) trains better in one
-     * epoch (docs/results.md) */
-    return rule == LEARN_BPTT ? (train_tuned){.lr = 2e-3f, .beta1 = 0.7f, .carry_moments = true}
-                              : (train_tuned){.lr = 5e-4f, .beta1 = 0.9f, .carry_moments = false};
+     * paper's reading) */
+    {"traces", LEARN_TRACES, TRACE_PER_NEURON, {.lr = 5e-4f, .beta1 = 0.9f, .carry_moments = false}},
+    /* the authors' shared trace: its gradient is one product per step */
+    {"traces-shared", LEARN_TRACES, TRACE_SHARED, {.lr = 1e-3f, .beta1 = 0.7f, .carry_moments = true}},
+    /* bptt updates once per window: the moments must carry, and a shorter
+     * memory of the gradient (beta1 0.7) trains better in one epoch */
+    {"bptt", LEARN_BPTT, TRACE_PER_NEURON, {.lr = 2e-3f, .beta1 = 0.7f, .carry_moments = true}},
+};
+#define N_SETTINGS (sizeof settings / sizeof *settings)
+
+const train_setting *train_options_setting(const char *name)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+const char *train_options_learning_name(const learning_params *learn, const lif_params *lif)
+{
+    if (learn->rule == LEARN_TRACES && lif->trace == TRACE_SHARED)
+        return "traces-shared";
+    return learning_rule_name(learn->rule);
 }
 
 int train_options_read(const options *o, lif_params *lif, optim_params *opt, learning_params *learn)
@@ -22,9 +40,14 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt, lea
                                .kernel = !strcmp(kernel, "rows")     ? TRACE_KERNEL_ROWS
                                          : !strcmp(kernel, "events") ? TRACE_KERNEL_EVENTS
                                                                      : TRACE_KERNEL_AUTO};
-    if (learning_rule_parse(options_str(o, "learning"), &learn->rule) != 0)
-        return -1;
-    const train_tuned tuned = train_options_tuned(learn->rule);
+    const char *learning = options_str(o, "learning"), *trace = options_str(o, "trace");
+    const train_setting *setting = train_options_setting(learning);
+    if (!setting)
+        return err_set("unknown --learning '%s'", learning);
+    if (setting->trace == TRACE_SHARED && strcmp(trace, "per-neuron") == 0)
+        return err_set("--learning=%s takes the shared trace: --trace=per-neuron contradicts it", learning);
+    learn->rule = setting->rule;
+    const train_tuned tuned = setting->tuned;
     *lif = lif_params_default();
     *opt = optim_params_default();
     lif->leak = (float)options_float(o, "leak");
@@ -32,7 +55,8 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt, lea
     lif->clamp = options_bool(o, "clamp");
     lif->slope = (float)options_float(o, "surrogate-slope");
     /* the options' choices: nothing else gets through the parser */
-    lif->trace = strcmp(options_str(o, "trace"), "shared") ? TRACE_PER_NEURON : TRACE_SHARED;
+    lif->trace = strcmp(trace, "auto") == 0 ? setting->trace
+                 : strcmp(trace, "shared") == 0 ? TRACE_SHARED : TRACE_PER_NEURON;
     opt->kind = strcmp(options_str(o, "optimizer"), "sgd") ? OPTIM_ADAM : OPTIM_SGD;
     opt->lr = (float)options_float(o, "lr");
     if (opt->lr == 0)
