@@ -172,9 +172,14 @@ int bptt_rule_forward(bptt_rule *self, const float *input, int b0, int b1, const
 void bptt_rule_record(bptt_rule *self, const float *v, const float *spikes, int b0, int b1)
 {
     const int n_out = self->n_out;
-    const size_t r0 = (size_t)self->steps * self->batch + b0, rows = (size_t)(b1 - b0);
-    memcpy(self->v + r0 * n_out, v + (size_t)b0 * n_out, rows * n_out * sizeof(float));
-    memcpy(self->s + r0 * n_out, spikes + (size_t)b0 * n_out, rows * n_out * sizeof(float));
+    const size_t r0 = (size_t)self->steps * self->batch;
+    /* per sample on both threads: one thread's copy was a step's serial tail */
+#pragma omp parallel for schedule(static) if ((size_t)(b1 - b0) * n_out > 16384)
+    for (int b = b0; b < b1; b++) {
+        const size_t at = (size_t)b * n_out;
+        memcpy(self->v + r0 * n_out + at, v + at, n_out * sizeof(float));
+        memcpy(self->s + r0 * n_out + at, spikes + at, n_out * sizeof(float));
+    }
     if (b1 == self->batch)
         self->steps++;
 }
