@@ -14,7 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 
 struct lif_layer_state {
@@ -40,16 +39,6 @@ const char *learning_rule_name(learning_rule rule)
 int learning_window(const learning_params *learn, int steps)
 {
     return learn->window > 0 && learn->window < steps ? learn->window : steps;
-}
-
-int learning_rule_parse(const char *name, learning_rule *rule)
-{
-    for (size_t i = 0; i < sizeof rule_names / sizeof *rule_names; i++)
-        if (strcasecmp(name, rule_names[i]) == 0) {
-            *rule = (learning_rule)i;
-            return 0;
-        }
-    return err_set("unknown learning rule '%s' (traces, bptt or none)", name);
 }
 
 lif_params lif_params_default(void)

@@ -45,7 +45,6 @@ int learning_window(const learning_params *learn, int steps);
 
 /* "traces", "bptt", "none"; NULL for an unknown value. */
 const char *learning_rule_name(learning_rule rule);
-int learning_rule_parse(const char *name, learning_rule *rule);
 
 typedef struct lif_layer_state lif_layer_state;
 typedef struct lif_layer lif_layer;
