@@ -307,8 +307,12 @@ static int decoder_run(stage *st, void *arg)
              d->layer->n_out, *d->spec.path ? " from the model file" : "");
     int rc;
     while ((rc = recv_step(d)) == 1) {
-        if (d->t0 == 0)
+        if (d->t0 == 0) {
             d->t0 = clock_now();
+            if (d->training && train_options_schedule(&d->layer->opt, &d->layer->learn, (int)d->h->steps,
+                                                      d->info.batches, d->h->batches) < 0)
+                return -1;
+        }
         const uint32_t rows = d->h->rows; /* the step's samples; h may be its first part */
         if (d->h->step == 0 && lif_layer_begin_batch(d->layer, (int)rows) < 0)
             return -1;

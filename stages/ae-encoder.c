@@ -213,6 +213,10 @@ static int encoder_run(stage *st, void *arg)
     int rc;
     if ((rc = link_recv(e->in, e->x)) == 1)
         frame_unpack_f32(e->x, e->input);
+    if (rc == 1 && e->training &&
+        train_options_schedule(&e->layer->opt, &e->layer->learn, (int)e->x->steps, e->info.batches,
+                               e->x->batches) < 0)
+        return -1;
     while (rc == 1) {
         const spike_frame *x = e->x;
         if (send_hidden(e, x) < 0)

@@ -53,8 +53,6 @@ static const option_spec specs[] = {
     {"hidden", OPT_INT, "196", "hidden neurons", .min = "1", .max = "65536"},
     {"shuffle", OPT_BOOL, "true", "visit the images in a random order drawn from (seed, epoch)"},
     {"mask", OPT_BOOL, "true", "the XOR mask of the loss"},
-    {"lr-schedule", OPT_STRING, "constant", "constant, or cosine: lr falls along a half cosine to 0 "
-     "over the run", .choices = "constant|cosine"},
     {"model", OPT_STRING, "models/ae-mnist", "writes MODEL-encoder.ssm and MODEL-decoder.ssm (existing "
      "ones only with --force; interrupted: MODEL-*.checkpoint.ssm)", .path = OPT_PATH_WRITE | OPT_PATH_KEEP,
      .suffixes = "-encoder.ssm|-decoder.ssm", .bytes = model_bytes},
@@ -79,15 +77,6 @@ static int read_config(const options *o, snn_config *cfg)
     cfg->mask = options_bool(o, "mask");
     cfg->seed = (uint64_t)options_int(o, "seed");
     return 0;
-}
-
-/* optimiser updates per batch: every step (traces), every window (bptt) */
-static int64_t updates_per_batch(const snn_config *cfg, int steps)
-{
-    if (cfg->learn.rule != LEARN_BPTT)
-        return steps;
-    const int window = learning_window(&cfg->learn, steps);
-    return (steps + window - 1) / window;
 }
 
 /* One batch of images (by index through order): T steps of Poisson spikes,
@@ -242,9 +231,9 @@ int main(int argc, char **argv)
         !(ds = dataset_load_images(options_str(o, "data"), options_str(o, "dataset"), "train",
                                    (size_t)options_int(o, "limit"))))
         goto done;
-    if (!strcmp(options_str(o, "lr-schedule"), "cosine"))
-        cfg.opt.decay_updates = updates_per_batch(&cfg, steps) * (int64_t)epochs *
-                                (int64_t)((ds->n + (size_t)batch - 1) / (size_t)batch);
+    if (train_options_schedule(&cfg.opt, &cfg.learn, steps, 0,
+                               (int64_t)epochs * (int64_t)((ds->n + (size_t)batch - 1) / (size_t)batch)) != 0)
+        goto done;
     if (!(net = snn_new(&cfg, batch)))
         goto done;
     const uint64_t init[2] = {model_layer_hash(net->hidden), model_layer_hash(net->output)};

@@ -470,6 +470,7 @@ static int step(coder *c, const spike_frame *x)
     if (frame_pack_f32(y, net->output->spikes, x->batch) < 0)
         return -1;
     y->batch_index = x->batch_index;
+    y->batches = x->batches;
     y->step = x->step;
     y->steps = x->steps;
     frame_copy_samples(y, x, 0, x->batch);
@@ -500,8 +501,14 @@ static int coder_run(stage *st, void *arg)
     spike_frame *x = c->x;
     int rc;
     while ((rc = link_recv(c->in, x)) == 1) {
-        if (c->t0 == 0)
+        if (c->t0 == 0) {
             c->t0 = clock_now();
+            lif_layer *layers[2] = {c->net->hidden, c->net->output};
+            for (int i = 0; c->training && i < 2; i++)
+                if (train_options_schedule(&layers[i]->opt, &layers[i]->learn, (int)x->steps, c->info.batches,
+                                           x->batches) < 0)
+                    return -1;
+        }
         if ((x->step == 0 && begin_batch(c, x) < 0) || step(c, x) < 0 || stage_keepalive(st) < 0)
             return -1;
         if (x->step + 1 == x->steps) {

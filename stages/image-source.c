@@ -84,6 +84,10 @@ static int source_run(stage *st, void *arg)
     checkpoint_position(s->skip, ds->n, s->batch, &e0, &s0);
     if (s->skip)
         log_info("resuming after batch %lld: epoch %lld, image %zu", (long long)s->skip, (long long)e0 + 1, s0);
+    /* the stream's length, for a training's lr schedule */
+    const int64_t per_epoch = (int64_t)((ds->n + s->batch - 1) / s->batch);
+    const int64_t left = options_int(s->o, "epochs") * per_epoch - s->skip;
+    f->batches = left > 0 && left <= UINT32_MAX ? (uint32_t)left : 0;
     for (int64_t e = e0; e < options_int(s->o, "epochs") && !stage_stopping(st); e++) {
         for (size_t i = 0; i < ds->n; i++)
             s->order[i] = (uint32_t)i;

@@ -77,6 +77,7 @@ static int encoder_run(stage *st, void *arg)
     int rc;
     while ((rc = link_recv(e->values, in)) == 1) {
         out->batch_index = in->batch_index;
+        out->batches = in->batches;
         out->steps = e->shape.steps;
         frame_copy_samples(out, in, 0, in->batch);
         for (uint32_t t = 0; t < e->shape.steps; t++) {

@@ -531,6 +531,10 @@ static int run_files(run *r, audio_list *list)
     if (r->skip)
         log_info("resuming after batch %lld: epoch %lld, file %zu of its order", (long long)r->skip,
                  (long long)e0 + 1, s0);
+    /* the stream's length, for a training's lr schedule; unknown when bad
+     * files may drop out */
+    const int64_t left = epochs * (int64_t)((n + batch - 1) / batch) - r->skip;
+    r->f->batches = !skip_bad && left > 0 && left <= UINT32_MAX ? (uint32_t)left : 0;
     double t0 = clock_now();
     for (int64_t e = e0; e < epochs && !stage_stopping(r->st); e++) {
         for (size_t i = 0; i < n; i++)

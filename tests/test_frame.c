@@ -94,6 +94,33 @@ static void test_values_round_trip(void **state)
     frame_destroy(&c);
 }
 
+/* The stream's length travels with its frames, follows to an answer, is 0
+ * when absent, and bounds the batch index. */
+static void test_stream_length(void **state)
+{
+    (void)state;
+    spike_frame *a = make(FRAME_VALUES, 3, 4, 1), *b = make(FRAME_VALUES, 3, 4, 1);
+    msgpack_sbuffer hdr;
+    msgpack_sbuffer_init(&hdr);
+    a->batch_index = 6;
+    a->batches = 7;
+    assert_int_equal(round_trip(a, b, &hdr), 0);
+    assert_int_equal(b->batches, 7);
+    spike_frame *c = make(FRAME_SPIKES, 3, 2, 1);
+    frame_follow(c, b);
+    assert_int_equal(c->batches, 7);
+    a->batches = 0; /* unknown: not sent, and a decode forgets the last one */
+    assert_int_equal(round_trip(a, b, &hdr), 0);
+    assert_int_equal(b->batches, 0);
+    a->batches = 6;
+    assert_int_equal(round_trip(a, b, &hdr), -1);
+    assert_non_null(strstr(err_msg(), "batch 6 of a stream of 6 batches"));
+    msgpack_sbuffer_destroy(&hdr);
+    frame_destroy(&a);
+    frame_destroy(&b);
+    frame_destroy(&c);
+}
+
 /* A source's frame after a control frame: values again, one step, its batch. */
 static void test_start_values(void **state)
 {
@@ -606,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_named_samples),     cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_start_values),
+        cmocka_unit_test(test_stream_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,7 @@ static void test_learning_values(void **state)
         assert_true(opt.lr == tuned.lr);
         assert_true(opt.beta1 == tuned.beta1);
         assert_int_equal(opt.carry_moments, tuned.carry_moments);
+        assert_int_equal(opt.cosine, tuned.cosine);
         assert_string_equal(train_options_learning_name(&learn, &lif), names[i]);
     }
     assert_int_equal(read_line(&lif, &opt, &learn, "--learning=traces"), 0);
@@ -87,11 +88,53 @@ static void test_overrides_and_conflicts(void **state)
     assert_non_null(strstr(err_msg(), "--trace=per-neuron"));
 }
 
+/* The lr schedule: the --learning value's or the option's; a cosine one runs
+ * over the updates of the whole run (a resumed one's too) once its length is
+ * known, and refuses a stream of unknown length. */
+static void test_schedule(void **state)
+{
+    (void)state;
+    lif_params lif;
+    optim_params opt;
+    learning_params learn;
+    assert_int_equal(read_line(&lif, &opt, &learn, "--learning=traces"), 0);
+    assert_false(opt.cosine); /* the paper's: constant */
+    assert_int_equal(train_options_schedule(&opt, &learn, 15, 0, 0), 0); /* nothing to know */
+    assert_int_equal(opt.decay_updates, 0);
+    assert_int_equal(read_line(&lif, &opt, &learn, "--learning=traces-shared"), 0);
+    assert_true(opt.cosine);
+    assert_int_equal(train_options_schedule(&opt, &learn, 15, 0, 0), -1);
+    assert_non_null(strstr(err_msg(), "--lr-schedule=constant"));
+    assert_int_equal(train_options_schedule(&opt, &learn, 15, 0, 600), 0);
+    assert_int_equal(opt.decay_updates, 15 * 600); /* an update per step */
+    assert_int_equal(train_options_schedule(&opt, &learn, 15, 200, 400), 0);
+    assert_int_equal(opt.decay_updates, 15 * 600); /* resumed after 200 of 600 */
+    assert_int_equal(read_line(&lif, &opt, &learn, "--learning=traces-shared", "--lr-schedule=constant"), 0);
+    assert_false(opt.cosine);
+    assert_int_equal(read_line(&lif, &opt, &learn, "--learning=bptt", "--lr-schedule=cosine", "--window=4"), 0);
+    assert_true(opt.cosine);
+    assert_int_equal(train_options_schedule(&opt, &learn, 15, 0, 10), 0);
+    assert_int_equal(opt.decay_updates, 4 * 10); /* windows of 4, 4, 4, 3 */
+    assert_int_equal(train_options_updates_per_batch(&learn, 16), 4);
+    /* the schedule itself: the full lr first, half at mid-run, 0 at the end */
+    opt.lr = 1.0f;
+    opt.decay_updates = 4;
+    optim_state *s = optim_state_new(&opt, 1);
+    assert_non_null(s);
+    const float want[] = {1.0f, 0.853553f, 0.5f, 0.146447f, 0.0f, 0.0f};
+    for (int i = 0; i < 6; i++) {
+        optim_state_begin_step(s, &opt);
+        assert_float_equal(s->lr, want[i], 1e-5);
+    }
+    optim_state_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learning_values),
         cmocka_unit_test(test_overrides_and_conflicts),
+        cmocka_unit_test(test_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,7 +55,7 @@ void optim_state_begin_step(optim_state *self, const optim_params *p)
 {
     self->step++;
     self->lr = p->lr;
-    if (p->decay_updates > 0) {
+    if (p->cosine && p->decay_updates > 0) {
         const double f = self->updates < p->decay_updates ? (double)self->updates / p->decay_updates : 1.0;
         self->lr = (float)(p->lr * 0.5 * (1.0 + cos(M_PI * f)));
     }

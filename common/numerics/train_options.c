@@ -11,7 +11,8 @@ static const train_setting settings[] = {
      * paper's reading) */
     {"traces", LEARN_TRACES, TRACE_PER_NEURON, {.lr = 5e-4f, .beta1 = 0.9f, .carry_moments = false}},
     /* the authors' shared trace: its gradient is one product per step */
-    {"traces-shared", LEARN_TRACES, TRACE_SHARED, {.lr = 1e-3f, .beta1 = 0.7f, .carry_moments = true}},
+    {"traces-shared", LEARN_TRACES, TRACE_SHARED,
+     {.lr = 2e-3f, .beta1 = 0.7f, .carry_moments = true, .cosine = true}},
     /* bptt updates once per window: the moments must carry, and a shorter
      * memory of the gradient (beta1 0.7) trains better in one epoch */
     {"bptt", LEARN_BPTT, TRACE_PER_NEURON, {.lr = 2e-3f, .beta1 = 0.7f, .carry_moments = true}},
@@ -31,6 +32,26 @@ const char *train_options_learning_name(const learning_params *learn, const lif_
     if (learn->rule == LEARN_TRACES && lif->trace == TRACE_SHARED)
         return "traces-shared";
     return learning_rule_name(learn->rule);
+}
+
+int64_t train_options_updates_per_batch(const learning_params *learn, int steps)
+{
+    if (learn->rule != LEARN_BPTT)
+        return steps;
+    const int window = learning_window(learn, steps);
+    return (steps + window - 1) / window;
+}
+
+int train_options_schedule(optim_params *opt, const learning_params *learn, int steps, int64_t done,
+                           int64_t stream)
+{
+    if (!opt->cosine)
+        return 0;
+    if (stream <= 0)
+        return err_set("the cosine lr schedule needs the run's length, and the stream's source does "
+                       "not say how many batches it sends: give --lr-schedule=constant");
+    opt->decay_updates = train_options_updates_per_batch(learn, steps) * (done + stream);
+    return 0;
 }
 
 int train_options_read(const options *o, lif_params *lif, optim_params *opt, learning_params *learn)
@@ -69,6 +90,8 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt, lea
     opt->eps = (float)options_float(o, "eps");
     const char *carry = options_str(o, "carry-moments");
     opt->carry_moments = strcmp(carry, "auto") ? strcmp(carry, "true") == 0 : tuned.carry_moments;
+    const char *schedule = options_str(o, "lr-schedule");
+    opt->cosine = strcmp(schedule, "auto") ? strcmp(schedule, "cosine") == 0 : tuned.cosine;
     if (!(lif->threshold > 0))
         return err_set("--threshold %g: must be positive", lif->threshold);
     if (!(opt->beta1 < 1) || !(opt->beta2 < 1) || !(opt->eps > 0))

@@ -159,6 +159,7 @@ static void follow_position(spike_frame *self, const spike_frame *src)
     self->kind = self->shape.kind;
     self->control = FRAME_NONE;
     self->batch_index = src->batch_index;
+    self->batches = src->batches;
     self->step = src->step;
     self->steps = src->steps;
 }
@@ -240,8 +241,9 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
                        self->row0 + self->batch - 1, self->rows, self->shape.batch);
     /* a batch's samples are the same at every step: their names go with step 0 */
     bool named = !control && self->named && self->step == 0;
+    bool batches = !control && self->batches;
     size_t n = 10 + (control ? 2 : 0) + (hello ? 4 : 0) + (lane ? 1 : 0) + (part ? 2 : 0) +
-               (named ? 2 : 0) + (control && self->text[0] ? 1 : 0);
+               (named ? 2 : 0) + (batches ? 1 : 0) + (control && self->text[0] ? 1 : 0);
     int bad = msgpack_pack_map(&pk, n) || pack_kv_u32(&pk, "version", FRAME_VERSION) ||
               pack_kv_str(&pk, "kind", frame_kind_name(self->kind)) ||
               pack_kv_str(&pk, "run", run ? run : "") || pack_kv_str(&pk, "link", link ? link : "") ||
@@ -265,6 +267,8 @@ int frame_encode(const spike_frame *self, const char *run, const char *link, msg
         bad = bad || pack_kv_str(&pk, "lane", self->hello.lane);
     if (part)
         bad = bad || pack_kv_u32(&pk, "row0", self->row0) || pack_kv_u32(&pk, "rows", self->rows);
+    if (batches)
+        bad = bad || pack_kv_u32(&pk, "batches", self->batches);
     if (named) {
         bad = bad || pack_str(&pk, "names") || msgpack_pack_array(&pk, n_ids);
         for (uint32_t i = 0; i < n_ids && !bad; i++)
@@ -292,12 +296,12 @@ void frame_payload(const spike_frame *self, const void **data, size_t *len)
 enum field {
     F_VERSION, F_KIND, F_RUN, F_LINK, F_BATCH_INDEX, F_STEP, F_STEPS, F_BATCH, F_WIDTH,
     F_IDS, F_CONTROL, F_STAGE, F_TYPE, F_PORT, F_END, F_DATA, F_TEXT, F_LANE, F_ROW0, F_ROWS,
-    F_NAMES, F_LABELS, N_FIELDS
+    F_NAMES, F_LABELS, F_BATCHES, N_FIELDS
 };
 static const char *field_names[N_FIELDS] = {
     "version", "kind", "run", "link", "batch_index", "step", "steps", "batch", "width",
     "ids", "control", "stage", "type", "port", "end", "data", "text", "lane", "row0", "rows",
-    "names", "labels"};
+    "names", "labels", "batches"};
 
 static int read_name(mp_reader *r, char *buf, size_t cap, const char *field)
 {
@@ -353,7 +357,8 @@ static int read_field(spike_frame *f, mp_reader *r, enum field k, uint32_t *n_id
 {
     uint32_t *u32[N_FIELDS] = {
         [F_BATCH_INDEX] = &f->batch_index, [F_STEP] = &f->step, [F_STEPS] = &f->steps,
-        [F_BATCH] = &f->batch, [F_WIDTH] = &f->width, [F_ROW0] = &f->row0, [F_ROWS] = &f->rows};
+        [F_BATCH] = &f->batch, [F_WIDTH] = &f->width, [F_ROW0] = &f->row0, [F_ROWS] = &f->rows,
+        [F_BATCHES] = &f->batches};
     unsigned e = 0;
     switch (k) {
     case F_VERSION: {
@@ -430,7 +435,7 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
     if (n == 0 || n > 64)
         return err_set("frame header: map of %u entries, expected 1 to 64", n);
     f->run[0] = f->link[0] = f->stage[0] = f->text[0] = f->hello.lane[0] = '\0';
-    f->row0 = f->rows = 0;
+    f->row0 = f->rows = f->batches = 0;
     f->control = FRAME_NONE;
     f->named = false;
     for (uint32_t i = 0; i < n; i++) {
@@ -520,6 +525,8 @@ int frame_decode(spike_frame *f, const void *header, size_t header_len, const vo
                            "a '/'", i, f->names + (size_t)i * FRAME_SAMPLE_NAME_MAX);
     }
     f->named = names;
+    if (f->batches && f->batch_index >= f->batches)
+        return err_set("frame header: batch %u of a stream of %u batches", f->batch_index, f->batches);
     if (!(seen & 1u << F_ROWS)) { /* a whole step */
         if (f->row0 != 0)
             return err_set("frame header: field 'row0' without 'rows'");

@@ -23,8 +23,10 @@ typedef struct {
     float beta1, beta2, eps; /* Adam only */
     float weight_decay;
     bool carry_moments;      /* Adam: keep moments and step count across batches */
-    int64_t decay_updates;   /* > 0: lr falls along a half cosine to 0 over this many
-                                updates, then stays at 0; 0: lr constant */
+    bool cosine;             /* lr falls along a half cosine to 0 over decay_updates
+                                updates, then stays at 0 (set once the run's length is
+                                known: train_options_schedule); false: lr constant */
+    int64_t decay_updates;
 } optim_params;
 
 /* The paper's settings: Adam, lr 5e-4, betas 0.9/0.999, eps 1e-8, wd 1e-4. */

@@ -14,7 +14,7 @@
 
 #define TRAIN_OPTION_SPECS                                                                         \
     TRAIN_OPTION_SPECS_LR("0", "learning rate (0: the --learning value's tuned one: traces 5e-4, " \
-                               "traces-shared 1e-3, bptt 2e-3)")
+                               "traces-shared 2e-3, bptt 2e-3)")
 /* The same with another default learning rate (the audiocoder's 5e-5). */
 #define TRAIN_OPTION_SPECS_LR(lr, lr_help)                                                         \
     {"leak", OPT_FLOAT, "0.1", "membrane leak a: V = (1 - a) V + W x", .min = "0", .max = "1"},   \
@@ -35,6 +35,9 @@
      "step), rows (trace rows, any input) or events (from the input spikes, where inputs are 0/1)", \
      .choices = "auto|rows|events"},                                                               \
     {"lr", OPT_FLOAT, lr, lr_help, .min = "0"},                                                    \
+    {"lr-schedule", OPT_STRING, "auto", "constant; cosine: lr falls along a half cosine to 0 over the " \
+     "run (a stage takes the run's length from its stream); auto: the --learning value's "          \
+     "(traces-shared cosine, the others constant)", .choices = "auto|constant|cosine"},           \
     {"weight-decay", OPT_FLOAT, "1e-4", "added to the gradient as wd * W", .min = "0"},            \
     {"beta1", OPT_FLOAT, "-1", "Adam, below 1; -1: the --learning value's (traces 0.9, "        \
      "traces-shared and bptt 0.7)",                                                                \
@@ -61,6 +64,7 @@ int train_options_read(const options *o, lif_params *lif, optim_params *opt, lea
 typedef struct {
     float lr, beta1;
     bool carry_moments;
+    bool cosine; /* the lr schedule: a half cosine to 0 over the run */
 } train_tuned;
 typedef struct {
     const char *name; /* "traces", "traces-shared", "bptt" */
@@ -71,6 +75,17 @@ typedef struct {
 
 /* NULL for a name that is not a value of --learning. */
 const train_setting *train_options_setting(const char *name);
+
+/* Optimiser updates per batch of `steps` steps: every step (traces), every
+ * window (bptt). */
+int64_t train_options_updates_per_batch(const learning_params *learn, int steps);
+
+/* Once the run's length is known: a cosine schedule (opt->cosine) runs over
+ * the training's batches of `steps` steps, `done` before this stream (a
+ * resumed training) and the stream's `stream`. -1 with err_msg() when the
+ * schedule is cosine and stream is 0 (a source that does not say). */
+int train_options_schedule(optim_params *opt, const learning_params *learn, int steps, int64_t done,
+                           int64_t stream);
 
 /* The --learning value that a layer's rule and trace are: "traces",
  * "traces-shared", "bptt" or "none". */

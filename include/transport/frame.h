@@ -73,6 +73,8 @@ typedef struct spike_frame {
     frame_kind kind;
     frame_control control;    /* when kind == FRAME_CONTROL */
     uint32_t batch_index;     /* batch number within the stream, from 0 */
+    uint32_t batches;         /* data frames: the stream's number of batches, 0 unknown
+                                 (a source that knows it says; a training's lr schedule) */
     uint32_t step, steps;     /* step t of T, 0 <= t < T */
     uint32_t batch;           /* B: rows in this frame, <= shape.batch */
     uint32_t row0, rows;      /* a part of a step: rows row0..row0+B-1 of the step's `rows`;
