@@ -173,10 +173,10 @@ static void metrics_kernels(json_out *j, const snn *net)
     const lif_layer *layers[] = {net->hidden, net->output};
     const char *names[] = {"trace_kernel_steps_hidden", "trace_kernel_steps_output"};
     for (int l = 0; l < 2; l++) {
-        long rows, events;
-        lif_layer_trace_kernel_steps(layers[l], &rows, &events);
-        char v[64];
-        snprintf(v, sizeof v, "rows %ld, events %ld", rows, events);
+        long rows, events, sparse;
+        lif_layer_trace_kernel_steps(layers[l], &rows, &events, &sparse);
+        char v[96];
+        snprintf(v, sizeof v, "rows %ld, events %ld, sparse errors %ld", rows, events, sparse);
         json_out_str(j, names[l], v);
     }
 }

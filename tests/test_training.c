@@ -56,7 +56,9 @@ static double rel_err(const float *fast, const float *ref, size_t n)
 }
 
 /* Trains one case both ways; returns the larger relative error of W1, W2. */
-static double compare_with_oracle(const net_case *k, const snn_config *base, uint64_t seed)
+/* The relative weight error after the case's batches; adds to *sparse_steps
+ * the output layer's updates by its nonzero errors alone (the shared trace). */
+static double compare_with_oracle(const net_case *k, const snn_config *base, uint64_t seed, long *sparse_steps)
 {
     snn_config cfg = *base;
     cfg.n_in = k->n_in;
@@ -115,8 +117,11 @@ static double compare_with_oracle(const net_case *k, const snn_config *base, uin
     if (cfg.mask)
         assert_true(oracle_masked(ref) > 0);
     /* a forced kernel ran where it could, and only there */
-    long by_rows, by_events;
-    lif_layer_trace_kernel_steps(net->hidden, &by_rows, &by_events);
+    long by_rows, by_events, by_sparse, out_rows, out_events, out_sparse;
+    lif_layer_trace_kernel_steps(net->hidden, &by_rows, &by_events, &by_sparse);
+    lif_layer_trace_kernel_steps(net->output, &out_rows, &out_events, &out_sparse);
+    assert_true(by_sparse <= by_rows && out_sparse <= out_rows && out_events >= 0);
+    *sparse_steps += out_sparse;
     if (cfg.learn.kernel == TRACE_KERNEL_ROWS || cfg.lif.trace == TRACE_SHARED)
         assert_int_equal(by_events, 0);
     if (cfg.learn.kernel == TRACE_KERNEL_EVENTS && cfg.lif.trace == TRACE_PER_NEURON)
@@ -139,18 +144,22 @@ static double compare_with_oracle(const net_case *k, const snn_config *base, uin
  * SPIKESYNTH_QUICK (the sanitizer run): one seed each. */
 static void check_all_cases(const snn_config *base)
 {
+    long sparse_steps = 0;
     for (size_t kn = 0; kn < sizeof kernels / sizeof kernels[0]; kn++) {
         snn_config cfg = *base;
         cfg.learn.kernel = kernels[kn];
         const uint64_t seeds = kernels[kn] == TRACE_KERNEL_AUTO || getenv("SPIKESYNTH_QUICK") ? 1 : 3;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             for (uint64_t seed = 1; seed <= seeds; seed++) {
-                double e = compare_with_oracle(&cases[i], &cfg, seed * 7919 + i);
+                double e = compare_with_oracle(&cases[i], &cfg, seed * 7919 + i, &sparse_steps);
                 if (e > 1e-5)
                     fail_msg("kernel %d case %zu seed %llu: relative weight error %.3g > 1e-5",
                              (int)kernels[kn], i, (unsigned long long)seed, e);
             }
     }
+    /* the shared trace's masked output layer went by its nonzero errors */
+    if (base->lif.trace == TRACE_SHARED && base->mask)
+        assert_true(sparse_steps > 0);
 }
 
 static void test_oracle_adam_moments_per_batch(void **state)
@@ -197,6 +206,19 @@ static void test_oracle_authors_variants(void **state)
     cfg.opt.eps = 1e-7f;
     cfg.opt.weight_decay = 0;
     cfg.opt.lr = 5e-3f;
+    check_all_cases(&cfg);
+}
+
+/* learning=traces-shared: the shared trace with Adam's moments carried and
+ * the paper's other settings. */
+static void test_oracle_shared_trace(void **state)
+{
+    (void)state;
+    snn_config cfg = snn_config_default();
+    cfg.lif.trace = TRACE_SHARED;
+    cfg.opt.lr = 5e-3f;
+    cfg.opt.beta1 = 0.7f;
+    cfg.opt.carry_moments = true;
     check_all_cases(&cfg);
 }
 
@@ -456,6 +478,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_oracle_sgd),
         cmocka_unit_test(test_oracle_no_mask),
         cmocka_unit_test(test_oracle_authors_variants),
+        cmocka_unit_test(test_oracle_shared_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

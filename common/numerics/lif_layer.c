@@ -262,11 +262,11 @@ int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1)
                                   self->state->optim);
 }
 
-void lif_layer_trace_kernel_steps(const lif_layer *self, long *rows, long *events)
+void lif_layer_trace_kernel_steps(const lif_layer *self, long *rows, long *events, long *sparse)
 {
-    *rows = *events = 0;
+    *rows = *events = *sparse = 0;
     if (self->state->traces)
-        trace_rule_kernel_steps(self->state->traces, rows, events);
+        trace_rule_kernel_steps(self->state->traces, rows, events, sparse);
 }
 
 int lif_layer_recorded_steps(const lif_layer *self)

@@ -11,6 +11,7 @@
 
 #include "numerics/trace_events.h"
 #include "numerics/blas.h"
+#include "numerics/spike_kernels.h"
 #include "numerics/vecf.h"
 
 #include "core/err.h"
@@ -22,6 +23,9 @@
 #define CHUNK 16   /* columns per trace chunk: one cache line, one AVX-512 register */
 #define MBLOCK 128 /* neurons per gradient pass: their accumulators (2 chunks) fill 16 KiB of L1 */
 #define DENSE_SAMPLES 8 /* dense errors: samples per pass, their traces in L1 */
+/* the shared trace: an error with fewer nonzero entries than this share goes
+ * by them alone (as bptt's input gradient: docs/results.md) */
+#define SHARED_SPARSE 0.3
 
 /* a chunk is VPC of the CPU's vectors */
 #define VPC (CHUNK / VEC)
@@ -83,12 +87,14 @@ struct trace_rule {
     bool events_batch;   /* this batch goes by the events so far */
     long inputs_seen;    /* nonzero inputs of this batch so far */
     long steps_by[2];    /* updates by the rows kernel, by the events kernel */
+    long sparse_steps;   /* the shared trace: updates by the nonzero errors alone */
     int *ev_start;       /* batch x n_out: the step each neuron's trace began */
     float *ev_decay;     /* decay_pow as floats */
     float *ev_g, *ev_a;  /* per thread: n_in x max neurons gradients, coefficients */
     size_t ev_a_cap;     /* floats of ev_a per thread */
     float *shared_h;     /* the shared variant: max_batch x n_chunks*16 traces as floats */
     float *shared_dv;    /* ... and max_batch x n_out errors, the parts' rows so far */
+    float *shared_dvt;   /* ... and those errors / batch, n_out x max_batch (by neuron) */
     /* the update in progress: the layer's weights and optimiser */
     float *w;
     const optim_params *opt;
@@ -339,6 +345,7 @@ void trace_rule_destroy(trace_rule **self_p)
     free(self->ev_a);
     free(self->shared_h);
     free(self->shared_dv);
+    free(self->shared_dvt);
     free(self);
     *self_p = NULL;
 }
@@ -859,11 +866,40 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
     return 0;
 }
 
+/* The shared trace's product at the batch's last part, dv^T H / batch: a
+ * masked error (the output layer's: ~90% zeros) by its nonzero entries, each
+ * neuron's row a sum over its samples in order; a dense one by one
+ * blas_sgemm whose blocks are fixed by the shapes. Either way the same bits
+ * for any split into parts, thread count and process layout. */
+static int shared_product(trace_rule *self)
+{
+    const int n_out = self->n_out, batch = self->batch, nc = self->n_chunks * CHUNK;
+    const float inv_batch = 1.0f / (float)batch;
+    const float *dv = self->shared_dv;
+    float *dvt = self->shared_dvt;
+    long nonzero = 0;
+#pragma omp parallel for schedule(static) reduction(+ : nonzero) if ((size_t)batch * n_out > 16384)
+    for (int m = 0; m < n_out; m++)
+        for (int b = 0; b < batch; b++) {
+            const float d = dv[(size_t)b * n_out + m];
+            dvt[(size_t)m * batch + b] = d * inv_batch;
+            nonzero += d != 0.0f;
+        }
+    if ((double)nonzero < SHARED_SPARSE * (double)batch * n_out) {
+        if (sparse_rows_product(dvt, n_out, batch, self->shared_h, nc, self->grad_acc, (size_t)nonzero) < 0)
+            return err_set("lif layer: out of memory for the gradient of a layer %d -> %d", self->n_in, n_out);
+        self->sparse_steps++;
+        return 0;
+    }
+    blas_sgemm(true, false, n_out, nc, batch, inv_batch, dv, n_out, self->shared_h, nc, 0.0f, self->grad_acc,
+               nc);
+    return 0;
+}
+
 /* The shared trace (the authors' variant): every neuron of sample b has the
  * trace H_b, so the gradient is the product dv^T H / batch. The parts keep
  * their rows of dv and H; the last one makes the product over the whole
- * batch, one blas_sgemm whose blocks are fixed by the shapes: the same bits
- * for any split into parts, thread count and process layout. */
+ * batch (shared_product). */
 static int grad_shared(trace_rule *self, const float *dv)
 {
     const int b0 = self->part_b0, b1 = self->part_b1, nc = self->n_chunks * CHUNK;
@@ -871,7 +907,9 @@ static int grad_shared(trace_rule *self, const float *dv)
         self->shared_h = malloc((size_t)self->max_batch * nc * sizeof(float));
     if (!self->shared_dv)
         self->shared_dv = malloc((size_t)self->max_batch * self->n_out * sizeof(float));
-    if (!self->shared_h || !self->shared_dv)
+    if (!self->shared_dvt)
+        self->shared_dvt = malloc((size_t)self->max_batch * self->n_out * sizeof(float));
+    if (!self->shared_h || !self->shared_dv || !self->shared_dvt)
         return err_set("lif layer: out of memory for the shared traces of a layer %d -> %d", self->n_in,
                        self->n_out);
     float *h = self->shared_h;
@@ -883,10 +921,7 @@ static int grad_shared(trace_rule *self, const float *dv)
     }
     memcpy(self->shared_dv + (size_t)b0 * self->n_out, dv + (size_t)b0 * self->n_out,
            (size_t)(b1 - b0) * self->n_out * sizeof(float));
-    if (b1 == self->batch)
-        blas_sgemm(true, false, self->n_out, nc, self->batch, 1.0f / (float)self->batch, self->shared_dv,
-                   self->n_out, h, nc, 0.0f, self->grad_acc, nc);
-    return 0;
+    return b1 == self->batch ? shared_product(self) : 0;
 }
 
 /* The rows kernels for samples part_b0..part_b1-1. */
@@ -920,8 +955,9 @@ static int grad_rows(trace_rule *self, const float *dv)
     return 0;
 }
 
-void trace_rule_kernel_steps(const trace_rule *self, long *rows, long *events)
+void trace_rule_kernel_steps(const trace_rule *self, long *rows, long *events, long *sparse)
 {
     *rows = self->steps_by[0];
     *events = self->steps_by[1];
+    *sparse = self->sparse_steps;
 }

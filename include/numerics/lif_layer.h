@@ -117,8 +117,9 @@ int lif_layer_part_end(int batch, int parts, int k);
  * updates with each part of the error as it arrives. */
 int lif_layer_update_rows(lif_layer *self, const float *dv, int b0, int b1);
 
-/* LEARN_TRACES: updates so far by each kernel of trace_rule (0 otherwise). */
-void lif_layer_trace_kernel_steps(const lif_layer *self, long *rows, long *events);
+/* LEARN_TRACES: updates so far by each kernel of trace_rule (0 otherwise);
+ * sparse: the shared trace's, those by the nonzero errors alone. */
+void lif_layer_trace_kernel_steps(const lif_layer *self, long *rows, long *events, long *sparse);
 
 /* LEARN_BPTT: steps recorded since the last backward (the window so far). */
 int lif_layer_recorded_steps(const lif_layer *self);

@@ -47,6 +47,6 @@ int trace_rule_update_rows(trace_rule *self, const float *dv, int b0, int b1, fl
                            const optim_params *opt, optim_state *optim);
 
 /* Updates so far by each kernel (a test's and a benchmark's view). */
-void trace_rule_kernel_steps(const trace_rule *self, long *rows, long *events);
+void trace_rule_kernel_steps(const trace_rule *self, long *rows, long *events, long *sparse);
 
 #endif
