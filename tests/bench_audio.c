@@ -466,7 +466,7 @@ int bench_stream(const char *data_dir, bench_json *j)
 {
     char probe[700];
     snprintf(probe, sizeof probe, "%s/fsdd/recordings/0_george_0.wav", data_dir);
-    if (access(probe, R_OK) != 0 || access("models/audiocoder-A-bptt-hidden.ssm", R_OK) != 0 ||
+    if (access(probe, R_OK) != 0 || access("models/audiocoder-A-bptt-bptt-stretch-f50-hidden.ssm", R_OK) != 0 ||
         access("models/ae-mnist-bptt-decoder.ssm", R_OK) != 0) {
         printf("\nstreaming audio2image: skipped (needs %s and the models of `make run`)\n", probe);
         return 0;
