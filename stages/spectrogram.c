@@ -27,8 +27,8 @@
  * that contradicts it is an error naming both. A file at another rate is
  * resampled to the model's, stereo is mixed down (audio.h).
  *
- * Augmentation (files; training): --augment=speed,gain,noise,white,shift perturbs
- * each utterance anew every epoch, drawn from (seed, epoch, id) (audio/augment.h);
+ * Augmentation (files; training): --augment=speed,gain,noise,white,shift,mask perturbs
+ * each utterance (mask: its image) anew every epoch, drawn from (seed, epoch, id) (audio/augment.h);
  * the noise is babble of other speakers' recordings of the same list. Every
  * epoch is then recomputed (no cache).
  *
@@ -91,9 +91,10 @@ static const option_spec opts[] = {
      "channel by its own (floored at a tenth of the maximum)", .choices = "max|channel"},
     {"fit", OPT_STRING, "pad", "pad: the utterance from its start, zero-padded or cut to the frames (the "
      "paper); stretch: from its first to its last loud frame, resampled to the frames", .choices = "pad|stretch"},
-    {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,white,shift "
+    {"augment", OPT_STRING, "", "files: perturb every utterance anew each epoch, any of speed,gain,noise,white,shift,mask "
      "(speed 0.9-1.1, gain +-6 dB, 0-100 ms of silence first, half of them in babble of other speakers at "
-     "5-30 dB SNR, half in white noise at 5-30 dB), drawn from (seed, epoch, id)"},
+     "5-30 dB SNR, half in white noise at 5-30 dB; mask: up to a quarter of the channels and a sixth of the "
+     "frames of the image set to 0), drawn from (seed, epoch, id)"},
     {"augment-speed-min", OPT_FLOAT, "0.9", "augment=speed: the slowest factor", .min = "0.25", .max = "4"},
     {"augment-speed-max", OPT_FLOAT, "1.1", "augment=speed: the fastest factor", .min = "0.25", .max = "4"},
     {"ear-q", OPT_FLOAT, "8", "cochlea: Q of each stage"},
@@ -437,6 +438,7 @@ static void do_file(run *r, front *fe, uint32_t epoch, uint32_t id, const char *
         err_wrap("audio %s", path);
         goto bad;
     }
+    augment_mask(&r->aug, row, r->frames, front_channels(fe), stage_seed(r->st), epoch, id);
     if (*r->png_dir && png_name) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s.png", r->png_dir, png_name);

@@ -193,6 +193,60 @@ static void test_augment_white(void **state)
     audio_destroy(&z);
 }
 
+/* mask: zeros in whole frames of one span and in one band of channels, no
+ * wider than the widest; the same for the same draws; nothing when off */
+static void test_augment_mask(void **state)
+{
+    (void)state;
+    enum { T = 50, C = 32 };
+    augment_params p = augment_params_default();
+    assert_int_equal(augment_parse("mask", &p.what), 0);
+    assert_int_equal(p.what, AUGMENT_MASK);
+    float x[T * C], y[T * C];
+    int widest_frames = 0, widest_band = 0;
+    for (uint32_t id = 0; id < 200; id++) {
+        for (int i = 0; i < T * C; i++)
+            x[i] = y[i] = 1.0f + (float)i;
+        augment_mask(&p, x, T, C, 5, 2, id);
+        augment_mask(&p, y, T, C, 5, 2, id);
+        assert_memory_equal(x, y, sizeof x);
+        int frames = 0, band_lo = C, band_hi = -1, first = -1, last = -1;
+        for (int t = 0; t < T; t++) {
+            int zeros = 0;
+            for (int c = 0; c < C; c++)
+                zeros += x[t * C + c] == 0.0f;
+            if (zeros == C) {
+                frames++;
+                first = first < 0 ? t : first;
+                last = t;
+                continue;
+            }
+            for (int c = 0; c < C; c++)
+                if (x[t * C + c] == 0.0f) {
+                    band_lo = c < band_lo ? c : band_lo;
+                    band_hi = c > band_hi ? c : band_hi;
+                } else
+                    assert_true(x[t * C + c] == 1.0f + (float)(t * C + c));
+        }
+        if (frames)
+            assert_int_equal(last - first + 1, frames); /* one span */
+        const int band = band_hi < 0 ? 0 : band_hi - band_lo + 1;
+        for (int t = 0; t < T; t++) /* the same band in every frame outside the span */
+            if (t < first || t > last)
+                for (int c = band_lo; c <= band_hi; c++)
+                    assert_true(x[t * C + c] == 0.0f);
+        assert_true(frames <= T / 6 && band <= C / 4);
+        widest_frames = frames > widest_frames ? frames : widest_frames;
+        widest_band = band > widest_band ? band : widest_band;
+    }
+    assert_true(widest_frames >= T / 6 - 1 && widest_band >= C / 4 - 1);
+    p.what = AUGMENT_SPEED; /* no mask bit: untouched */
+    for (int i = 0; i < T * C; i++)
+        x[i] = y[i] = 1.0f;
+    augment_mask(&p, x, T, C, 5, 2, 17);
+    assert_memory_equal(x, y, sizeof x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_gain_and_shift),
         cmocka_unit_test(test_augment),
         cmocka_unit_test(test_augment_white),
+        cmocka_unit_test(test_augment_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

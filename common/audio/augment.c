@@ -13,14 +13,15 @@
 augment_params augment_params_default(void)
 {
     return (augment_params){.speed_min = 0.9, .speed_max = 1.1, .gain_db = 6, .shift_ms = 100,
-                            .noise_p = 0.5, .snr_min = 5, .snr_max = 30};
+                            .noise_p = 0.5, .snr_min = 5, .snr_max = 30,
+                            .mask_channels = 0.25, .mask_frames = 1.0 / 6};
 }
 
 int augment_parse(const char *list, unsigned *what)
 {
     static const struct { const char *name; unsigned bit; } words[] = {
         {"speed", AUGMENT_SPEED}, {"gain", AUGMENT_GAIN}, {"noise", AUGMENT_NOISE}, {"shift", AUGMENT_SHIFT},
-        {"white", AUGMENT_WHITE}};
+        {"white", AUGMENT_WHITE}, {"mask", AUGMENT_MASK}};
     const size_t n_words = sizeof words / sizeof words[0];
     *what = 0;
     if (!strcmp(list, "none"))
@@ -31,7 +32,7 @@ int augment_parse(const char *list, unsigned *what)
         while (i < n_words && !(strlen(words[i].name) == len && !strncmp(p, words[i].name, len)))
             i++;
         if (len && i == n_words)
-            return err_set("augment: unknown '%.*s' (speed, gain, noise, white, shift or none)", (int)len, p);
+            return err_set("augment: unknown '%.*s' (speed, gain, noise, white, shift, mask or none)", (int)len, p);
         if (len)
             *what |= words[i].bit;
         p += len + (p[len] == ',');
@@ -90,4 +91,31 @@ int augment_apply(const augment_params *p, audio *a, uint64_t seed, uint32_t epo
             return -1;
     }
     return (p->what & AUGMENT_WHITE) ? augment_white(p, a, draws(seed, epoch, id, 0x200)) : 0;
+}
+
+/* A span [*a, *b) of 0 to floor(widest n) of n, its width and place uniform. */
+static void mask_span(size_t n, double widest, float u_width, float u_at, size_t *a, size_t *b)
+{
+    const size_t most = (size_t)(widest * (double)n);
+    const size_t width = (size_t)(u_width * (double)((most < n ? most : n) + 1));
+    *a = (size_t)(u_at * (double)(n - width + 1));
+    *b = *a + width;
+}
+
+void augment_mask(const augment_params *p, float *image, size_t frames, int channels, uint64_t seed,
+                  uint32_t epoch, uint32_t id)
+{
+    if (!(p->what & AUGMENT_MASK) || frames == 0 || channels <= 0)
+        return;
+    const rng_block r = draws(seed, epoch, id, 0x300);
+    const size_t ch = (size_t)channels;
+    size_t c0, c1, t0, t1;
+    mask_span(ch, p->mask_channels, rng_unit(r.v[0]), rng_unit(r.v[1]), &c0, &c1);
+    mask_span(frames, p->mask_frames, rng_unit(r.v[2]), rng_unit(r.v[3]), &t0, &t1);
+    for (size_t t = 0; t < frames; t++) {
+        if (t >= t0 && t < t1)
+            memset(image + t * ch, 0, ch * sizeof *image);
+        else
+            memset(image + t * ch + c0, 0, (c1 - c0) * sizeof *image);
+    }
 }

@@ -14,8 +14,11 @@
  *    training recordings, summed as babble) at an SNR uniform in
  *    [snr_min, snr_max] dB;
  *  - white: with probability noise_p, white noise at an SNR uniform in the
- *    same range (drawn apart from noise: both may come).
- * Applied in that order: speed, shift, gain, noise, white. */
+ *    same range (drawn apart from noise: both may come);
+ *  - mask: on the front end's image, not the sound (SpecAugment's masks): a
+ *    band of up to mask_channels adjacent channels and a span of up to
+ *    mask_frames frames set to 0, each width and place uniform.
+ * Applied in that order: speed, shift, gain, noise, white; mask on the image. */
 #ifndef SPIKESYNTH_AUGMENT_H
 #define SPIKESYNTH_AUGMENT_H
 
@@ -24,7 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { AUGMENT_SPEED = 1u, AUGMENT_GAIN = 2u, AUGMENT_NOISE = 4u, AUGMENT_SHIFT = 8u, AUGMENT_WHITE = 16u };
+enum { AUGMENT_SPEED = 1u, AUGMENT_GAIN = 2u, AUGMENT_NOISE = 4u, AUGMENT_SHIFT = 8u, AUGMENT_WHITE = 16u,
+       AUGMENT_MASK = 32u };
 
 #define AUGMENT_NOISE_TALKERS 3 /* recordings summed into one utterance's noise */
 
@@ -34,9 +38,11 @@ typedef struct augment_params {
     double gain_db;
     double shift_ms;
     double noise_p, snr_min, snr_max;
+    double mask_channels, mask_frames; /* widest masks, as fractions of the image's */
 } augment_params;
 
-/* speed 0.9-1.1, gain +-6 dB, shift 0-100 ms, noise half the time at 5-30 dB. */
+/* speed 0.9-1.1, gain +-6 dB, shift 0-100 ms, noise half the time at 5-30 dB,
+ * masks up to a quarter of the channels and a sixth of the frames. */
 augment_params augment_params_default(void);
 
 /* "speed,noise,gain,shift" (any subset, any order), "" or "none": the bits in
@@ -52,5 +58,10 @@ uint32_t augment_pick(uint64_t seed, uint32_t epoch, uint32_t id, uint32_t k, ui
  * 0, or -1 with err_msg(). */
 int augment_apply(const augment_params *p, audio *a, uint64_t seed, uint32_t epoch, uint32_t id,
                   const float *noise, size_t n_noise);
+
+/* AUGMENT_MASK on an image of frames x channels (value t * channels + c),
+ * in place; nothing without the bit. */
+void augment_mask(const augment_params *p, float *image, size_t frames, int channels, uint64_t seed,
+                  uint32_t epoch, uint32_t id);
 
 #endif
